@@ -1,0 +1,122 @@
+"""Run collectors at their own cadences, back off the failing ones, and feed the store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitorkit.collectors.base import Collector
+from monitorkit.config import parse_duration
+from monitorkit.samples import HOST, Sample, utcnow, validate_sample
+from monitorkit.store import Store
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = 300.0
+RETENTION_EVERY = 3600.0
+
+
+@dataclass
+class CollectorState:
+    """Bookkeeping for one collector: when it is due, how it last went."""
+
+    collector: Collector
+    next_due: float = 0.0
+    failures: int = 0
+    errors_total: int = 0
+    last_error: str | None = None
+    last_duration: float = 0.0
+    last_success: datetime | None = None
+
+    @property
+    def up(self) -> bool:
+        """Tell whether the last run succeeded."""
+        return self.failures == 0
+
+
+@dataclass
+class Scheduler:
+    """Call each collector when due, write its samples, and roll up the store on a timer."""
+
+    store: Store
+    collectors: Sequence[Collector]
+    tick: float = 1.0
+    clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = utcnow
+    states: dict[str, CollectorState] = field(default_factory=dict)
+    tick_hooks: list[Callable[[datetime], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for c in self.collectors:
+            self.states[c.name] = CollectorState(c)
+        self.rollup_every = parse_duration(self.store.settings.get("store.rollup_every")).total_seconds()
+        self._next_rollup = self.clock() + self.rollup_every
+        self._next_retention = self.clock()
+
+    def run_once(self) -> int:
+        """Run every due collector once, queue the samples and return how many."""
+        mono = self.clock()
+        now = self.now()
+        samples: list[Sample] = []
+        for state in self.states.values():
+            if mono < state.next_due:
+                continue
+            samples.extend(self._run_collector(state, now, mono))
+        samples.extend(self._self_metrics(now))
+        self.store.write(samples, validate=False)
+        for hook in self.tick_hooks:
+            hook(now)
+        if mono >= self._next_rollup:
+            self._next_rollup = mono + self.rollup_every
+            self.store.rollup(now)
+        if mono >= self._next_retention:
+            self._next_retention = mono + RETENTION_EVERY
+            self.store.enforce_retention(now)
+        return len(samples)
+
+    def _run_collector(self, state: CollectorState, now: datetime, mono: float) -> list[Sample]:
+        collector = state.collector
+        started = time.perf_counter()
+        try:
+            out = [validate_sample(s) for s in collector.collect(now)]
+        except Exception as exc:  # any collector bug is contained: record it, back off, go on
+            state.failures += 1
+            state.errors_total += 1
+            state.last_error = f"{type(exc).__name__}: {exc}"
+            backoff = min(MAX_BACKOFF, collector.interval * 2 ** state.failures)
+            state.next_due = mono + backoff
+            log.warning("collector %s failed (%s); retrying in %.0f s", collector.name, state.last_error, backoff)
+            out = []
+        else:
+            state.failures = 0
+            state.last_error = None
+            state.last_success = now
+            state.next_due = mono + collector.interval
+        state.last_duration = time.perf_counter() - started
+        return out
+
+    def _self_metrics(self, now: datetime) -> list[Sample]:
+        w = self.store.writer
+        out = [
+            Sample(now, "monitorkit_samples_dropped_total", {"reason": "queue_full"}, float(w.dropped), HOST),
+            Sample(now, "monitorkit_samples_written_total", {}, float(w.written), HOST),
+            Sample(now, "monitorkit_write_batches_total", {}, float(w.batches), HOST),
+            Sample(now, "monitorkit_write_seconds", {}, float(w.last_commit_seconds), HOST),
+            Sample(now, "monitorkit_queue_depth", {}, float(w.queued), HOST),
+        ]
+        for name, st in self.states.items():
+            labels = {"collector": name}
+            out.append(Sample(now, "monitorkit_collector_up", labels, 1.0 if st.up else 0.0, HOST))
+            out.append(Sample(now, "monitorkit_collector_errors_total", labels, float(st.errors_total), HOST))
+            out.append(Sample(now, "monitorkit_collector_duration_seconds", labels, st.last_duration, HOST))
+        return out
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until ``stop`` is set, aligned to whole multiples of ``tick``."""
+        while not stop.is_set():
+            self.run_once()
+            delay = self.tick - (time.time() % self.tick)
+            stop.wait(delay)

@@ -1,0 +1,137 @@
+"""The owner's handle on a database file: migrations, the writer, rollups and retention."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+
+from monitorkit import duck
+from monitorkit.config import Settings, load_settings, parse_duration
+from monitorkit.errors import OwnerExistsError, StoreCorruptError, StoreError, StorePermissionError
+from monitorkit.migrations import migrate
+from monitorkit.rollup import enforce_retention, rollup
+from monitorkit.samples import Sample, utcnow, validate_sample
+from monitorkit.writer import CommitHook, Writer
+
+
+def open_database(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file at ``path`` (creating folders), mapping failures to typed errors."""
+    path = Path(path)
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorePermissionError(f"cannot create folder {path.parent} for the database: {exc.strerror}") from exc
+        if path.parent.exists() and not os.access(path.parent, os.W_OK):
+            raise StorePermissionError(f"folder {path.parent} is not writable; choose another --db path or fix its permissions")
+    if path.exists() and path.is_dir():
+        raise StoreError(f"{path} is a folder; --db must name a database file")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        text = str(exc)
+        if duck.is_lock_error(exc):
+            raise OwnerExistsError(str(path), duck.lock_holder_pid(exc)) from exc
+        if "not a valid DuckDB database file" in text or "Corrupt" in text or "corrupt" in text:
+            raise StoreCorruptError(
+                f"{path} is not a DuckDB database (or is damaged); it was left untouched. "
+                "Move it aside or pass another --db path."
+            ) from exc
+        if "Permission denied" in text or "Read-only file system" in text:
+            raise StorePermissionError(f"cannot open {path} for writing: {text}") from exc
+        raise StoreError(f"cannot open {path}: {text}") from exc
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+class Store:
+    """Own one database file: ``with Store("data/m.duckdb") as s: s.write([...])``.
+
+    Only one Store (one process) may hold a file; other processes use ``monitorkit.connect``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        hooks: Sequence[CommitHook] = (),
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.path = Path(path or self.settings.get("store.path"))
+        self._con = open_database(self.path)
+        try:
+            migrate(self._con)
+        except duckdb.Error as exc:
+            self._con.close()
+            raise StoreError(f"cannot prepare {self.path}: {exc}") from exc
+        self.writer = Writer(
+            self._con, max_queued=int(self.settings.get("store.queue_max_samples")), hooks=hooks
+        )
+        self.retention: dict[str, timedelta] = self.settings.retention()
+        self.lateness = parse_duration(self.settings.get("store.rollup_lateness"))
+        self._closed = False
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """Return the write connection (for quack_serve and migrations; queries use ``cursor()``)."""
+        return self._con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """Return a new cursor for reading from any thread."""
+        cur = self._con.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return cur
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run ``sql`` on a fresh cursor and return all rows."""
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or []).fetchall()
+        finally:
+            cur.close()
+
+    def write(self, samples: Iterable[Sample], *, validate: bool = True) -> int:
+        """Queue samples for writing and return how many; invalid ones raise before anything is queued."""
+        batch = [validate_sample(s) for s in samples] if validate else list(samples)
+        self.writer.put(batch)
+        return len(batch)
+
+    def add_hook(self, hook: CommitHook) -> None:
+        """Call ``hook(CommitInfo)`` after each committed batch (in the writer thread)."""
+        self.writer.add_hook(hook)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every queued sample is committed."""
+        self.writer.flush(timeout)
+
+    def rollup(self, now: datetime | None = None) -> dict[str, int]:
+        """Roll up closed buckets (in the writer thread); return rows written per tier."""
+        at = now or utcnow()
+        return self.writer.submit(lambda con: rollup(con, at, self.lateness)).result()  # type: ignore[return-value]
+
+    def enforce_retention(self, now: datetime | None = None) -> dict[str, int]:
+        """Delete rows past each tier's retention; return rows deleted per tier."""
+        at = now or utcnow()
+        return self.writer.submit(lambda con: enforce_retention(con, at, self.retention)).result()  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Write everything queued, then close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self.writer.close()
+        self._con.execute("CHECKPOINT")
+        self._con.close()
