@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import duckdb
+
+# Migration numbers by domain: 1-9 store, 10-19 application metrics, 20-39 alerts and
+# health, 40-49 dashboards. Each module registers its own with @migration.
+SCHEMA_MODULES = (
+    "monitorkit.schema",
+    "monitorkit.instrument.schema",
+    "monitorkit.rules.schema",
+    "monitorkit.dashboard.schema",
+)
 
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 MIGRATIONS: list[tuple[int, str, Migration]] = []
@@ -34,7 +44,8 @@ def applied(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply every migration not yet recorded, each in its own transaction; return those applied."""
-    import monitorkit.schema  # noqa: F401  registers the migrations
+    for module in SCHEMA_MODULES:
+        importlib.import_module(module)  # each registers its migrations
 
     done = set(applied(con))
     new: list[int] = []

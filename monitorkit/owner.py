@@ -20,13 +20,17 @@ from monitorkit.store import Store
 
 
 class OwnerInfo(NamedTuple):
-    """What a running owner writes next to its database: where and how to reach it."""
+    """What a running owner writes next to its database: where and how to reach it.
+
+    ``extra`` holds what services publish (e.g. the ingest port, the dashboard URL).
+    """
 
     pid: int
     port: int
     token: str
     started: str
     path: str
+    extra: dict[str, object] = {}
 
 
 def sidecar_path(db: str | Path) -> Path:
@@ -52,7 +56,10 @@ def read_owner(db: str | Path) -> OwnerInfo | None:
     path = sidecar_path(db)
     try:
         data = json.loads(path.read_text())
-        info = OwnerInfo(int(data["pid"]), int(data["port"]), str(data["token"]), str(data["started"]), str(data["path"]))
+        info = OwnerInfo(
+            int(data["pid"]), int(data["port"]), str(data["token"]), str(data["started"]), str(data["path"]),
+            dict(data.get("extra") or {}),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return info if pid_alive(info.pid) else None
@@ -110,6 +117,13 @@ class Owner:
             _write_sidecar(sidecar_path(self.db), self.info)
             return
         raise StoreError(f"could not start the Quack endpoint for {self.db}: {last}")
+
+    def publish(self, **fields: object) -> None:
+        """Add ``fields`` to the sidecar's ``extra`` so readers and applications can find them."""
+        if self.info is None:
+            raise StoreError("this owner does not serve readers (serve=False); nothing to publish")
+        self.info = self.info._replace(extra={**self.info.extra, **fields})
+        _write_sidecar(sidecar_path(self.db), self.info)
 
     def __enter__(self) -> Owner:
         return self

@@ -16,6 +16,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("monitorkit.cli.store", "status"),
     "config": ("monitorkit.cli.store", "config"),
     "metrics": ("monitorkit.cli.store", "metrics"),
+    "alerts": ("monitorkit.cli.alerts", "alerts"),
+    "rules": ("monitorkit.cli.alerts", "rules"),
+    "health": ("monitorkit.cli.alerts", "health"),
+    "serve": ("monitorkit.cli.serve", "serve"),
+    "layouts": ("monitorkit.cli.serve", "layouts"),
+    "demo": ("monitorkit.cli.demo", "demo"),
 }
 
 

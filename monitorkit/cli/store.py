@@ -38,22 +38,22 @@ def install_stop_handlers(stop: threading.Event) -> None:
 @click.option("--interval", type=float, default=None, help="Seconds between ticks (default: collect.interval, 1).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: run until stopped).")
 def collect(db: str | None, config_path: str | None, interval: float | None, duration: float | None) -> None:
-    """Own the database and collect host metrics into it until Ctrl-C or SIGTERM."""
-    from monitorkit.collectors import default_collectors
-    from monitorkit.owner import Owner
-    from monitorkit.scheduler import Scheduler
+    """Own the database, collect host metrics and evaluate rules until Ctrl-C or SIGTERM."""
+    from monitorkit.runtime import OwnerContext, run_owner
 
     settings = settings_for(db, config_path).with_overrides({"collect.interval": interval})
-    path = settings.get("store.path")
     stop = threading.Event()
     install_stop_handlers(stop)
-    with Owner(path, settings=settings) as owner:
-        sched = Scheduler(owner.store, default_collectors(settings["collectors"]), tick=float(settings.get("collect.interval")))
-        assert owner.info is not None
-        click.echo(f"monitorkit: collecting into {path} (pid {owner.info.pid}); Ctrl-C to stop", err=True)
+
+    def ready(ctx: OwnerContext) -> None:
+        click.echo(f"monitorkit: collecting into {ctx.owner.db} (pid {ctx.owner.info.pid if ctx.owner.info else '?'}); "
+                   "Ctrl-C to stop", err=True)
         if duration is not None:
-            threading.Timer(duration, stop.set).start()
-        sched.run(stop)
+            timer = threading.Timer(duration, stop.set)
+            timer.daemon = True
+            timer.start()
+
+    run_owner(settings, stop, on_ready=ready)
     click.echo("monitorkit: stopped; last batch written", err=True)
 
 

@@ -1,0 +1,1 @@
+"""monitorkit.dashboard (being written)."""

@@ -1,0 +1,1 @@
+"""monitorkit.instrument (being written)."""

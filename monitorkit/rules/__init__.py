@@ -1,0 +1,1 @@
+"""monitorkit.rules (being written)."""

@@ -1,0 +1,92 @@
+"""Run an owner process: the store, the collectors and every service that lives beside them."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from monitorkit.collectors.base import Collector
+from monitorkit.config import Settings
+from monitorkit.owner import Owner
+from monitorkit.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+# Services started by `monitorkit collect` (and `serve`, which adds the dashboard), in order.
+# Each names "module:Class"; the class takes no arguments and follows the Service protocol.
+DEFAULT_SERVICES: tuple[str, ...] = (
+    "monitorkit.ingest:IngestService",
+    "monitorkit.rules.engine:RuleService",
+)
+
+
+@dataclass
+class OwnerContext:
+    """What a service gets: the owner (store, sidecar), the scheduler, settings and the stop event."""
+
+    owner: Owner
+    scheduler: Scheduler
+    settings: Settings
+    stop: threading.Event
+    services: dict[str, Service] = field(default_factory=dict)
+
+
+class Service(Protocol):
+    """Something that runs inside the owner process beside the collectors."""
+
+    name: str
+
+    def start(self, ctx: OwnerContext) -> None:
+        """Start; may register store hooks, scheduler tick hooks or sidecar fields."""
+        ...
+
+    def stop(self) -> None:
+        """Stop and release everything; called in reverse start order."""
+        ...
+
+
+def load_service(spec: str) -> Service:
+    """Import ``module:Class`` and return an instance."""
+    module, _, cls = spec.partition(":")
+    service: Service = getattr(importlib.import_module(module), cls)()
+    return service
+
+
+def run_owner(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    collectors: Sequence[Collector] | None = None,
+    services: Sequence[str] = DEFAULT_SERVICES,
+    on_ready: object = None,
+) -> None:
+    """Own ``store.path``, start services and collect until ``stop`` is set; shut down cleanly."""
+    from monitorkit.collectors import default_collectors
+
+    with Owner(settings.get("store.path"), settings=settings) as owner:
+        scheduler = Scheduler(
+            owner.store,
+            list(collectors) if collectors is not None else default_collectors(settings["collectors"]),
+            tick=float(settings.get("collect.interval")),
+        )
+        ctx = OwnerContext(owner, scheduler, settings, stop)
+        started: list[Service] = []
+        try:
+            for spec in services:
+                service = load_service(spec)
+                service.start(ctx)
+                ctx.services[service.name] = service
+                started.append(service)
+            if callable(on_ready):
+                on_ready(ctx)
+            scheduler.run(stop)
+        finally:
+            for service in reversed(started):
+                try:
+                    service.stop()
+                except Exception:  # one service failing to stop must not keep the file from closing
+                    log.exception("stopping service %s failed", service.name)
