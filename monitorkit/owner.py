@@ -6,7 +6,7 @@ import json
 import os
 import secrets
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
@@ -30,7 +30,7 @@ class OwnerInfo(NamedTuple):
     token: str
     started: str
     path: str
-    extra: dict[str, object] = {}
+    extra: dict[str, object] = {}  # noqa: RUF012  replaced, never mutated in place
 
 
 def sidecar_path(db: str | Path) -> Path:
@@ -112,7 +112,7 @@ class Owner:
                 continue
             self._server_con = con
             self.info = OwnerInfo(
-                os.getpid(), port, token, datetime.now(timezone.utc).isoformat(), str(self.db.resolve())
+                os.getpid(), port, token, datetime.now(UTC).isoformat(), str(self.db.resolve())
             )
             _write_sidecar(sidecar_path(self.db), self.info)
             return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
@@ -15,7 +15,7 @@ _SOURCE = {
 
 def floor_time(t: datetime, tier: str) -> datetime:
     """Return ``t`` floored to the start of its bucket in ``tier``."""
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     if tier == "1m":
         return t.replace(second=0, microsecond=0)
     return t.replace(minute=0, second=0, microsecond=0)

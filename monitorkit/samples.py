@@ -6,7 +6,7 @@ import math
 import re
 import socket
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from monitorkit.errors import InvalidLabelError, InvalidMetricNameError, InvalidValueError
@@ -31,7 +31,7 @@ class Sample(NamedTuple):
 
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def validate_name(name: object) -> str:

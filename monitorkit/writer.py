@@ -26,7 +26,7 @@ SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 class CommitInfo:
     """What one committed transaction wrote: row count, time span and duration."""
 
-    __slots__ = ("rows", "min_time", "max_time", "seconds", "new_series")
+    __slots__ = ("max_time", "min_time", "new_series", "rows", "seconds")
 
     def __init__(self, rows: int, min_time: object, max_time: object, seconds: float, new_series: int) -> None:
         self.rows = rows

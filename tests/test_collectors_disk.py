@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from monitorkit.collectors import CannedSource, DiskIOCollector, DiskUsageCollector
 from monitorkit.collectors.sources import DiskIO, DiskPartition, DiskUsage
 from monitorkit.samples import HOST, Sample
 
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 def rows(samples: Iterable[Sample]) -> list[tuple[str, dict[str, str], float]]:

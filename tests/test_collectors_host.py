@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitorkit.collectors import CannedSource, CpuCollector, MemoryCollector
 from monitorkit.collectors.sources import CpuTimes, SwapMemory, VirtualMemory
 from monitorkit.samples import HOST, Sample
 
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 def rows(samples: Iterable[Sample]) -> list[tuple[str, dict[str, str], float]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ from monitorkit.collectors.sources import Address, Connection, NetIO, NicStats
 from monitorkit.errors import ConfigError
 from monitorkit.samples import HOST, Sample
 
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 TCP, UDP = socket.SOCK_STREAM, socket.SOCK_DGRAM
 V4, V6, UNIX = socket.AF_INET, socket.AF_INET6, socket.AF_UNIX
 

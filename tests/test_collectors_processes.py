@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitorkit.collectors import CannedProcess, CannedSource, ProcessesCollector
+from monitorkit.collectors.sources import NoSuchProcess, ZombieProcess
 from monitorkit.samples import HOST, Sample
 
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 def rows(samples: Iterable[Sample]) -> list[tuple[str, dict[str, str], float]]:
@@ -144,16 +145,34 @@ def test_a_process_that_exits_during_the_scan_is_left_out() -> None:
     assert set(per_process(got)) == {"20"}
 
 
+class ExitsAfterScan(CannedProcess):
+    """A process that is gone by the time its name is read (names are read only for the top N)."""
+
+    def name(self) -> str:
+        raise NoSuchProcess(self.pid)
+
+
 def test_a_process_that_exits_between_scan_and_details_is_counted_but_not_detailed() -> None:
-    proc = CannedProcess(10, "short", cpu=1.0, rss=1, denied=frozenset())
-    collector = ProcessesCollector(source=CannedSource(processes=[proc]))
-    original = collector._scan
-
-    def scan_then_exit():  # type: ignore[no-untyped-def]
-        result = original()
-        proc.gone = True
-        return result
-
-    collector._scan = scan_then_exit  # type: ignore[method-assign]
+    collector = ProcessesCollector(source=CannedSource(processes=[ExitsAfterScan(10, cpu=1.0, rss=1)]))
     got = rows(collector.collect(NOW))
     assert got == [("processes", {"status": "sleeping"}, 1.0), ("processes_count", {}, 1.0)]
+
+
+class ZombieOnStatus(CannedProcess):
+    """A process whose status read finds it already a zombie."""
+
+    def status(self) -> str:
+        raise ZombieProcess(self.pid)
+
+
+def test_status_refused_or_zombie_is_still_counted() -> None:
+    procs = [
+        CannedProcess(10, "hidden", cpu=1.0, rss=1, denied=frozenset({"status"})),
+        ZombieOnStatus(20, "undead", cpu=0.0, rss=0),
+    ]
+    got = rows(ProcessesCollector(source=CannedSource(processes=procs)).collect(NOW))
+    assert [row for row in got if not row[0].startswith("process_")] == [
+        ("processes", {"status": "unknown"}, 1.0),
+        ("processes", {"status": "zombie"}, 1.0),
+        ("processes_count", {}, 2.0),
+    ]

@@ -65,10 +65,10 @@ def collect(db: str | None, config_path: str | None, interval: float | None, dur
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to this file instead of stdout.")
 def sql(query: str, db: str | None, config_path: str | None, fmt: str, output: str | None) -> None:
     """Run a read-only SQL QUERY against the database, live while the owner writes."""
+    import duckdb
+
     from monitorkit.connect import connect
     from monitorkit.errors import QueryError
-
-    import duckdb
 
     settings = settings_for(db, config_path)
     con = connect(settings.get("store.path"))

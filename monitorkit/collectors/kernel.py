@@ -66,7 +66,7 @@ STATS = (
           "Connections dropped at listen, overflows included"),
     _stat("netstat", "TcpExt", "TCPTimeouts", "tcp_timeouts_total", "TCP retransmission timeouts", unit="timeouts"),
     _stat("netstat", "TcpExt", "SyncookiesSent", "tcp_syncookies_sent_total",
-          "SYN cookies sent (a full SYN queue: load or SYN flood)", unit="cookies"),
+          "SYN cookies sent because a SYN queue was full (load or SYN flood)", unit="cookies"),
 )
 
 

@@ -33,7 +33,8 @@ PROCESS_FDS = register(MetricInfo(
     "Open file descriptors, sockets and pipes included (what 'too many open files' counts; POSIX only).",
     PROC_LABELS))
 PROCESSES = register(MetricInfo(
-    "processes", "gauge", "processes", "Processes by status (running, sleeping, idle, zombie...).", ("status",)))
+    "processes", "gauge", "processes",
+    "Processes by status (running, sleeping, idle, zombie...; unknown if refused).", ("status",)))
 # Not `processes_total`: the `_total` suffix is reserved for counters, and SQL views rate them.
 PROCESSES_COUNT = register(MetricInfo("processes_count", "gauge", "processes", "Processes on the machine."))
 
@@ -52,6 +53,16 @@ def _field(read: Callable[[], T]) -> T | None:
         return read()
     except (AccessDenied, ZombieProcess):
         return None
+
+
+def _status(proc: ProcessLike) -> str:
+    """Return the process status; 'unknown' when the OS refuses to say."""
+    try:
+        return proc.status()
+    except ZombieProcess:
+        return "zombie"
+    except AccessDenied:
+        return "unknown"
 
 
 class ProcessesCollector:
@@ -81,12 +92,10 @@ class ProcessesCollector:
             proc = self._known(fresh)
             try:
                 with proc.oneshot():
-                    status = proc.status()
+                    status = _status(proc)
                     cpu = _field(proc.cpu_percent)
                     memory = _field(proc.memory_info)
                     rss = memory.rss if memory is not None else None
-            except ZombieProcess:
-                status, cpu, rss = "zombie", None, None
             except NoSuchProcess:
                 continue  # exited during the scan
             procs[proc.pid] = proc

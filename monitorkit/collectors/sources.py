@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol, overload
+from typing import Literal, NamedTuple, Protocol, cast, overload
 
 import psutil
 
@@ -196,68 +196,55 @@ class PsutilSource:
 
     def cpu_percent(self, interval: None = None, percpu: bool = False) -> float | list[float]:
         """Return CPU busy percent since this thread's previous call (0.0 on the first)."""
-        result: float | list[float] = psutil.cpu_percent(interval=interval, percpu=percpu)
-        return result
+        return cast("float | list[float]", psutil.cpu_percent(interval=interval, percpu=percpu))
 
     def cpu_times(self) -> CpuTimes:
         """Return cumulative CPU seconds by mode for the whole machine."""
-        result: CpuTimes = psutil.cpu_times()
-        return result
+        return cast("CpuTimes", psutil.cpu_times())
 
     def getloadavg(self) -> tuple[float, float, float]:
         """Return the 1, 5 and 15 minute load averages."""
-        result: tuple[float, float, float] = psutil.getloadavg()
-        return result
+        return cast("tuple[float, float, float]", psutil.getloadavg())
 
     def cpu_count(self) -> int | None:
         """Return the number of logical CPUs, or None if unknown."""
-        result: int | None = psutil.cpu_count()
-        return result
+        return cast("int | None", psutil.cpu_count())
 
     def virtual_memory(self) -> VirtualMemory:
         """Return system memory figures in bytes."""
-        result: VirtualMemory = psutil.virtual_memory()
-        return result
+        return cast("VirtualMemory", psutil.virtual_memory())
 
     def swap_memory(self) -> SwapMemory:
         """Return swap figures in bytes."""
-        result: SwapMemory = psutil.swap_memory()
-        return result
+        return cast("SwapMemory", psutil.swap_memory())
 
     def disk_partitions(self, all: bool = False) -> Sequence[DiskPartition]:
         """Return mounted partitions (physical devices only unless ``all``)."""
-        result: Sequence[DiskPartition] = psutil.disk_partitions(all=all)
-        return result
+        return cast("Sequence[DiskPartition]", psutil.disk_partitions(all=all))
 
     def disk_usage(self, path: str) -> DiskUsage:
         """Return space figures of the filesystem holding ``path``."""
-        result: DiskUsage = psutil.disk_usage(path)
-        return result
+        return cast("DiskUsage", psutil.disk_usage(path))
 
     def disk_io_counters(self, perdisk: Literal[True] = True) -> Mapping[str, DiskIO] | None:
         """Return cumulative I/O counters per disk, or None when the OS shows no disks."""
-        result: Mapping[str, DiskIO] | None = psutil.disk_io_counters(perdisk=perdisk, nowrap=True)
-        return result
+        return cast("Mapping[str, DiskIO] | None", psutil.disk_io_counters(perdisk=perdisk, nowrap=True))
 
     def net_io_counters(self, pernic: Literal[True] = True) -> Mapping[str, NetIO]:
         """Return cumulative traffic counters per NIC."""
-        result: Mapping[str, NetIO] = psutil.net_io_counters(pernic=pernic, nowrap=True)
-        return result
+        return cast("Mapping[str, NetIO]", psutil.net_io_counters(pernic=pernic, nowrap=True))
 
     def net_if_stats(self) -> Mapping[str, NicStats]:
         """Return up/speed/MTU per NIC."""
-        result: Mapping[str, NicStats] = psutil.net_if_stats()
-        return result
+        return cast("Mapping[str, NicStats]", psutil.net_if_stats())
 
     def net_connections(self, kind: str = "inet") -> Sequence[Connection]:
         """Return every socket of ``kind`` on the machine."""
-        result: Sequence[Connection] = psutil.net_connections(kind=kind)
-        return result
+        return cast("Sequence[Connection]", psutil.net_connections(kind=kind))
 
     def process_iter(self) -> Iterable[ProcessLike]:
         """Return the running processes (psutil reuses its Process objects between calls)."""
-        result: Iterable[ProcessLike] = psutil.process_iter()
-        return result
+        return cast("Iterable[ProcessLike]", psutil.process_iter())
 
 
 @dataclass
@@ -340,12 +327,8 @@ class CannedSource:
     times: CpuTimes = field(default_factory=lambda: CpuTimes(user=100.0, nice=1.0, system=50.0, idle=800.0, iowait=4.0))
     loadavg: tuple[float, float, float] = (0.5, 0.25, 0.125)
     cpus: int | None = 2
-    memory: VirtualMemory = field(
-        default_factory=lambda: VirtualMemory(total=8_000, available=6_000, percent=25.0, used=2_000, free=5_000)
-    )
-    swap: SwapMemory = field(
-        default_factory=lambda: SwapMemory(total=1_000, used=100, free=900, percent=10.0, sin=4_096, sout=8_192)
-    )
+    memory: VirtualMemory = field(default_factory=lambda: VirtualMemory(8_000, 6_000, 25.0, 2_000, 5_000))
+    swap: SwapMemory = field(default_factory=lambda: SwapMemory(1_000, 100, 900, 10.0, sin=4_096, sout=8_192))
     partitions: list[DiskPartition] = field(default_factory=lambda: [DiskPartition("/dev/sda1", "/", "ext4")])
     usage: dict[str, DiskUsage] = field(default_factory=lambda: {"/": DiskUsage(1_000, 400, 600, 40.0)})
     disks: dict[str, DiskIO] | None = field(default_factory=lambda: {"sda": DiskIO(10, 20, 4_096, 8_192, 30, 40, 50)})
