@@ -22,7 +22,7 @@ class RemoteConnection:
     DuckDB 1.5.5's Quack client cannot scan two remote tables in one query, so each
     statement is shipped with ``quack_query`` and only its result travels back. The
     owner admits SELECT-like statements only (its authorization macro refuses DML, DDL
-    and COPY). ``execute``, ``sql``, ``fetchall``, ``df``, ``pl`` and ``fetch_arrow_table``
+    and COPY). ``execute``, ``sql``, ``fetchall``, ``df``, ``pl`` and ``to_arrow_table``
     behave like DuckDB's own connection.
     """
 
@@ -70,9 +70,11 @@ class RemoteConnection:
         """Return the last result as a polars DataFrame."""
         return self._con.pl()
 
-    def fetch_arrow_table(self) -> Any:
+    def to_arrow_table(self) -> Any:
         """Return the last result as a pyarrow Table."""
-        return self._con.fetch_arrow_table()
+        return self._con.to_arrow_table()
+
+    fetch_arrow_table = to_arrow_table
 
     def close(self) -> None:
         """Close the local end; the owner keeps running."""

@@ -70,6 +70,13 @@ def quack_attach(
     con.execute(f"USE {alias}")
 
 
+def is_duckdb_file(path: Path) -> bool:
+    """Tell whether the file at ``path`` starts with a DuckDB header ("DUCK" at byte 8)."""
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    return head[8:12] == b"DUCK"
+
+
 def is_lock_error(exc: BaseException) -> bool:
     """Tell whether a DuckDB error means another process holds the file."""
     return "Conflicting lock is held" in str(exc) or "Could not set lock" in str(exc)

@@ -32,17 +32,25 @@ def open_database(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDB
             raise StorePermissionError(f"folder {path.parent} is not writable; choose another --db path or fix its permissions")
     if path.exists() and path.is_dir():
         raise StoreError(f"{path} is a folder; --db must name a database file")
+    corrupt = (
+        f"{path} is not a DuckDB database (or is damaged); it was left untouched. "
+        "Move it aside or pass another --db path."
+    )
+    # Check the header first: DuckDB would try to download an extension for e.g. a SQLite file.
+    try:
+        if path.is_file() and not duck.is_duckdb_file(path):
+            raise StoreCorruptError(corrupt)
+    except OSError as exc:
+        raise StorePermissionError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
         text = str(exc)
         if duck.is_lock_error(exc):
             raise OwnerExistsError(str(path), duck.lock_holder_pid(exc)) from exc
-        if "not a valid DuckDB database file" in text or "Corrupt" in text or "corrupt" in text:
-            raise StoreCorruptError(
-                f"{path} is not a DuckDB database (or is damaged); it was left untouched. "
-                "Move it aside or pass another --db path."
-            ) from exc
+        signs = ("not a valid DuckDB database file", "Corrupt", "corrupt", "Could not read enough bytes")
+        if any(sign in text for sign in signs):
+            raise StoreCorruptError(corrupt) from exc
         if "Permission denied" in text or "Read-only file system" in text:
             raise StorePermissionError(f"cannot open {path} for writing: {text}") from exc
         raise StoreError(f"cannot open {path}: {text}") from exc

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
 import duckdb
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 CommitHook = Callable[["CommitInfo"], None]
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
+_TIME = pa.timestamp("us", tz="UTC")
 
 
 class CommitInfo:
@@ -65,6 +66,7 @@ class Writer:
         self.last_commit_seconds = 0.0
         self._series: dict[SeriesKey, int] = {}
         self._pending_new: list[SeriesKey] = []
+        self._aliases: dict[SeriesKey, int] = {}
         for sid, host, name, labels in con.execute("SELECT series_id, host, name, labels FROM series").fetchall():
             self._series[(host, name, tuple(sorted(labels.items())))] = sid
         self._next_id = max(self._series.values(), default=0) + 1
@@ -166,10 +168,10 @@ class Writer:
         self._pending_new = []
         try:
             con.execute("BEGIN TRANSACTION")
-            ids, new = self._series_ids(con, batch)
+            times, ids, new = self._columns(con, batch)
             table = pa.table(
                 {
-                    "time": pa.array([s.time for s in batch], pa.timestamp("us", tz="UTC")),
+                    "time": times,
                     "series_id": pa.array(ids, pa.int32()),
                     "value": pa.array([s.value for s in batch], pa.float64()),
                 }
@@ -197,24 +199,41 @@ class Writer:
             except Exception:  # a broken hook must not stop writing; it logs its own detail
                 log.exception("commit hook %r failed", hook)
 
-    def _series_ids(self, con: duckdb.DuckDBPyConnection, batch: Iterable[Sample]) -> tuple[list[int], int]:
+    def _columns(self, con: duckdb.DuckDBPyConnection, batch: Sequence[Sample]) -> tuple[pa.Array, list[int], int]:
+        """Return the batch's times as Arrow and its series ids (new series are inserted); count new series."""
         ids: list[int] = []
-        cache = self._series
-        added = self._pending_new
+        firsts: list[object] = []
+        runs: list[int] = []
+        last: object = None
+        aliases = self._aliases
         for s in batch:
-            key = (s.host, s.name, tuple(sorted(s.labels.items())))
-            sid = cache.get(key)
-            if sid is None:
-                sid = cache[key] = self._next_id
-                self._next_id += 1
-                con.execute(
-                    "INSERT INTO series (series_id, host, name, labels, series_key, created_at) "
-                    "VALUES (?, ?, ?, MAP(?, ?), ?, now())",
-                    [sid, key[0], key[1], [k for k, _ in key[2]], [v for _, v in key[2]], json.dumps(key)],
-                )
-                added.append(key)
-            ids.append(sid)
-        return ids, len(added)
+            sid = aliases.get((s.host, s.name, tuple(s.labels.items())))
+            ids.append(self._series_id(con, s) if sid is None else sid)
+            # A collector's tick shares one datetime: convert each run once, not every sample.
+            if s.time is not last:
+                last = s.time
+                firsts.append(last)
+            runs.append(len(firsts) - 1)
+        times = pa.array(firsts, _TIME)
+        if len(firsts) < len(batch):
+            times = times.take(pa.array(runs, pa.int32()))
+        return times, ids, len(self._pending_new)
+
+    def _series_id(self, con: duckdb.DuckDBPyConnection, s: Sample) -> int:
+        key = (s.host, s.name, tuple(sorted(s.labels.items())))
+        sid = self._series.get(key)
+        if sid is None:
+            sid = self._series[key] = self._next_id
+            self._next_id += 1
+            con.execute(
+                "INSERT INTO series (series_id, host, name, labels, series_key, created_at) "
+                "VALUES (?, ?, ?, MAP(?, ?), ?, now())",
+                [sid, key[0], key[1], [k for k, _ in key[2]], [v for _, v in key[2]], json.dumps(key)],
+            )
+            self._pending_new.append(key)
+        # Labels in the order this caller gives them: skips sorting on the next sample.
+        self._aliases[(s.host, s.name, tuple(s.labels.items()))] = sid
+        return sid
 
     def _rollback(self, con: duckdb.DuckDBPyConnection) -> None:
         try:
@@ -225,6 +244,7 @@ class Writer:
         for key in self._pending_new:
             self._series.pop(key, None)
         self._pending_new = []
+        self._aliases.clear()
         self._next_id = max(self._series.values(), default=0) + 1
 
 

@@ -73,7 +73,7 @@ def sql(query: str, db: str | None, config_path: str | None, fmt: str, output: s
     settings = settings_for(db, config_path)
     con = connect(settings.get("store.path"))
     try:
-        table = con.execute(query).fetch_arrow_table()
+        table = con.execute(query).to_arrow_table()
     except duckdb.Error as exc:
         raise QueryError(f"query failed: {exc}") from exc
     finally:
@@ -104,13 +104,21 @@ def _to_csv(table: object) -> str:
     return buf.getvalue().decode()
 
 
+def _cell(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, list) and all(isinstance(v, tuple) and len(v) == 2 for v in value):
+        return "{" + ", ".join(f"{k}={v}" for k, v in value) + "}"  # a MAP column
+    return str(value)
+
+
 def _print_table(table: object, output: str | None) -> None:
     import pyarrow as pa
 
     assert isinstance(table, pa.Table)
     rich_table = Table(*table.column_names)
     for row in table.to_pylist():
-        rich_table.add_row(*("NULL" if v is None else str(v) for v in row.values()))
+        rich_table.add_row(*(_cell(v) for v in row.values()))
     console = Console(file=open(output, "w") if output else None, width=None if not output else 200)
     console.print(rich_table)
     console.print(f"{table.num_rows} rows", style="dim")

@@ -1,0 +1,130 @@
+"""CLI commands of the dashboard: ``serve`` (owner + Panel server) and ``layouts`` (list, export, import)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import click
+
+from monitorkit.cli import config_option, db_option
+from monitorkit.cli.store import install_stop_handlers, settings_for
+
+DASHBOARD_SERVICE = "monitorkit.dashboard.server:DashboardService"
+
+
+@click.command()
+@db_option
+@config_option
+@click.option("--port", type=int, default=None, help="Port to listen on (default: setting serve.port, 5006); 0 picks a free one.")
+@click.option("--address", default=None, help="Address to listen on (default: setting serve.address, 127.0.0.1).")
+@click.option("--interval", type=float, default=None, help="Seconds between ticks (default: collect.interval, 1).")
+@click.option("--new-token", is_flag=True, help="Issue a new login token; the old one and every open login stop working.")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: run until stopped).")
+def serve(db: str | None, config_path: str | None, port: int | None, address: str | None, interval: float | None,
+          new_token: bool, duration: float | None) -> None:
+    """Own the database, collect, evaluate rules and serve the dashboard until Ctrl-C or SIGTERM.
+
+    The login URL is printed like Jupyter's; the token is shown when it is issued (first start,
+    --new-token or the serve.token setting) and stored only as a salted hash.
+    """
+    from monitorkit import runtime
+
+    overrides = {"serve.port": port, "serve.address": address, "collect.interval": interval,
+                 "serve.new_token": True if new_token else None}
+    settings = settings_for(db, config_path).with_overrides(overrides)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+
+    def ready(ctx: runtime.OwnerContext) -> None:
+        from monitorkit.dashboard.server import DashboardService
+
+        service = ctx.services["dashboard"]
+        assert isinstance(service, DashboardService)
+        pid = ctx.owner.info.pid if ctx.owner.info else "?"
+        click.echo(f"monitorkit: serving {ctx.owner.db} (pid {pid}); Ctrl-C to stop", err=True)
+        note = "" if service.token else "  (login token unchanged; `monitorkit serve --new-token` issues a new one)"
+        click.echo(f"dashboard: {service.login_url}{note}")
+        if duration is not None:
+            timer = threading.Timer(duration, stop.set)
+            timer.daemon = True
+            timer.start()
+
+    runtime.run_owner(settings, stop, services=(*runtime.DEFAULT_SERVICES, DASHBOARD_SERVICE), on_ready=ready)
+    click.echo("monitorkit: stopped; last batch written", err=True)
+
+
+@click.group()
+def layouts() -> None:
+    """List, export and import dashboard layouts (JSON files you can keep in git)."""
+
+
+@layouts.command("list")
+@db_option
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_cmd(db: str | None, config_path: str | None, as_json: bool) -> None:
+    """List the saved layouts; the default one is marked."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from monitorkit.connect import connect
+    from monitorkit.dashboard.layouts import list_layouts
+
+    con = connect(settings_for(db, config_path).get("store.path"))
+    try:
+        infos = list_layouts(con)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps([{"name": i.name, "default": i.is_default, "panels": i.panels,
+                                "updated_at": str(i.updated_at)} for i in infos], indent=1))
+        return
+    table = Table("name", "default", "panels", "updated")
+    for i in infos:
+        table.add_row(i.name, "yes" if i.is_default else "", str(i.panels), str(i.updated_at))
+    Console().print(table)
+    if not infos:
+        click.echo("no saved layouts; the dashboard opens with the built-in 'overview'", err=True)
+
+
+@layouts.command("export")
+@click.argument("name")
+@click.argument("file", type=click.Path(dir_okay=False))
+@db_option
+@config_option
+def export_cmd(name: str, file: str, db: str | None, config_path: str | None) -> None:
+    """Write layout NAME to FILE as JSON (the built-in 'overview' when none is saved under that name)."""
+    from monitorkit.connect import connect
+    from monitorkit.dashboard.errors import LayoutNotFoundError
+    from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, load_layout, to_file_json
+
+    con = connect(settings_for(db, config_path).get("store.path"))
+    try:
+        layout = load_layout(con, name)
+    except LayoutNotFoundError:
+        if name != DEFAULT_LAYOUT.name:
+            raise
+        layout = DEFAULT_LAYOUT
+    finally:
+        con.close()
+    Path(file).write_text(to_file_json(layout))
+    click.echo(f"exported layout '{layout.name}' ({len(layout.panels)} panels) to {file}", err=True)
+
+
+@layouts.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@db_option
+@config_option
+@click.option("--name", default=None, help="Save under this name instead of the one in the file.")
+@click.option("--default", "make_default", is_flag=True, help="Also make it the layout the dashboard opens with.")
+def import_cmd(file: str, db: str | None, config_path: str | None, name: str | None, make_default: bool) -> None:
+    """Save the layout in FILE (through the running dashboard when an owner runs)."""
+    from monitorkit.dashboard.layouts import install_layout, read_layout_file
+
+    settings = settings_for(db, config_path)
+    layout = read_layout_file(file, name)
+    how = install_layout(settings.get("store.path"), layout, default=make_default, settings=settings)
+    via = "through the running dashboard" if how == "owner" else "into the file"
+    click.echo(f"imported layout '{layout.name}' ({len(layout.panels)} panels) {via}", err=True)

@@ -1,0 +1,309 @@
+"""The dashboard view (one per browser session or notebook cell) and the objects every view shares.
+
+``DashboardView`` holds the range picker, the host filter, the status line, the layout
+toolbar and the grid of panels; ``apply(delta)`` streams one feed delta into all of them.
+``AppContext`` is what a server (or a notebook dashboard) shares across its views.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import panel as pn
+
+from monitorkit.dashboard import layouts as lay
+from monitorkit.dashboard.actions import AlertActions
+from monitorkit.dashboard.console import SqlConsole
+from monitorkit.dashboard.editor import Card, LayoutToolbar
+from monitorkit.dashboard.errors import DashboardError, LayoutError
+from monitorkit.dashboard.feed import Feed, Snapshot
+from monitorkit.dashboard.history import TimeRange, load_history, resolve
+from monitorkit.dashboard.panels import PanelContext, PanelView, build_panel
+from monitorkit.dashboard.reader import Reader
+from monitorkit.dashboard.records import Delta, Points, SeriesInfo
+from monitorkit.dashboard.style import html_pane
+from monitorkit.errors import MonitorkitError
+from monitorkit.samples import HOST
+
+
+def _datetime(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+class _Rows:
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+
+class ReaderConnection:
+    """Give the layouts module the ``execute(...).fetchall()`` it reads with, over a counted Reader."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def execute(self, sql: str, params: Iterable[Any] | None = None) -> _Rows:
+        """Run ``sql`` and return its rows."""
+        table = self.reader.arrow(sql, list(params or []))
+        return _Rows([tuple(row.values()) for row in table.to_pylist()])
+
+
+class LayoutBackend:
+    """Saved layouts: read through the dashboard's Reader, written through ``write(fn)`` (the owner's writer)."""
+
+    def __init__(self, reader: Reader, write: Callable[[Callable[[Any], Any]], Any] | None = None) -> None:
+        self.con = ReaderConnection(reader)
+        self._write = write
+        self._default: lay.Layout | None = None  # every write here clears it, so new sessions need no query
+
+    @property
+    def writable(self) -> bool:
+        """Tell whether layouts can be saved from here (only in the owner process)."""
+        return self._write is not None
+
+    def _w(self, fn: Callable[[Any], Any]) -> Any:
+        if self._write is None:
+            raise LayoutError("layouts are saved by the owner: use the served dashboard or `monitorkit layouts import`")
+        self._default = None
+        return self._write(fn)
+
+    def list(self) -> list[lay.LayoutInfo]:
+        """Return the saved layouts."""
+        return lay.list_layouts(self.con)
+
+    def load(self, name: str) -> lay.Layout:
+        """Return the layout saved as ``name``."""
+        return lay.load_layout(self.con, name)
+
+    def default(self) -> lay.Layout:
+        """Return the default layout (the built-in overview when none is set)."""
+        if self._default is None or not self.writable:
+            self._default = lay.default_layout(self.con)
+        return self._default
+
+    def save(self, layout: lay.Layout, default: bool = False) -> None:
+        """Save ``layout`` under its name."""
+        self._w(lambda con: lay.save_layout(con, layout, default=default))
+
+    def set_default(self, name: str) -> None:
+        """Make ``name`` the layout new sessions open with."""
+        self._w(lambda con: lay.set_default(con, name))
+
+    def delete(self, name: str) -> None:
+        """Delete the layout ``name``."""
+        self._w(lambda con: lay.delete_layout(con, name))
+
+
+@dataclass
+class AppContext:
+    """What every view of one dashboard shares: the feed, the reader, layouts, alert actions, the console."""
+
+    feed: Feed
+    reader: Reader
+    layouts: LayoutBackend
+    actions: AlertActions | None = None
+    console: SqlConsole | None = None
+    tick: float = 1.0
+    default_host: str = HOST
+
+
+class DashboardView:
+    """One dashboard on screen: ``view.start(snapshot)`` then ``view.apply(delta)`` per feed poll."""
+
+    def __init__(self, app: AppContext, layout: lay.Layout, *, user: Callable[[], str] = lambda: "dashboard") -> None:
+        self.app = app
+        self.layout_name = layout.name
+        self.user = user
+        self.series: dict[int, SeriesInfo] = {}
+        self.cards: list[Card] = []
+        self.rng: TimeRange = resolve(layout.range, tick=app.tick)
+        self.points_streamed = 0
+        self.deltas = 0
+        self.last_seq = -1
+        self._loading = False
+        self.ctx = PanelContext(app.feed, app.actions, app.console, app.tick * 1000.0, user, self.notify)
+        self.range = pn.widgets.Select(label="Range", options=[*lay.RANGES, "absolute"], value=layout.range, width=100,
+                                       css_classes=["mk-range"])
+        self.absolute = pn.widgets.DatetimeRangePicker(label="From – to (UTC)", visible=False, width=300)
+        self.live = pn.widgets.Toggle(label="Live", value=layout.live, color="success", width=70, css_classes=["mk-live"])
+        self.host = pn.widgets.Select(label="Host", options=[app.default_host], value=app.default_host, width=150)
+        self.status = html_pane(self._status_html(None), css_classes=["mk-status"], width=330)
+        self.notice = html_pane("", width=400)
+        self.range.param.watch(self._on_range, "value")
+        self.absolute.param.watch(lambda e: self.reload(), "value")
+        self.live.param.watch(lambda e: self.reload(), "value")
+        self.host.param.watch(self._on_host, "value")
+        self.toolbar = LayoutToolbar(self)
+        self.grid = pn.FlexBox(flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width",
+                               styles={"background": "#f4f6f8"})
+        header = pn.Row(html_pane("<h2 style='margin:6px 10px 0 0'>monitorkit</h2>"), self.range, self.absolute,
+                        self.live, self.host, self.status, self.notice, sizing_mode="stretch_width",
+                        styles={"flex-wrap": "wrap", "align-items": "flex-end"})
+        self.root = pn.Column(header, self.toolbar.panel, self.grid, sizing_mode="stretch_width")
+        self._build(layout)
+
+    # -- panels and layout ------------------------------------------------------------------
+
+    def _build(self, layout: lay.Layout) -> None:
+        editing = bool(self.toolbar.editing.value)
+        self.cards = [Card(build_panel(spec, self.ctx), self._card_action, editing) for spec in layout.panels]
+        self.grid.objects = [c.view for c in self.cards]
+        for card in self.cards:
+            card.panel.on_series(self.series.values(), self.host.value)
+
+    def current_layout(self, name: str | None = None) -> lay.Layout:
+        """Return the layout on screen (panels in order with their sizes, range and live mode)."""
+        rng = self.range.value if self.range.value in lay.RANGES else "15m"
+        return lay.Layout(lay.check_name(name or self.layout_name), tuple(c.spec() for c in self.cards), rng,
+                          bool(self.live.value))
+
+    def set_layout(self, layout: lay.Layout) -> None:
+        """Replace the panels with ``layout``'s and reload their data."""
+        self.layout_name = layout.name
+        self._loading = True
+        try:
+            self.range.value = layout.range
+            self.live.value = layout.live
+        finally:
+            self._loading = False
+        self._build(layout)
+        self.reload()
+
+    def add_panel(self, spec: lay.PanelSpec) -> None:
+        """Add a panel at the end of the grid."""
+        card = Card(build_panel(spec, self.ctx), self._card_action, bool(self.toolbar.editing.value))
+        card.panel.on_series(self.series.values(), self.host.value)
+        self.cards.append(card)
+        self.grid.objects = [c.view for c in self.cards]
+        self._reset([card.panel])
+
+    def _card_action(self, card: Card, action: str) -> None:
+        if card.act(action):
+            return
+        i = self.cards.index(card)
+        if action == "remove":
+            self.cards.pop(i)
+        elif action == "left" and i > 0:
+            self.cards[i - 1], self.cards[i] = self.cards[i], self.cards[i - 1]
+        elif action == "right" and i < len(self.cards) - 1:
+            self.cards[i + 1], self.cards[i] = self.cards[i], self.cards[i + 1]
+        self.grid.objects = [c.view for c in self.cards]
+
+    @property
+    def panels(self) -> list[PanelView]:
+        """Return the panels in grid order."""
+        return [c.panel for c in self.cards]
+
+    # -- data -----------------------------------------------------------------------------
+
+    def start(self, snapshot: Snapshot) -> None:
+        """Fill the view from the feed's cache (and one history query when the range is longer)."""
+        self.last_seq = snapshot.seq
+        self._add_series(snapshot.series.values())
+        self.reload(snapshot.history)
+
+    def _add_series(self, infos: Iterable[SeriesInfo]) -> None:
+        new = [i for i in infos if i.series_id not in self.series]
+        if not new:
+            return
+        for info in new:
+            self.series[info.series_id] = info
+        hosts = Counter(i.host for i in self.series.values())
+        options = sorted(hosts)
+        if options != list(self.host.options):
+            current = self.host.value if self.host.value in hosts else (
+                self.app.default_host if self.app.default_host in hosts else hosts.most_common(1)[0][0])
+            self._loading = True
+            try:
+                self.host.options = options
+                self.host.value = current
+            finally:
+                self._loading = False
+        for panel in self.panels:
+            panel.on_series(new, self.host.value)
+
+    def _resolve(self) -> TimeRange:
+        if self.range.value == "absolute":
+            start, end = self.absolute.value or (None, None)
+            return resolve("absolute", start=_datetime(start), end=_datetime(end), tick=self.app.tick)
+        rng = resolve(self.range.value, tick=self.app.tick)
+        return rng if self.live.value else rng._replace(live=False)
+
+    def reload(self, cached: dict[tuple[int, str], Points] | None = None) -> None:
+        """Reload every panel for the chosen range: from the feed cache when it covers it, else one query."""
+        if not self._loading:
+            self._reset(self.panels, cached)
+
+    def _reset(self, panels: list[PanelView], cached: dict[tuple[int, str], Points] | None = None) -> None:
+        try:
+            rng = self._resolve()
+        except DashboardError as exc:
+            self.notify(str(exc))
+            return
+        self.rng = rng
+        keys = set().union(*(p.history_keys() for p in panels)) if panels else set()
+        if rng.live and rng.span * 1000 <= self.app.feed.window_ms:
+            history = cached if cached is not None else self.app.feed.recent(keys)
+        else:
+            try:
+                history = load_history(self.app.reader, rng, [k[0] for k in keys if k[1] == "v"],
+                                       [k[0] for k in keys if k[1] == "r"])
+            except MonitorkitError as exc:
+                self.notify(f"could not load history: {exc}")
+                history = {}
+        for panel in panels:
+            panel.reset(history, rng)
+        self.status.object = self._status_html(self.app.feed.newest_ms)
+
+    def apply(self, delta: Delta) -> None:
+        """Stream one feed delta into every panel (called on the session's own thread)."""
+        if delta.seq <= self.last_seq:
+            return
+        self.last_seq = delta.seq
+        self.deltas += 1
+        if delta.new_series:
+            self._add_series(delta.new_series)
+        rng = self.rng
+        self.points_streamed += sum(panel.apply(delta, rng) for panel in self.panels)
+        self.status.object = self._status_html(delta.newest_ms, delta.polled_ms)
+
+    def poll(self) -> None:
+        """Poll the feed and apply the delta (the notebook's periodic callback)."""
+        self.apply(self.app.feed.poll())
+
+    # -- header ---------------------------------------------------------------------------
+
+    def _on_range(self, event: Any) -> None:
+        self.absolute.visible = event.new == "absolute"
+        if event.new == "absolute" and self.absolute.value is None:
+            end = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+            self.absolute.value = (end.replace(hour=0, minute=0, second=0), end)
+            return
+        self.reload()
+
+    def _on_host(self, event: Any) -> None:
+        if self._loading:
+            return
+        for panel in self.panels:
+            panel.clear()
+            panel.on_series(self.series.values(), event.new)
+        self.reload()
+
+    def notify(self, message: str) -> None:
+        """Show a short message in the header."""
+        self.notice.object = f"<span class='mk-error'>{html.escape(message)}</span>"
+
+    def _status_html(self, newest_ms: float | None, polled_ms: float | None = None) -> str:
+        mode = "live" if self.rng.live else "paused"
+        when = datetime.fromtimestamp(newest_ms / 1000, UTC).strftime("%H:%M:%S") if newest_ms else "no data yet"
+        points = sum(p.points for p in self.panels)
+        return (f"<div id='mk-status' data-seq='{self.last_seq}' data-newest='{newest_ms or 0:.0f}' "
+                f"data-polled='{polled_ms or 0:.0f}' data-points='{points}' data-mode='{mode}'>"
+                f"{mode} · {self.rng.tier} · newest sample {when} UTC · {points} points</div>")

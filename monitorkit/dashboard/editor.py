@@ -1,0 +1,195 @@
+"""Arrange a view's panels: cards that move, resize and close, and the layout toolbar (save, load, export)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import panel as pn
+
+from monitorkit.dashboard.errors import LayoutError
+from monitorkit.dashboard.layouts import MAX_HEIGHT, MIN_HEIGHT, PANEL_KINDS, Layout, PanelSpec, from_file_json, to_file_json
+from monitorkit.dashboard.panels import PanelView
+from monitorkit.dashboard.style import html_pane
+
+if TYPE_CHECKING:
+    from monitorkit.dashboard.app import DashboardView
+
+WIDTHS = (3, 4, 6, 8, 9, 12)
+HEIGHT_STEP = 60
+GAP = 14
+ACTIONS = {"left": "◀", "right": "▶", "narrower": "−", "wider": "+", "shorter": "▲", "taller": "▼", "remove": "✕"}
+
+
+def _forward(on_action: Callable[[Card, str], None], card: Card, action: str, event: Any = None) -> None:
+    on_action(card, action)
+
+
+class Card:
+    """One panel in the grid with its title bar of move, resize and remove buttons."""
+
+    def __init__(self, panel: PanelView, on_action: Callable[[Card, str], None], editing: bool = False) -> None:
+        self.panel = panel
+        self.width = panel.spec.width
+        self.height = panel.spec.height
+        self._on_action = on_action
+        self.buttons: list[pn.widgets.Button] = []
+        title = html_pane(f"<b>{panel.title}</b>", margin=(4, 8))
+        self.header = pn.Row(title, pn.layout.HSpacer(), sizing_mode="stretch_width", height=34)
+        self.view = pn.Column(self.header, panel.body, css_classes=["mk-card", f"mk-card-{panel.kind}"], margin=(GAP // 2))
+        self.resize()
+        self.set_editing(editing)
+
+    def set_editing(self, editing: bool) -> None:
+        """Show or hide the move, resize and remove buttons (built on first use: most views never edit)."""
+        if editing and not self.buttons:
+            for action, label in ACTIONS.items():
+                button = pn.widgets.Button(label=label, width=30, height=26, margin=(0, 1), color="light",
+                                           css_classes=[f"mk-{action}"], description=f"{action} this panel")
+                button.on_click(partial(_forward, self._on_action, self, action))
+                self.buttons.append(button)
+            self.header.extend(self.buttons)
+        for button in self.buttons:
+            button.visible = editing
+
+    def resize(self) -> None:
+        """Apply the card's width (12ths of the row) and height."""
+        share = self.width / 12 * 100
+        self.view.styles = {"flex": f"0 0 calc({share:.3f}% - {GAP}px)", "max-width": f"calc({share:.3f}% - {GAP}px)",
+                            "background": "#fff", "border": "1px solid #e4e7ec", "border-radius": "6px",
+                            "min-height": f"{self.height}px", "overflow": "hidden"}
+        self.panel.set_height(self.height)
+
+    def spec(self) -> PanelSpec:
+        """Return the PanelSpec of the card as it is now (size, and the console's query)."""
+        current = getattr(self.panel, "current_spec", None)
+        base = current() if callable(current) else self.panel.spec
+        return base._replace(width=self.width, height=self.height)
+
+    def act(self, action: str) -> bool:
+        """Resize the card for a resize action; return whether it was one."""
+        if action in ("wider", "narrower"):
+            if action == "wider":
+                self.width = next((w for w in WIDTHS if w > self.width), 12)
+            else:
+                self.width = next((w for w in reversed(WIDTHS) if w < self.width), WIDTHS[0])
+        elif action in ("taller", "shorter"):
+            delta = HEIGHT_STEP if action == "taller" else -HEIGHT_STEP
+            self.height = min(MAX_HEIGHT, max(MIN_HEIGHT, self.height + delta))
+        else:
+            return False
+        self.resize()
+        return True
+
+
+class LayoutToolbar:
+    """Name, save, load, make default, delete, export and import layouts; add panels."""
+
+    def __init__(self, view: DashboardView) -> None:
+        self.view = view
+        backend = view.app.layouts
+        self.name = pn.widgets.TextInput(label="Layout", value=view.layout_name, width=160, css_classes=["mk-layout-name"])
+        self.save = pn.widgets.Button(label="Save", color="primary", width=70, css_classes=["mk-save"],
+                                      disabled=not backend.writable)
+        self.saved = pn.widgets.Select(label="Saved layouts", options=[], width=170, css_classes=["mk-saved"])
+        self.load = pn.widgets.Button(label="Load", width=70, css_classes=["mk-load"])
+        self.make_default = pn.widgets.Button(label="Set default", width=100, css_classes=["mk-default"],
+                                              disabled=not backend.writable)
+        self.delete = pn.widgets.Button(label="Delete", width=70, color="danger", css_classes=["mk-delete"],
+                                        disabled=not backend.writable)
+        self.export = pn.widgets.FileDownload(callback=self._export_file, filename=f"{view.layout_name}.json",
+                                              label="Export", color="default", width=90, css_classes=["mk-export"])
+        self.upload = pn.widgets.FileInput(accept=".json", width=200, css_classes=["mk-import"])
+        self.editing = pn.widgets.Toggle(label="Edit panels", value=False, width=110, css_classes=["mk-edit"])
+        self.add_kind = pn.widgets.Select(label="Add panel", options={v: k for k, v in PANEL_KINDS.items()}, width=170,
+                                          visible=False)
+        self.add = pn.widgets.Button(label="Add", width=60, css_classes=["mk-add"], visible=False)
+        self.message = html_pane("", css_classes=["mk-layout-message"], width=360)
+        self.save.on_click(lambda e: self.run(self._save))
+        self.load.on_click(lambda e: self.run(self._load))
+        self.make_default.on_click(lambda e: self.run(self._default))
+        self.delete.on_click(lambda e: self.run(self._delete))
+        self.add.on_click(lambda e: self.view.add_panel(PanelSpec(self.add_kind.value)))
+        self.upload.param.watch(lambda e: self.run(self._import), "value")
+        self.name.param.watch(lambda e: setattr(self.export, "filename", f"{e.new}.json"), "value")
+        self.editing.param.watch(self._edit, "value")
+        self.refresh()
+        self.panel = pn.Row(self.name, self.save, self.saved, self.load, self.make_default, self.delete, self.export,
+                            self.upload, self.editing, self.add_kind, self.add, self.message, sizing_mode="stretch_width",
+                            styles={"flex-wrap": "wrap", "align-items": "flex-end"})
+
+    def run(self, action: Callable[[], str]) -> None:
+        """Run a layout action and report its outcome."""
+        try:
+            text = action()
+        except LayoutError as exc:
+            self.message.object = f"<span class='mk-error'>{exc}</span>"
+            return
+        self.message.object = f"<span class='mk-done'>{text}</span>"
+
+    def _edit(self, event: Any) -> None:
+        self.add_kind.visible = self.add.visible = bool(event.new)
+        for card in self.view.cards:
+            card.set_editing(bool(event.new))
+
+    def refresh(self) -> None:
+        """Reload the saved layout names."""
+        infos = self.view.app.layouts.list()
+        self.saved.options = [i.name for i in infos]
+        if infos and self.saved.value not in self.saved.options:
+            self.saved.value = infos[0].name
+
+    def _save(self) -> str:
+        layout = self.view.current_layout(self.name.value)
+        self.view.app.layouts.save(layout)
+        self.view.layout_name = layout.name
+        self.refresh()
+        self.saved.value = layout.name
+        return f"Saved layout '{layout.name}' ({len(layout.panels)} panels)."
+
+    def _load(self) -> str:
+        if not self.saved.value:
+            raise LayoutError("no saved layout to load yet")
+        layout = self.view.app.layouts.load(self.saved.value)
+        self.name.value = layout.name
+        self.view.set_layout(layout)
+        return f"Loaded layout '{layout.name}'."
+
+    def _default(self) -> str:
+        if not self.saved.value:
+            raise LayoutError("save a layout first")
+        self.view.app.layouts.set_default(self.saved.value)
+        self.refresh()
+        return f"'{self.saved.value}' opens by default now."
+
+    def _delete(self) -> str:
+        name = self.saved.value
+        if not name:
+            raise LayoutError("no saved layout selected")
+        self.view.app.layouts.delete(name)
+        self.refresh()
+        return f"Deleted layout '{name}'."
+
+    def _export_file(self) -> io.StringIO:
+        return io.StringIO(to_file_json(self.view.current_layout(self.name.value)))
+
+    def _import(self) -> str:
+        if not self.upload.value:
+            return ""
+        layout = self._parse(self.upload.value)
+        self.view.app.layouts.save(layout)
+        self.refresh()
+        self.saved.value = layout.name
+        self.name.value = layout.name
+        self.view.set_layout(layout)
+        return f"Imported and loaded layout '{layout.name}'."
+
+    @staticmethod
+    def _parse(data: Any) -> Layout:
+        try:
+            text = bytes(data).decode()
+        except UnicodeDecodeError:
+            raise LayoutError("the layout file is not UTF-8 text") from None
+        return from_file_json(text)

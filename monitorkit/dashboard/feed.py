@@ -1,0 +1,369 @@
+"""The shared feed: one query per tick for every session, a cache of recent points, and deltas.
+
+``Feed.poll()`` asks the store once for everything new since the previous poll (samples,
+alert changes, health changes, recent tool runs) in a single UNION ALL statement, turns
+counters into rates, keeps the last ``window`` seconds of the charted metrics, and returns a
+``Delta`` that every subscribed session streams into its own charts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitorkit.dashboard.reader import Reader, table_names
+from monitorkit.dashboard.records import (
+    AlertRow,
+    Delta,
+    ExecutionRow,
+    HealthEvent,
+    HealthRow,
+    Points,
+    SeriesInfo,
+)
+from monitorkit.errors import MonitorkitError
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[Delta], None]
+Key = tuple[int, str]  # (series_id, "v" for values or "r" for rates)
+SEP = "\x1f"
+LATENESS_MS = 5000.0  # rows committed up to this late behind the newest seen are still picked up
+RECENT_ALERTS = timedelta(days=1)
+RECENT_RUNS = timedelta(hours=1)
+
+SAMPLES_SQL = (
+    "SELECT 0 AS src, r.series_id::BIGINT AS sid, epoch_ms(r.time)::DOUBLE AS t, r.value AS v, "
+    "s.host || chr(31) || s.name || chr(31) || to_json(s.labels)::VARCHAR AS doc "
+    "FROM samples_raw r JOIN series s USING (series_id) WHERE r.time > ?"
+)
+# An acknowledgement sets acked_at but not updated_at, so a change is whichever is later.
+ALERTS_SQL = (
+    "SELECT 1, id::BIGINT, epoch_ms(greatest(updated_at, coalesce(acked_at, updated_at)))::DOUBLE, value, "
+    "to_json(struct_pack(rule := rule, labels := labels, "
+    "severity := severity, state := state, summary := summary, since := epoch_ms(since), "
+    "resolved := epoch_ms(resolved_at), acked_by := acked_by, silenced_by := silenced_by))::VARCHAR "
+    "FROM alerts WHERE greatest(updated_at, coalesce(acked_at, updated_at)) > ?{extra}"
+)
+HEALTH_SQL = (
+    "SELECT 2, NULL, epoch_ms(updated_at)::DOUBLE, NULL, to_json(struct_pack(component := component, "
+    "check_name := check_name, status := status, reason := reason, since := epoch_ms(since)))::VARCHAR "
+    "FROM health_status WHERE updated_at > ?"
+)
+HEALTH_EVENTS_SQL = (
+    "SELECT 3, NULL, epoch_ms(time)::DOUBLE, NULL, to_json(struct_pack(component := component, status := status, "
+    "previous := previous, reason := reason))::VARCHAR FROM health_history WHERE time > ?"
+)
+RUNS_SQL = (
+    "SELECT 4, NULL, epoch_ms(started)::DOUBLE, duration_s, to_json(struct_pack(run_id := run_id, tool := tool, "
+    "outcome := outcome, error_type := error_type, host := host))::VARCHAR "
+    "FROM (SELECT * FROM executions WHERE started > ? ORDER BY started DESC LIMIT 20)"
+)
+
+
+def _dt(ms: float) -> datetime:
+    return datetime.fromtimestamp(ms / 1000.0, UTC)
+
+
+@dataclass
+class Snapshot:
+    """What a new session starts from: the cache as of delta ``seq``."""
+
+    seq: int
+    series: dict[int, SeriesInfo]
+    latest: dict[int, tuple[float, float]]
+    history: dict[Key, Points]
+    alerts: dict[int, AlertRow]
+    health: dict[str, HealthRow]
+    health_events: list[HealthEvent]
+    executions: tuple[ExecutionRow, ...]
+    window_ms: float
+    newest_ms: float | None = None
+    tables: frozenset[str] = field(default_factory=frozenset)
+
+
+class Feed:
+    """Poll a Reader once per tick and fan the delta out to subscribers.
+
+    ``cached`` names the metrics whose last ``window`` seconds are kept so new sessions open
+    without querying. In a server, ``start()`` runs the polls in a thread woken by
+    ``trigger()`` (a scheduler tick hook); in a notebook, call ``poll()`` from a periodic callback.
+    """
+
+    def __init__(
+        self, reader: Reader, *, tick: float = 1.0, window: float = 900.0, cached: Iterable[str] = (),
+        before_poll: Callable[[], None] | None = None, clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.reader = reader
+        self.tick = tick
+        self.window_ms = window * 1000.0
+        self.cached = frozenset(cached)
+        self.before_poll = before_poll
+        self.clock = clock
+        self.polls = 0
+        self.triggers = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.seq = 0
+        self.series: dict[int, SeriesInfo] = {}
+        self.latest: dict[int, tuple[float, float]] = {}
+        self._history: dict[Key, deque[tuple[float, float]]] = {}
+        self.alerts: dict[int, AlertRow] = {}
+        self.health: dict[str, HealthRow] = {}
+        self.health_events: deque[HealthEvent] = deque(maxlen=500)
+        self._event_keys: deque[tuple[float, str, str]] = deque(maxlen=500)
+        self.executions: tuple[ExecutionRow, ...] = ()
+        self.newest_ms: float | None = None
+        self._marks = {"samples": 0.0, "alerts": 0.0, "health": 0.0, "events": 0.0}
+        self._subscribers: dict[int, Subscriber] = {}
+        self._next_sub = 0
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.tables: frozenset[str] = frozenset()
+        self._primed = False
+
+    # -- polling -------------------------------------------------------------------------
+
+    def _sql(self, prime: bool) -> tuple[str, list[Any]]:
+        now_ms = self.clock() * 1000.0
+        marks = self._marks
+        since = now_ms - self.window_ms if prime else marks["samples"] - LATENESS_MS
+        parts, params = [SAMPLES_SQL], [_dt(since)]
+        if "alerts" in self.tables:
+            extra = " OR state IN ('pending', 'firing')" if prime else ""
+            parts.append(ALERTS_SQL.format(extra=extra))
+            start = now_ms - RECENT_ALERTS.total_seconds() * 1000 if prime else marks["alerts"] - LATENESS_MS
+            params.append(_dt(start))
+        if "health_status" in self.tables:
+            parts.append(HEALTH_SQL)
+            params.append(_dt(0 if prime else marks["health"] - LATENESS_MS))
+        if "health_history" in self.tables:
+            parts.append(HEALTH_EVENTS_SQL)
+            params.append(_dt(now_ms - RECENT_ALERTS.total_seconds() * 1000 if prime else marks["events"] - LATENESS_MS))
+        if "executions" in self.tables:
+            parts.append(RUNS_SQL)
+            params.append(_dt(now_ms - RECENT_RUNS.total_seconds() * 1000))
+        return " UNION ALL ".join(parts), params
+
+    def prime(self) -> None:
+        """Learn which tables exist and load the cache window (two queries, once)."""
+        with self._lock:
+            if self._primed:
+                return
+            self.tables = frozenset(table_names(self.reader))
+            sql, params = self._sql(prime=True)
+            self._apply(self.reader.arrow(sql, params), prime=True)
+            self._primed = True
+
+    def poll(self) -> Delta:
+        """Ask the store once for what is new and return it as a Delta (also kept in the cache)."""
+        with self._lock:
+            if not self._primed:
+                self.prime()
+            sql, params = self._sql(prime=False)
+            table = self.reader.arrow(sql, params)
+            self.polls += 1
+            return self._apply(table, prime=False)
+
+    def _apply(self, table: Any, prime: bool) -> Delta:
+        cols = table.to_pydict()
+        new_series: list[SeriesInfo] = []
+        values: dict[int, tuple[list[float], list[float]]] = {}
+        rates: dict[int, tuple[list[float], list[float]]] = {}
+        alerts: list[AlertRow] = []
+        health: list[HealthRow] = []
+        events: list[HealthEvent] = []
+        runs: list[ExecutionRow] = []
+        newest = self.newest_ms
+        delta_newest: float | None = None
+        marks = self._marks
+        order = sorted(range(len(cols["src"])), key=lambda i: (cols["src"][i], cols["t"][i]))
+        for i in order:
+            src, sid, t, v, doc = cols["src"][i], cols["sid"][i], cols["t"][i], cols["v"][i], cols["doc"][i]
+            if src == 0:
+                info = self.series.get(sid)
+                if info is None:
+                    host, name, labels = doc.split(SEP, 2)
+                    info = self.series[sid] = SeriesInfo(sid, host, name, json.loads(labels))
+                    new_series.append(info)
+                prev = self.latest.get(sid)
+                if prev is not None and t <= prev[0]:
+                    continue  # already seen (the lateness overlap)
+                self.latest[sid] = (t, v)
+                marks["samples"] = max(marks["samples"], t)
+                newest = t if newest is None else max(newest, t)
+                delta_newest = t if delta_newest is None else max(delta_newest, t)
+                self._add(values, sid, "v", t, v, info)
+                if info.cumulative and prev is not None and t > prev[0]:
+                    rate = (v if v < prev[1] else v - prev[1]) / ((t - prev[0]) / 1000.0)
+                    self._add(rates, sid, "r", t, rate, info)
+            elif src == 1:
+                row = self._alert(sid, t, v, doc)
+                marks["alerts"] = max(marks["alerts"], t)
+                if self.alerts.get(row.id) != row:
+                    self.alerts[row.id] = row
+                    alerts.append(row)
+            elif src == 2:
+                d = json.loads(doc)
+                hrow = HealthRow(d["component"], d["check_name"], d["status"], d["reason"], d["since"], t)
+                marks["health"] = max(marks["health"], t)
+                if self.health.get(hrow.component) != hrow:
+                    self.health[hrow.component] = hrow
+                    health.append(hrow)
+            elif src == 3:
+                d = json.loads(doc)
+                key = (t, d["component"], d["status"])
+                marks["events"] = max(marks["events"], t)
+                if key not in self._event_keys:
+                    self._event_keys.append(key)
+                    event = HealthEvent(t, d["component"], d["status"], d["previous"], d["reason"])
+                    self.health_events.append(event)
+                    events.append(event)
+            elif src == 4:
+                d = json.loads(doc)
+                runs.append(ExecutionRow(d["run_id"], d["tool"], t, v or 0.0, d["outcome"], d["error_type"], d["host"]))
+        self.newest_ms = newest
+        run_list = tuple(sorted(runs, key=lambda r: -r.started_ms))
+        changed_runs = run_list if run_list != self.executions else None
+        self.executions = run_list
+        if not prime:
+            self.seq += 1
+        self._trim()
+        return Delta(
+            self.seq, self.clock() * 1000.0, tuple(new_series),
+            {k: Points(tuple(a), tuple(b)) for k, (a, b) in values.items()},
+            {k: Points(tuple(a), tuple(b)) for k, (a, b) in rates.items()},
+            tuple(alerts), tuple(health), tuple(events), changed_runs,
+            delta_newest,
+        )
+
+    def _add(self, out: dict[int, tuple[list[float], list[float]]], sid: int, kind: str, t: float, v: float,
+             info: SeriesInfo) -> None:
+        times, vals = out.setdefault(sid, ([], []))
+        times.append(t)
+        vals.append(v)
+        if info.name in self.cached:
+            buf = self._history.get((sid, kind))
+            if buf is None:
+                buf = self._history[(sid, kind)] = deque()
+            buf.append((t, v))
+
+    def _trim(self) -> None:
+        if self.newest_ms is None:
+            return
+        cutoff = self.newest_ms - self.window_ms
+        for buf in self._history.values():
+            while buf and buf[0][0] < cutoff:
+                buf.popleft()
+
+    @staticmethod
+    def _alert(aid: int, t: float, value: float | None, doc: str) -> AlertRow:
+        d = json.loads(doc)
+        return AlertRow(
+            int(aid), d["rule"], d["labels"] or {}, d["severity"], d["state"], value, d["summary"] or "",
+            d["since"], d["resolved"], t, d["acked_by"], d["silenced_by"],
+        )
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def subscribe(self, fn: Subscriber) -> tuple[int, Snapshot]:
+        """Register ``fn(delta)`` for every later poll; return its id and the cache as of now."""
+        with self._lock:
+            if not self._primed:
+                self.prime()
+            sub = self._next_sub
+            self._next_sub += 1
+            self._subscribers[sub] = fn
+            return sub, self.snapshot()
+
+    def unsubscribe(self, sub: int) -> None:
+        """Stop sending deltas to subscriber ``sub``."""
+        with self._lock:
+            self._subscribers.pop(sub, None)
+
+    @property
+    def subscribers(self) -> int:
+        """Return how many sessions are subscribed."""
+        return len(self._subscribers)
+
+    def snapshot(self) -> Snapshot:
+        """Return a copy of the cache (series, latest values, recent points, alerts, health, runs)."""
+        with self._lock:
+            return Snapshot(
+                self.seq, dict(self.series), dict(self.latest),
+                {k: Points(tuple(t for t, _ in buf), tuple(v for _, v in buf)) for k, buf in self._history.items()},
+                dict(self.alerts), dict(self.health), list(self.health_events), self.executions, self.window_ms,
+                self.newest_ms, self.tables,
+            )
+
+    def recent(self, keys: Iterable[Key]) -> dict[Key, Points]:
+        """Return the cached points of ``keys`` (the last ``window`` seconds)."""
+        with self._lock:
+            out = {}
+            for key in keys:
+                buf = self._history.get(key)
+                if buf:
+                    out[key] = Points(tuple(t for t, _ in buf), tuple(v for _, v in buf))
+            return out
+
+    def dispatch(self, delta: Delta) -> None:
+        """Hand ``delta`` to every subscriber; a failing one is dropped, not retried."""
+        with self._lock:
+            subs = list(self._subscribers.items())
+        for sub, fn in subs:
+            try:
+                fn(delta)
+            except Exception:  # a session whose document is gone must not stop the others
+                log.exception("dashboard session %d failed to take an update; dropping it", sub)
+                self.unsubscribe(sub)
+
+    # -- the server thread ---------------------------------------------------------------
+
+    def trigger(self, now: object = None) -> None:
+        """Wake the poll thread (use as a scheduler tick hook: ``scheduler.tick_hooks.append(feed.trigger)``)."""
+        self.triggers += 1
+        self._wake.set()
+
+    def start(self, *, triggered: bool = True) -> None:
+        """Poll in a background thread: after each trigger, or every tick when nothing triggers it."""
+        self.prime()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(triggered,), name="monitorkit-dashboard-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self, triggered: bool) -> None:
+        timeout = self.tick * 5 if triggered else self.tick
+        while not self._stop.is_set():
+            self._wake.wait(timeout)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                if self.before_poll is not None:
+                    self.before_poll()
+                delta = self.poll()
+            except MonitorkitError as exc:  # the store may be busy or closing; the next tick retries
+                self.errors += 1
+                self.last_error = str(exc)
+                log.warning("dashboard poll failed: %s", exc)
+                continue
+            self.dispatch(delta)
+
+    def stop(self) -> None:
+        """Stop the poll thread and forget every subscriber."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        with self._lock:
+            self._subscribers.clear()

@@ -1,0 +1,115 @@
+"""Acknowledge, silence and unsilence from any process: through the owner if one runs, else on the file.
+
+Each action is one function of ``(write_connection, payload, now)``; the owner runs it in
+its writer thread behind a control route, and without an owner it runs on a Store opened
+here. ``ack_alert("data/monitorkit.duckdb", 3, by="ana", comment="on it")``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from monitorkit.config import Settings, parse_duration
+from monitorkit.owner import read_owner
+from monitorkit.rules import alerts as alertdb
+from monitorkit.rules import silences as sil
+from monitorkit.rules.errors import InvalidRequestError
+from monitorkit.rules.health import heartbeat_from_json, submit_heartbeat
+from monitorkit.samples import utcnow
+from monitorkit.store import Store
+
+if TYPE_CHECKING:
+    from monitorkit.rules.engine import Engine
+
+Action = Callable[[duckdb.DuckDBPyConnection, Mapping[str, Any], datetime], dict[str, Any]]
+TIMEOUT = 30.0
+
+
+def _ack(con: duckdb.DuckDBPyConnection, p: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    inst = alertdb.ack(con, int(p["id"]), by=str(p.get("by", "")), comment=str(p.get("comment", "")), now=now)
+    return {"id": inst.id, "rule": inst.rule, "state": inst.state, "acked_by": inst.acked_by}
+
+
+def _silence(con: duckdb.DuckDBPyConnection, p: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    starts = datetime.fromisoformat(p["starts_at"]) if p.get("starts_at") else now
+    silence = sil.create_silence(
+        con, sil.parse_matchers(p.get("matchers", [])), starts_at=starts,
+        duration=timedelta(seconds=float(p.get("seconds", 0))), created_by=str(p.get("by", "")),
+        comment=str(p.get("comment", "")), now=now,
+    )
+    return {"id": silence.id, "matchers": [str(m) for m in silence.matchers], "ends_at": silence.ends_at.isoformat()}
+
+
+def _unsilence(con: duckdb.DuckDBPyConnection, p: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    silence = sil.expire_silence(con, int(p["id"]), now)
+    return {"id": silence.id, "ends_at": silence.ends_at.isoformat()}
+
+
+ACTIONS: dict[str, Action] = {"/ack": _ack, "/silence": _silence, "/unsilence": _unsilence}
+
+
+def owner_routes(engine: Engine) -> dict[str, Callable[[dict[str, Any]], Mapping[str, Any]]]:
+    """Return the control routes the owner serves: each action, heartbeats and rule reloads."""
+    store = engine.store
+
+    def run(action: Action) -> Callable[[dict[str, Any]], Mapping[str, Any]]:
+        def handler(payload: dict[str, Any]) -> Mapping[str, Any]:
+            return store.writer.submit(lambda con: action(con, payload, utcnow())).result(TIMEOUT)  # type: ignore[return-value]
+        return handler
+
+    def ack(payload: dict[str, Any]) -> Mapping[str, Any]:
+        def task(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+            inst = engine.ack(con, int(payload["id"]), str(payload.get("by", "")), str(payload.get("comment", "")),
+                              utcnow())
+            return {"id": inst.id, "rule": inst.rule, "state": inst.state, "acked_by": inst.acked_by}
+        return store.writer.submit(task).result(TIMEOUT)  # type: ignore[return-value]
+
+    def heartbeat(payload: dict[str, Any]) -> Mapping[str, Any]:
+        submit_heartbeat(store, heartbeat_from_json(payload)).result(TIMEOUT)
+        return {}
+
+    def reload(payload: dict[str, Any]) -> Mapping[str, Any]:
+        done = store.writer.submit(lambda con: engine.reload(con, utcnow(), force=True)).result(TIMEOUT)
+        return {"reloaded": bool(done), "errored": sorted(n for n, s in engine.status.items() if s.state != "ok")}
+
+    routes = {path: run(action) for path, action in ACTIONS.items()}
+    routes.update({"/ack": ack, "/heartbeat": heartbeat, "/reload": reload})
+    return routes
+
+
+def _perform(db: str | Path, path: str, payload: dict[str, Any], settings: Settings | None) -> dict[str, Any]:
+    from monitorkit.rules.control import call
+
+    owner = read_owner(Path(db))
+    if owner is not None:
+        return {k: v for k, v in call(owner, path, payload).items() if k != "ok"}
+    with Store(db, settings=settings) as store:
+        return store.writer.submit(lambda con: ACTIONS[path](con, payload, utcnow())).result(TIMEOUT)  # type: ignore[return-value]
+
+
+def ack_alert(db: str | Path, alert_id: int, *, by: str, comment: str = "",
+              settings: Settings | None = None) -> dict[str, Any]:
+    """Acknowledge alert ``alert_id`` (through the owner if one runs)."""
+    return _perform(db, "/ack", {"id": alert_id, "by": by, "comment": comment}, settings)
+
+
+def add_silence(db: str | Path, matchers: Sequence[str], *, duration: str | timedelta, by: str, comment: str,
+                starts_at: datetime | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """Silence alerts matching every matcher (``host=web1``, ``alertname=~cpu.*``) for ``duration``."""
+    sil.parse_matchers(matchers)  # refuse bad matchers before reaching the owner
+    seconds = parse_duration(duration).total_seconds()
+    if seconds <= 0:
+        raise InvalidRequestError("a silence must last longer than 0 s, e.g. --for 2h")
+    payload = {"matchers": list(matchers), "seconds": seconds, "by": by, "comment": comment,
+               "starts_at": starts_at.isoformat() if starts_at else None}
+    return _perform(db, "/silence", payload, settings)
+
+
+def remove_silence(db: str | Path, silence_id: int, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Expire silence ``silence_id`` now (it stays listed as expired)."""
+    return _perform(db, "/unsilence", {"id": silence_id}, settings)

@@ -1,0 +1,190 @@
+"""Alert instances and their history in the database: the ``alerts`` and ``alert_events`` tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import duckdb
+import pyarrow as pa
+
+from monitorkit.rules.errors import AlertNotFoundError, InvalidRequestError
+from monitorkit.rules.state import Phase
+
+COLUMNS = (
+    "id", "rule", "fingerprint", "labels", "kind", "severity", "state", "value", "summary", "description",
+    "since", "fired_at", "last_active", "resolved_at", "updated_at", "acked_by", "acked_at", "ack_comment",
+    "silenced_by", "inhibited",
+)
+_TS = pa.timestamp("us", tz="UTC")
+_LABELS = pa.map_(pa.string(), pa.string())
+
+
+@dataclass
+class Instance:
+    """One alert instance: a rule and one label set, with its phase and annotations."""
+
+    id: int
+    rule: str
+    fingerprint: str
+    labels: dict[str, str]
+    kind: str
+    severity: str
+    phase: Phase = field(default_factory=Phase)
+    value: float | None = None
+    summary: str = ""
+    description: str = ""
+    updated_at: datetime | None = None
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+    ack_comment: str | None = None
+    silenced_by: int | None = None
+    inhibited: bool = False
+
+    @property
+    def state(self) -> str:
+        """Return the current state."""
+        return self.phase.state
+
+    def record(self) -> tuple[Any, ...]:
+        """Return the row as stored in ``alerts``, in COLUMNS order."""
+        p = self.phase
+        return (
+            self.id, self.rule, self.fingerprint, self.labels, self.kind, self.severity, p.state, self.value,
+            self.summary, self.description, p.since, p.fired_at, p.last_active, p.resolved_at, self.updated_at,
+            self.acked_by, self.acked_at, self.ack_comment, self.silenced_by, self.inhibited,
+        )
+
+
+class Event(NamedTuple):
+    """One line of an alert's history (a transition, ack, silence change or notification)."""
+
+    time: datetime
+    alert_id: int
+    rule: str
+    fingerprint: str
+    labels: dict[str, str]
+    event: str
+    state: str | None = None
+    value: float | None = None
+    actor: str | None = None
+    comment: str | None = None
+
+
+def _instance(row: Sequence[Any]) -> Instance:
+    r = dict(zip(COLUMNS, row, strict=True))
+    phase = Phase(r["state"], r["since"], r["fired_at"], r["last_active"], r["resolved_at"])
+    return Instance(
+        r["id"], r["rule"], r["fingerprint"], dict(r["labels"]), r["kind"], r["severity"], phase, r["value"],
+        r["summary"] or "", r["description"] or "", r["updated_at"], r["acked_by"], r["acked_at"],
+        r["ack_comment"], r["silenced_by"], bool(r["inhibited"]),
+    )
+
+
+def load_instances(con: Any) -> dict[tuple[str, str], Instance]:
+    """Return every stored alert instance keyed by (rule, fingerprint)."""
+    rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM alerts").fetchall()
+    return {(i.rule, i.fingerprint): i for i in map(_instance, rows)}
+
+
+def get_alert(con: Any, alert_id: int) -> Instance:
+    """Return alert ``alert_id`` or raise AlertNotFoundError."""
+    rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM alerts WHERE id = ?", [alert_id]).fetchall()
+    if not rows:
+        raise AlertNotFoundError(f"no alert with id {alert_id}; list them with `monitorkit alerts list --all`")
+    return _instance(rows[0])
+
+
+def list_alerts(con: Any, *, state: str | None = None, include_all: bool = False) -> list[Instance]:
+    """Return alerts: pending and firing by default, one state with ``state``, every one with ``include_all``."""
+    if state:
+        where, params = "WHERE state = ?", [state]
+    elif include_all:
+        where, params = "", []
+    else:
+        where, params = "WHERE state IN ('pending', 'firing')", []
+    rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM alerts {where} ORDER BY id", params).fetchall()
+    return [_instance(r) for r in rows]
+
+
+def history(con: Any, alert_id: int) -> list[Event]:
+    """Return every event of alert ``alert_id`` in time order."""
+    rows = con.execute(
+        "SELECT time, alert_id, rule, fingerprint, labels, event, state, value, actor, comment "
+        "FROM alert_events WHERE alert_id = ? ORDER BY time, rowid", [alert_id]
+    ).fetchall()
+    return [Event(r[0], r[1], r[2], r[3], dict(r[4]), *r[5:]) for r in rows]
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    con.register(name, table)
+
+
+def save_instances(con: duckdb.DuckDBPyConnection, instances: Iterable[Instance]) -> int:
+    """Insert or replace ``instances`` in ``alerts`` (one Arrow batch); return how many."""
+    rows = [i.record() for i in instances]
+    if not rows:
+        return 0
+    cols = list(zip(*rows, strict=True))
+    types = {
+        "id": pa.int64(), "labels": _LABELS, "value": pa.float64(), "since": _TS, "fired_at": _TS,
+        "last_active": _TS, "resolved_at": _TS, "updated_at": _TS, "acked_at": _TS, "silenced_by": pa.int64(),
+        "inhibited": pa.bool_(),
+    }
+    arrays = []
+    for name, values in zip(COLUMNS, cols, strict=True):
+        if name == "labels":
+            values = tuple(list(v.items()) for v in values)
+        arrays.append(pa.array(list(values), types.get(name, pa.string())))
+    table = pa.table(dict(zip(COLUMNS, arrays, strict=True)))
+    _register(con, "_mk_alerts", table)
+    try:
+        con.execute(f"INSERT OR REPLACE INTO alerts SELECT {', '.join(COLUMNS)} FROM _mk_alerts")
+    finally:
+        con.unregister("_mk_alerts")
+    return len(rows)
+
+
+def append_events(con: duckdb.DuckDBPyConnection, events: Sequence[Event]) -> int:
+    """Append ``events`` to ``alert_events`` (one Arrow batch); return how many."""
+    if not events:
+        return 0
+    table = pa.table({
+        "time": pa.array([e.time for e in events], _TS),
+        "alert_id": pa.array([e.alert_id for e in events], pa.int64()),
+        "rule": pa.array([e.rule for e in events], pa.string()),
+        "fingerprint": pa.array([e.fingerprint for e in events], pa.string()),
+        "labels": pa.array([list(e.labels.items()) for e in events], _LABELS),
+        "event": pa.array([e.event for e in events], pa.string()),
+        "state": pa.array([e.state for e in events], pa.string()),
+        "value": pa.array([e.value for e in events], pa.float64()),
+        "actor": pa.array([e.actor for e in events], pa.string()),
+        "comment": pa.array([e.comment for e in events], pa.string()),
+    })
+    _register(con, "_mk_events", table)
+    try:
+        con.execute("INSERT INTO alert_events SELECT * FROM _mk_events")
+    finally:
+        con.unregister("_mk_events")
+    return len(events)
+
+
+def delete_instances(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> None:
+    """Forget alert instances (their events stay)."""
+    if ids:
+        con.execute("DELETE FROM alerts WHERE list_contains(?, id)", [list(ids)])
+
+
+def ack(con: duckdb.DuckDBPyConnection, alert_id: int, *, by: str, comment: str, now: datetime) -> Instance:
+    """Acknowledge alert ``alert_id`` (who, when, why) and record the event; return the updated alert."""
+    if not by.strip():
+        raise InvalidRequestError("an acknowledgement needs --by NAME")
+    inst = get_alert(con, alert_id)
+    inst.acked_by, inst.acked_at, inst.ack_comment = by, now, comment
+    con.execute("UPDATE alerts SET acked_by = ?, acked_at = ?, ack_comment = ? WHERE id = ?",
+                [by, now, comment, alert_id])
+    append_events(con, [Event(now, inst.id, inst.rule, inst.fingerprint, inst.labels, "ack", inst.state,
+                              inst.value, by, comment)])
+    return inst

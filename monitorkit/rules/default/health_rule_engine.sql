@@ -1,0 +1,9 @@
+-- name: rule_engine
+-- type: health
+-- summary: The rule engine: degraded while any rule is errored.
+SELECT 'rule_engine' AS component,
+       CASE WHEN count(*) FILTER (WHERE state = 'errored') > 0 THEN 'degraded' ELSE 'ok' END AS status,
+       CASE WHEN count(*) FILTER (WHERE state = 'errored') > 0
+            THEN 'errored: ' || string_agg(name, ', ' ORDER BY name) FILTER (WHERE state = 'errored')
+            ELSE 'every rule evaluates' END AS reason
+FROM rules

@@ -1,0 +1,12 @@
+-- name: memory_pressure
+-- kind: resource
+-- severity: warning
+-- for: 5m
+-- keep_firing_for: 1m
+-- every: 10s
+-- summary: Memory on {{ host }} {{ value }}% used (2-minute average)
+-- description: Less than 10% of memory has been available for 5 minutes; the machine may
+--   start swapping or killing processes. See `process_rss_bytes` for the largest ones.
+SELECT host, round(avg, 1) AS value
+FROM gauge_window('memory_percent', eval_time() - INTERVAL 2 MINUTE, eval_time())
+WHERE avg > 90

@@ -1,0 +1,198 @@
+"""Health: application heartbeats, the current status of every component, and its history.
+
+An application reports itself with ``heartbeat("billing-worker", status="ok", ttl=60)``;
+the ``health_heartbeats`` check marks it failing once ``ttl`` seconds pass without a new
+one. The engine merges every health check's rows (worst status per component), keeps
+``health_status`` current and appends each change to ``health_history``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import duckdb
+
+from monitorkit.rules.errors import ControlError, InvalidRequestError
+from monitorkit.rules.runner import HEALTH_STATUSES, HealthRow
+from monitorkit.samples import HOST, utcnow
+from monitorkit.store import Store
+
+RANK = {"ok": 0, "degraded": 1, "failing": 2}
+OVERALL = "overall"
+
+
+class Heartbeat(NamedTuple):
+    """One heartbeat of an application component; it expires ``ttl`` seconds after ``time``."""
+
+    component: str
+    status: str
+    reason: str
+    ttl: float
+    time: datetime
+    host: str = HOST
+    pid: int = 0
+
+
+def make_heartbeat(component: str, status: str = "ok", reason: str = "", ttl: float = 60,
+                   time: datetime | None = None, host: str = HOST, pid: int | None = None) -> Heartbeat:
+    """Return a checked Heartbeat (status ok, degraded or failing; ttl > 0)."""
+    if not isinstance(component, str) or not component.strip() or len(component) > 200:
+        raise InvalidRequestError("a heartbeat needs a component name (1-200 characters)")
+    if status not in HEALTH_STATUSES:
+        raise InvalidRequestError(f"heartbeat status must be ok, degraded or failing, got {status!r}")
+    if not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise InvalidRequestError(f"heartbeat ttl must be a number of seconds > 0, got {ttl!r}")
+    return Heartbeat(component, status, str(reason), float(ttl), time or utcnow(), host,
+                     os.getpid() if pid is None else int(pid))
+
+
+def heartbeat_from_json(data: Mapping[str, Any]) -> Heartbeat:
+    """Build a Heartbeat from a JSON object (``component``, ``status``, ``reason``, ``ttl``, ``host``, ``pid``)."""
+    return make_heartbeat(str(data.get("component", "")), str(data.get("status", "ok")),
+                          str(data.get("reason", "")), data.get("ttl", 60), None,
+                          str(data.get("host", HOST)), int(data.get("pid", 0) or 0))
+
+
+def write_heartbeat(con: duckdb.DuckDBPyConnection, hb: Heartbeat) -> None:
+    """Store ``hb`` in ``heartbeats`` on the write connection (call in the writer thread)."""
+    con.execute(
+        "INSERT OR REPLACE INTO heartbeats (component, status, reason, ttl_seconds, updated_at, host, pid) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [hb.component, hb.status, hb.reason, hb.ttl, hb.time, hb.host, hb.pid],
+    )
+
+
+def submit_heartbeat(store: Store, hb: Heartbeat) -> Future[object]:
+    """Queue ``hb`` to the store's writer thread; the hook an ingest endpoint calls for heartbeat rows."""
+    return store.writer.submit(lambda con: write_heartbeat(con, hb))
+
+
+_local: dict[str, Store] = {}
+_local_lock = threading.Lock()
+
+
+def register_local_store(store: Store | None) -> None:
+    """Make ``heartbeat()`` in this process write to ``store`` (the owner's); None unregisters."""
+    with _local_lock:
+        _local.clear()
+        if store is not None:
+            _local["store"] = store
+
+
+def heartbeat(component: str, status: str = "ok", reason: str = "", ttl: float = 60, *,
+              db: str | Path | None = None) -> bool:
+    """Report ``component``'s health; return False when no owner runs to receive it.
+
+    In the owner process the row goes straight to the writer; elsewhere it is sent to the
+    owner's control endpoint. ``monitorkit.rules.health.heartbeat("worker", ttl=30)``
+    """
+    hb = make_heartbeat(component, status, reason, ttl)
+    with _local_lock:
+        store = _local.get("store")
+    if store is not None:
+        submit_heartbeat(store, hb)
+        return True
+    from monitorkit.config import load_settings
+    from monitorkit.owner import read_owner
+    from monitorkit.rules.control import call
+
+    owner = read_owner(Path(db or load_settings().get("store.path")))
+    if owner is None or "control_port" not in owner.extra:
+        return False
+    try:
+        call(owner, "/heartbeat", hb._asdict() | {"time": None})
+    except ControlError:
+        return False
+    return True
+
+
+def merge(rows: Iterable[tuple[str, HealthRow]]) -> dict[str, tuple[str, HealthRow]]:
+    """Return the worst row per component from ``(check_name, row)`` pairs."""
+    out: dict[str, tuple[str, HealthRow]] = {}
+    for check, row in rows:
+        known = out.get(row.component)
+        if known is None or RANK[row.status] > RANK[known[1].status]:
+            out[row.component] = (check, row)
+    return out
+
+
+def overall(statuses: Iterable[str]) -> str:
+    """Return the worst of ``statuses`` (ok when there are none)."""
+    worst = max((RANK[s] for s in statuses), default=0)
+    return next(s for s, r in RANK.items() if r == worst)
+
+
+class HealthTracker:
+    """The current status of every component; ``update`` returns what to write."""
+
+    def __init__(self, current: Mapping[str, tuple[str, str, str, datetime]] | None = None) -> None:
+        # component -> (check_name, status, reason, since)
+        self.current: dict[str, tuple[str, str, str, datetime]] = dict(current or {})
+
+    @classmethod
+    def load(cls, con: Any) -> HealthTracker:
+        """Read ``health_status``."""
+        rows = con.execute("SELECT component, check_name, status, reason, since FROM health_status").fetchall()
+        return cls({r[0]: (r[1], r[2], r[3], r[4]) for r in rows})
+
+    def update(self, rows: Iterable[tuple[str, HealthRow]], now: datetime, *, keep_checks: Iterable[str] = ()
+               ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
+        """Apply one evaluation; return (changed health_status rows, health_history rows, components removed).
+
+        Components of checks in ``keep_checks`` (errored this time) keep their last status.
+        """
+        merged = merge(rows)
+        keep = set(keep_checks)
+        upserts: list[tuple[Any, ...]] = []
+        history: list[tuple[Any, ...]] = []
+        removed: list[str] = []
+        for component, (check, row) in merged.items():
+            known = self.current.get(component)
+            if known is None or known[1] != row.status:
+                since = now
+                history.append((now, component, check, row.status, known[1] if known else None, row.reason))
+            else:
+                since = known[3]
+            self.current[component] = (check, row.status, row.reason, since)
+            if known is None or known[:3] != (check, row.status, row.reason):
+                upserts.append((component, check, row.status, row.reason, since, now))
+        for component, (check, status, _reason, _since) in list(self.current.items()):
+            if component in merged or component == OVERALL or check in keep:
+                continue
+            del self.current[component]
+            removed.append(component)
+            history.append((now, component, check, "removed", status, "no health check reports it any more"))
+        worst = overall(s for c, (_, s, _, _) in self.current.items() if c != OVERALL)
+        failing = sorted(c for c, v in self.current.items() if c != OVERALL and v[1] != "ok")
+        reason = "all components ok" if not failing else "not ok: " + ", ".join(failing[:20])
+        known = self.current.get(OVERALL)
+        if known is None or known[1] != worst:
+            history.append((now, OVERALL, OVERALL, worst, known[1] if known else None, reason))
+            since = now
+        else:
+            since = known[3]
+        self.current[OVERALL] = (OVERALL, worst, reason, since)
+        if known is None or known[1:3] != (worst, reason):
+            upserts.append((OVERALL, OVERALL, worst, reason, since, now))
+        return upserts, history, removed
+
+
+def write_health(con: duckdb.DuckDBPyConnection, upserts: list[tuple[Any, ...]],
+                 history: list[tuple[Any, ...]], removed: list[str]) -> None:
+    """Write one update of HealthTracker (in the writer thread, inside the caller's transaction)."""
+    if upserts:
+        con.executemany(
+            "INSERT OR REPLACE INTO health_status (component, check_name, status, reason, since, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)", upserts)
+    if history:
+        con.executemany(
+            "INSERT INTO health_history (time, component, check_name, status, previous, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?)", history)
+    if removed:
+        con.execute("DELETE FROM health_status WHERE list_contains(?, component)", [removed])

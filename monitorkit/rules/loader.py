@@ -1,0 +1,312 @@
+"""Read rule files: a header in SQL comments, then one SELECT; render summary templates.
+
+```sql
+-- name: cpu_saturation
+-- kind: resource
+-- severity: warning
+-- for: 2m
+-- summary: CPU on {{ host }} at {{ value }}%
+SELECT host, avg AS value
+FROM gauge_window('cpu_percent', eval_time() - INTERVAL 1 MINUTE, eval_time())
+WHERE labels['cpu'] IS NULL AND avg > 90
+```
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from monitorkit.config import Settings, parse_duration
+from monitorkit.errors import ConfigError
+from monitorkit.rules.errors import RuleFileError
+
+RuleType = Literal["alert", "health"]
+KINDS = ("performance", "resource", "error", "health")
+SEVERITIES = ("critical", "warning", "info")
+HEADER_KEYS = (
+    "name", "type", "kind", "severity", "for", "keep_firing_for", "summary", "description", "labels", "timeout",
+    "every",
+)
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# health_<name> must not collide with the engine's own tables and views.
+RESERVED = {"status", "history", "components", "overall", "active"}
+HEALTH_COLUMNS = ("component", "status", "reason")
+_HEADER_RE = re.compile(r"^--\s*([a-z_]+)\s*:\s?(.*)$")
+_EVAL_TIME_RE = re.compile(r"\beval_time\s*\(\s*\)", re.IGNORECASE)
+_NOW_RE = re.compile(r"\b(now\s*\(\s*\)|current_timestamp|get_current_timestamp\s*\(|transaction_timestamp\s*\()",
+                     re.IGNORECASE)
+_TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One parsed rule file; ``view`` is the name it is installed under (``alert_<name>``)."""
+
+    name: str
+    type: RuleType
+    kind: str
+    severity: str
+    sql: str
+    file: str = "<memory>"
+    for_: timedelta = timedelta(0)
+    keep_firing_for: timedelta = timedelta(0)
+    summary: str = ""
+    description: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    timeout: timedelta | None = None
+    every: timedelta = timedelta(0)  # evaluate at most this often (0: after every commit)
+
+    @property
+    def view(self) -> str:
+        """Return the view name: ``alert_<name>`` or ``health_<name>``."""
+        return f"{self.type}_{self.name}"
+
+
+class RuleSet:
+    """Rules read from folders, and the files that failed to parse (name -> error)."""
+
+    def __init__(self, rules: dict[str, Rule], broken: dict[str, tuple[str, str]], mtimes: dict[str, float]) -> None:
+        self.rules = rules
+        self.broken = broken  # name -> (file, error)
+        self.mtimes = mtimes
+
+
+def parse_rule(text: str, *, file: str = "<memory>", default_name: str | None = None) -> Rule:
+    """Parse a rule's text (header comments, then one SELECT) into a Rule, or raise RuleFileError."""
+    header: dict[str, str] = {}
+    last_key: str | None = None
+    lines = text.splitlines()
+    body_start = len(lines)
+    for i, raw in enumerate(lines):
+        line = raw.strip()
+        if not line:
+            last_key = None
+            continue
+        if not line.startswith("--"):
+            body_start = i
+            break
+        rest = line[2:]
+        if last_key in ("summary", "description") and rest.startswith(("  ", "\t")):
+            header[last_key] = f"{header[last_key]} {rest.strip()}".strip()  # an indented continuation line
+            continue
+        match = _HEADER_RE.match(line)
+        if match is None:
+            last_key = None  # an ordinary comment
+            continue
+        key = match.group(1)
+        if key not in HEADER_KEYS:
+            raise RuleFileError(f"{file}: unknown header key {key!r}; use {', '.join(HEADER_KEYS)}")
+        if key in header:
+            raise RuleFileError(f"{file}: header key {key!r} is given twice")
+        header[key] = match.group(2).strip()
+        last_key = key
+    sql = "\n".join(lines[body_start:]).strip()
+    return _build(header, sql, file, default_name)
+
+
+def _build(header: dict[str, str], sql: str, file: str, default_name: str | None) -> Rule:
+    name = header.get("name") or default_name or ""
+    if not NAME_RE.match(name):
+        raise RuleFileError(f"{file}: rule name {name!r} must be lower case letters, digits and '_' (e.g. cpu_saturation)")
+    rtype = header.get("type", "alert")
+    if rtype not in ("alert", "health"):
+        raise RuleFileError(f"{file}: type must be 'alert' or 'health', got {rtype!r}")
+    if rtype == "health" and name in RESERVED:
+        raise RuleFileError(f"{file}: health check name {name!r} is reserved; pick another")
+    kind = header.get("kind", "health" if rtype == "health" else "")
+    if kind not in KINDS:
+        raise RuleFileError(f"{file}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    severity = header.get("severity", "warning")
+    if severity not in SEVERITIES:
+        raise RuleFileError(f"{file}: severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+    try:
+        for_ = parse_duration(header.get("for", "0s"))
+        keep = parse_duration(header.get("keep_firing_for", "0s"))
+        timeout = parse_duration(header["timeout"]) if "timeout" in header else None
+        every = parse_duration(header.get("every", "0s"))
+    except ConfigError as exc:
+        raise RuleFileError(f"{file}: {exc}") from None
+    sql = _check_sql(sql, file)
+    return Rule(
+        name=name, type=rtype, kind=kind, severity=severity, sql=sql, file=file, for_=for_,  # type: ignore[arg-type]
+        keep_firing_for=keep, summary=header.get("summary", ""), description=header.get("description", ""),
+        labels=_parse_labels(header.get("labels", ""), file), timeout=timeout, every=every,
+    )
+
+
+def _check_sql(sql: str, file: str) -> str:
+    sql = sql.strip().rstrip(";").strip()
+    if not sql:
+        raise RuleFileError(f"{file}: no SQL after the header; write one SELECT")
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise RuleFileError(f"{file}: SQL does not parse: {exc}") from None
+    if len(statements) != 1:
+        raise RuleFileError(f"{file}: write exactly one SELECT statement, found {len(statements)}")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise RuleFileError(f"{file}: a rule must be a SELECT, not {statements[0].type.name}")
+    if _NOW_RE.search(_strip_comments_and_strings(sql)):
+        raise RuleFileError(f"{file}: use eval_time() instead of now()/current_timestamp so the rule can be backtested")
+    return sql
+
+
+def _strip_comments_and_strings(sql: str) -> str:
+    sql = re.sub(r"'(?:[^']|'')*'", "''", sql)
+    return re.sub(r"--[^\n]*", "", sql)
+
+
+def _parse_labels(text: str, file: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key.strip()):
+            raise RuleFileError(f"{file}: labels must read 'team=infra, page=yes', got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_file(path: Path) -> Rule:
+    """Parse one ``.sql`` rule file; the name defaults to the file name without ``.sql``."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RuleFileError(f"cannot read rule file {path}: {exc.strerror}") from None
+    return parse_rule(text, file=str(path), default_name=path.stem)
+
+
+def default_rules_dir() -> Path:
+    """Return the folder of the rules shipped with monitorkit."""
+    return Path(str(resources.files("monitorkit.rules") / "default"))
+
+
+def rule_files(dirs: Iterable[Path]) -> list[Path]:
+    """Return every ``*.sql`` file of ``dirs`` (files are accepted too), in load order."""
+    out: list[Path] = []
+    for d in dirs:
+        if d.is_file():
+            out.append(d)
+        elif d.is_dir():
+            out.extend(sorted(p for p in d.glob("*.sql") if p.is_file()))
+    return out
+
+
+def load_rules(dirs: Iterable[Path], disabled: Iterable[str] = ()) -> RuleSet:
+    """Load every rule of ``dirs``; a later folder's rule replaces an earlier one of the same name."""
+    skip = set(disabled)
+    rules: dict[str, Rule] = {}
+    broken: dict[str, tuple[str, str]] = {}
+    mtimes: dict[str, float] = {}
+    for path in rule_files(dirs):
+        try:
+            mtimes[str(path)] = path.stat().st_mtime
+        except OSError:
+            continue
+        if path.stem in skip:
+            continue
+        try:
+            rule = load_file(path)
+        except RuleFileError as exc:
+            broken[path.stem] = (str(path), str(exc))
+            rules.pop(path.stem, None)
+            continue
+        if rule.name in skip:
+            continue
+        broken.pop(rule.name, None)
+        rules[rule.name] = rule
+    return RuleSet(rules, broken, mtimes)
+
+
+def snapshot(dirs: Iterable[Path]) -> dict[str, float]:
+    """Return ``{file: mtime}`` of every rule file, to notice changes by polling."""
+    out: dict[str, float] = {}
+    for d in dirs:
+        try:
+            out[str(d)] = d.stat().st_mtime  # a folder's mtime changes when files are added or removed
+        except OSError:
+            continue
+    for path in rule_files(dirs):
+        try:
+            out[str(path)] = path.stat().st_mtime
+        except OSError:
+            continue
+    return out
+
+
+def sql_at(rule: Rule | str, at: datetime | None) -> str:
+    """Return the rule's SQL with ``eval_time()`` fixed to ``at`` (None keeps it live)."""
+    sql = rule.sql if isinstance(rule, Rule) else rule
+    if at is None:
+        return sql
+    if at.tzinfo is None:
+        raise ValueError("evaluation times must be timezone-aware datetimes")
+    literal = f"(TIMESTAMPTZ '{at.astimezone(UTC).isoformat()}')"
+    return _EVAL_TIME_RE.sub(literal, sql)
+
+
+def format_value(value: Any) -> str:
+    """Format a value for a template: integers without decimals, others with two."""
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.2f}"
+    return "" if value is None else str(value)
+
+
+def render(template: str, row: Mapping[str, Any]) -> str:
+    """Replace each ``{{ column }}`` with the row's value; unknown names render empty."""
+    return _TEMPLATE_RE.sub(lambda m: format_value(row.get(m.group(1))), template)
+
+
+def label_value(value: Any) -> str:
+    """Return a column value as a label string (maps and lists as their text form)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return format_value(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """The ``[rules]`` settings: folders, per-rule time budget, polling and throttling."""
+
+    dirs: tuple[Path, ...]
+    budget: timedelta = timedelta(seconds=2)
+    min_interval: timedelta = timedelta(0)
+    poll: timedelta = timedelta(seconds=1)
+    disabled: tuple[str, ...] = ()
+
+
+def rules_config(settings: Settings) -> RulesConfig:
+    """Parse ``[rules]``: ``dirs`` (relative to monitorkit.toml), ``defaults``, ``budget``, ``disabled``..."""
+    try:
+        section: Mapping[str, Any] = settings["rules"]
+    except KeyError:
+        section = {}
+    dirs_value = section.get("dirs", ["rules"])
+    if isinstance(dirs_value, str):
+        dirs_value = [dirs_value]
+    source = settings.source("rules.dirs")
+    base = Path(source).parent if source.endswith(".toml") else Path.cwd()
+    dirs = [Path(d) if Path(d).is_absolute() else base / d for d in dirs_value]
+    if section.get("defaults", True):
+        dirs.insert(0, default_rules_dir())
+    try:
+        return RulesConfig(
+            tuple(dirs), parse_duration(section.get("budget", "2s")), parse_duration(section.get("min_interval", 0)),
+            parse_duration(section.get("poll", "1s")), tuple(section.get("disabled", ())),
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"[rules]: {exc}") from None

@@ -1,0 +1,177 @@
+"""Notification channels: log, webhook (Alertmanager-style JSON or Slack) and email (SMTP).
+
+Each ``send_*`` delivers one Notification once and returns a DeliveryResult; retries and
+records are the dispatcher's job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any, NamedTuple
+
+from monitorkit.rules.groups import AlertView, Notification
+from monitorkit.rules.routing import Channel
+
+log = logging.getLogger("monitorkit.alerts")
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class DeliveryResult(NamedTuple):
+    """How one delivery attempt went."""
+
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _iso(t: datetime | None) -> str:
+    return t.isoformat().replace("+00:00", "Z") if t else ZERO_TIME
+
+
+def _common(items: list[Mapping[str, str]]) -> dict[str, str]:
+    if not items:
+        return {}
+    first = dict(items[0])
+    return {k: v for k, v in first.items() if all(i.get(k) == v for i in items[1:])}
+
+
+def _alert_json(a: AlertView) -> dict[str, Any]:
+    annotations = {k: v for k, v in (("summary", a.summary), ("description", a.description)) if v}
+    return {
+        "status": a.state,
+        "labels": dict(a.labels),
+        "annotations": annotations,
+        "startsAt": _iso(a.fired_at),
+        "endsAt": _iso(a.resolved_at) if a.state == "resolved" else ZERO_TIME,
+        "generatorURL": "",
+        "fingerprint": a.fingerprint,
+        "id": a.id,
+        "value": a.value,
+    }
+
+
+def webhook_payload(note: Notification) -> dict[str, Any]:
+    """Return the JSON body of a webhook (the Alertmanager webhook format, version 4, plus id and value)."""
+    alerts = [_alert_json(a) for a in note.alerts]
+    return {
+        "version": "4",
+        "groupKey": note.group_key,
+        "truncatedAlerts": 0,
+        "status": note.status,
+        "receiver": note.receiver,
+        "groupLabels": dict(note.group_labels),
+        "commonLabels": _common([a["labels"] for a in alerts]),
+        "commonAnnotations": _common([a["annotations"] for a in alerts]),
+        "externalURL": "",
+        "alerts": alerts,
+    }
+
+
+def title(note: Notification) -> str:
+    """Return a one-line title: ``[FIRING:2] cpu_saturation host=web1``."""
+    firing = sum(1 for a in note.alerts if a.state == "firing")
+    count = firing if firing else len(note.alerts)
+    labels = " ".join(f"{k}={v}" for k, v in note.group_labels.items() if v)
+    return f"[{note.status.upper()}:{count}] {labels}".strip()
+
+
+def _line(a: AlertView) -> str:
+    text = a.summary or ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items()))
+    return f"{a.state.upper()} #{a.id} {text}"
+
+
+def slack_payload(note: Notification) -> dict[str, Any]:
+    """Return a Slack incoming-webhook body: a text line and one attachment per alert."""
+    colors = {"firing": "danger", "resolved": "good"}
+    return {
+        "text": title(note),
+        "attachments": [
+            {
+                "color": colors.get(a.state, "warning"),
+                "title": f"{a.labels.get('alertname', a.rule)} ({a.state})",
+                "text": a.summary or a.description,
+                "fields": [{"title": k, "value": v, "short": True} for k, v in sorted(a.labels.items())],
+                "footer": f"monitorkit alert #{a.id}",
+            }
+            for a in note.alerts
+        ],
+    }
+
+
+def email_message(note: Notification, channel: Channel) -> EmailMessage:
+    """Return the email of ``note`` for an email channel (plain text)."""
+    msg = EmailMessage()
+    msg["Subject"] = title(note)
+    msg["From"] = str(channel.options["from"])
+    msg["To"] = ", ".join(channel.options["to"])
+    lines = [title(note), ""]
+    for a in note.alerts:
+        lines.append(_line(a))
+        if a.description:
+            lines.append(f"    {a.description}")
+        lines.append("    " + ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items())))
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+def send_log(note: Notification, channel: Channel, timeout: float) -> DeliveryResult:
+    """Write the notification to the ``monitorkit.alerts`` logger."""
+    level = logging.WARNING if note.status == "firing" else logging.INFO
+    for a in note.alerts:
+        log.log(level, "%s", _line(a))
+    return DeliveryResult(True)
+
+
+def send_webhook(note: Notification, channel: Channel, timeout: float) -> DeliveryResult:
+    """POST the notification as JSON (``format = "json"`` or ``"slack"``)."""
+    fmt = channel.options.get("format", "json")
+    body = json.dumps(slack_payload(note) if fmt == "slack" else webhook_payload(note)).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "monitorkit"}
+    headers.update({str(k): str(v) for k, v in dict(channel.options.get("headers", {})).items()})
+    request = urllib.request.Request(str(channel.options["url"]), data=body, headers=headers, method="POST")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+            return DeliveryResult(True, response.status, None, time.perf_counter() - started)
+    except urllib.error.HTTPError as exc:
+        return DeliveryResult(False, exc.code, f"HTTP {exc.code} {exc.reason}", time.perf_counter() - started)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return DeliveryResult(False, None, f"{type(exc).__name__}: {reason}", time.perf_counter() - started)
+
+
+def send_email(note: Notification, channel: Channel, timeout: float) -> DeliveryResult:
+    """Send the notification by SMTP (``starttls`` off unless set; login when a username is given)."""
+    opts = channel.options
+    started = time.perf_counter()
+    try:
+        with smtplib.SMTP(str(opts["host"]), int(opts.get("port", 25)), timeout=timeout) as smtp:
+            if opts.get("starttls", False):
+                smtp.starttls()
+            if opts.get("username"):
+                smtp.login(str(opts["username"]), str(opts.get("password", "")))
+            smtp.send_message(email_message(note, channel))
+    except smtplib.SMTPResponseException as exc:
+        return DeliveryResult(False, exc.smtp_code, f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
+                              time.perf_counter() - started)
+    except (smtplib.SMTPException, OSError) as exc:
+        return DeliveryResult(False, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+    return DeliveryResult(True, 250, None, time.perf_counter() - started)
+
+
+SENDERS = {"log": send_log, "webhook": send_webhook, "email": send_email}
+
+
+def send(note: Notification, channel: Channel, timeout: float) -> DeliveryResult:
+    """Deliver ``note`` once through ``channel``."""
+    return SENDERS[channel.type](note, channel, timeout)

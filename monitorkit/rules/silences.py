@@ -1,0 +1,167 @@
+"""Label matchers (``=``, ``!=``, ``=~``, ``!~``) and silences stored in the ``silences`` table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple
+
+import duckdb
+
+from monitorkit.rules.errors import AlertNotFoundError, InvalidRequestError, MatcherError
+
+Op = Literal["=", "!=", "=~", "!~"]
+_MATCHER_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
+
+
+class Matcher(NamedTuple):
+    """One label condition: ``Matcher("host", "=~", "web.*")``; regexes match the whole value."""
+
+    label: str
+    op: Op
+    value: str
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Tell whether ``labels`` satisfy this condition (a missing label is the empty string)."""
+        have = labels.get(self.label, "")
+        if self.op == "=":
+            return have == self.value
+        if self.op == "!=":
+            return have != self.value
+        hit = re.fullmatch(self.value, have) is not None
+        return hit if self.op == "=~" else not hit
+
+    def __str__(self) -> str:
+        return f"{self.label}{self.op}{self.value}"
+
+
+def parse_matcher(text: str) -> Matcher:
+    """Parse ``host=web1``, ``alertname=~cpu.*``, ``env!=dev`` or ``mount!~/boot.*``."""
+    match = _MATCHER_RE.match(text)
+    if not match:
+        raise MatcherError(f"invalid matcher {text!r}: write label=value, label!=value, label=~regex or label!~regex")
+    label, op, value = match.groups()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    if op in ("=~", "!~"):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise MatcherError(f"invalid regular expression in matcher {text!r}: {exc}") from None
+    return Matcher(label, op, value)  # type: ignore[arg-type]
+
+
+def parse_matchers(texts: Iterable[str]) -> list[Matcher]:
+    """Parse several matchers; a single text may hold several separated by commas."""
+    out: list[Matcher] = []
+    for text in texts:
+        out.extend(parse_matcher(part) for part in _split(text))
+    return out
+
+
+def _split(text: str) -> list[str]:
+    # Commas inside a regex ({1,3}) must not split: split only before "label<op>".
+    parts = re.split(r",\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=))", text)
+    return [p for p in parts if p.strip()]
+
+
+def matches_all(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
+    """Tell whether every matcher holds for ``labels``."""
+    return all(m.matches(labels) for m in matchers)
+
+
+def matchers_from_config(match: Mapping[str, Any] | None, match_re: Mapping[str, Any] | None,
+                         matchers: Iterable[str] | None) -> list[Matcher]:
+    """Build matchers from the TOML forms ``match = {k = v}``, ``match_re = {k = re}``, ``matchers = [...]``."""
+    out = [Matcher(k, "=", str(v)) for k, v in (match or {}).items()]
+    for k, v in (match_re or {}).items():
+        out.append(parse_matcher(f"{k}=~{v}"))
+    out.extend(parse_matchers(matchers or []))
+    return out
+
+
+class Silence(NamedTuple):
+    """A silence: alerts whose labels match every matcher are not notified between start and end."""
+
+    id: int
+    matchers: tuple[Matcher, ...]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    created_at: datetime
+
+    def active(self, now: datetime) -> bool:
+        """Tell whether the silence applies at ``now``."""
+        return self.starts_at <= now < self.ends_at
+
+    def status(self, now: datetime) -> str:
+        """Return pending, active or expired."""
+        return "pending" if now < self.starts_at else ("active" if now < self.ends_at else "expired")
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Tell whether the silence's matchers all hold for ``labels``."""
+        return matches_all(self.matchers, labels)
+
+
+_COLUMNS = "id, matchers, starts_at, ends_at, created_by, comment, created_at"
+
+
+def _row(row: tuple[Any, ...]) -> Silence:
+    return Silence(row[0], tuple(parse_matchers([row[1]])), row[2], row[3], row[4], row[5], row[6])
+
+
+def list_silences(con: Any, now: datetime, *, expired: bool = False) -> list[Silence]:
+    """Return silences not yet expired at ``now`` (all of them with ``expired=True``), newest first."""
+    where = "" if expired else "WHERE ends_at > ?"
+    params = [] if expired else [now]
+    rows = con.execute(f"SELECT {_COLUMNS} FROM silences {where} ORDER BY id DESC", params).fetchall()
+    return [_row(r) for r in rows]
+
+
+def active_silences(con: Any, now: datetime) -> list[Silence]:
+    """Return the silences in force at ``now``."""
+    return [s for s in list_silences(con, now) if s.active(now)]
+
+
+def create_silence(
+    con: duckdb.DuckDBPyConnection, matchers: Sequence[Matcher], *, starts_at: datetime, duration: timedelta,
+    created_by: str, comment: str, now: datetime,
+) -> Silence:
+    """Insert a silence and return it; it needs at least one matcher, an author and a comment."""
+    if not matchers:
+        raise MatcherError("a silence needs at least one matcher, e.g. -m 'host=web1'")
+    if duration <= timedelta(0):
+        raise InvalidRequestError("a silence must last longer than 0 s, e.g. --for 2h")
+    if not created_by.strip() or not comment.strip():
+        raise InvalidRequestError("a silence needs --by NAME and --comment TEXT (who silenced what, and why)")
+    (next_id,) = con.execute("SELECT coalesce(max(id), 0) + 1 FROM silences").fetchone() or (1,)
+    text = ", ".join(str(m) for m in matchers)
+    silence = Silence(int(next_id), tuple(matchers), starts_at, starts_at + duration, created_by, comment, now)
+    con.execute(
+        "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [silence.id, text, silence.starts_at, silence.ends_at, created_by, comment, now, now],
+    )
+    return silence
+
+
+def expire_silence(con: duckdb.DuckDBPyConnection, silence_id: int, now: datetime) -> Silence:
+    """End silence ``silence_id`` at ``now`` (it stays listed as expired) and return it."""
+    rows = con.execute(f"SELECT {_COLUMNS} FROM silences WHERE id = ?", [silence_id]).fetchall()
+    if not rows:
+        raise AlertNotFoundError(f"no silence with id {silence_id}; list them with `monitorkit alerts silences`")
+    silence = _row(rows[0])
+    if silence.ends_at > now:
+        con.execute("UPDATE silences SET ends_at = ?, updated_at = ? WHERE id = ?", [now, now, silence_id])
+        silence = silence._replace(ends_at=now)
+    return silence
+
+
+def silenced_by(silences: Iterable[Silence], labels: Mapping[str, str], now: datetime) -> int | None:
+    """Return the id of the first active silence matching ``labels``, or None."""
+    for s in silences:
+        if s.active(now) and s.matches(labels):
+            return s.id
+    return None

@@ -1,0 +1,71 @@
+"""The alert state machine, pure: inactive → pending (for ``for``) → firing → resolved.
+
+``advance(phase, active, now, timing)`` returns the next phase and the states entered, in
+order; a rule with ``for: 0s`` enters pending and firing in the same evaluation, so the
+recorded history never skips a state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Literal, NamedTuple
+
+State = Literal["inactive", "pending", "firing", "resolved"]
+STATES: tuple[State, ...] = ("inactive", "pending", "firing", "resolved")
+# Every edge the machine may take; the history of any alert is a walk on these.
+EDGES: frozenset[tuple[str, str]] = frozenset(
+    {("inactive", "pending"), ("pending", "inactive"), ("pending", "firing"),
+     ("firing", "resolved"), ("resolved", "pending")}
+)
+
+
+class Timing(NamedTuple):
+    """How long a condition must hold before firing, and keep firing after it stops."""
+
+    for_: timedelta = timedelta(0)
+    keep_firing_for: timedelta = timedelta(0)
+
+
+class Phase(NamedTuple):
+    """Where one alert instance is: its state and the times that decide the next one.
+
+    ``since`` is when the current episode's condition started to hold (pending since);
+    ``last_active`` the last evaluation at which it held.
+    """
+
+    state: State = "inactive"
+    since: datetime | None = None
+    fired_at: datetime | None = None
+    last_active: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+def advance(phase: Phase, active: bool, now: datetime, timing: Timing) -> tuple[Phase, list[State]]:
+    """Return the phase after one evaluation at ``now`` and the states entered, in order."""
+    entered: list[State] = []
+    if active:
+        if phase.state in ("inactive", "resolved"):
+            phase = Phase("pending", since=now, last_active=now)
+            entered.append("pending")
+        else:
+            phase = phase._replace(last_active=now)
+        if phase.state == "pending" and phase.since is not None and now - phase.since >= timing.for_:
+            phase = phase._replace(state="firing", fired_at=now)
+            entered.append("firing")
+        return phase, entered
+    if phase.state == "pending":
+        return Phase("inactive"), ["inactive"]
+    if phase.state == "firing":
+        last = phase.last_active or phase.fired_at or now
+        if now - last >= timing.keep_firing_for:
+            return phase._replace(state="resolved", resolved_at=now), ["resolved"]
+    return phase, entered
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Return a stable 16-hex-digit id of a label set (order does not matter)."""
+    text = json.dumps(sorted(labels.items()), separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]

@@ -1,0 +1,229 @@
+"""Shared pieces of the dashboard tests and benchmark: a `monitorkit serve` child, Chromium, headless sessions."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ALERT_RULE = """-- name: dashboard_seeded
+-- kind: error
+-- severity: critical
+-- summary: a seeded alert the dashboard tests acknowledge
+SELECT 'seeded' AS source, 1.0 AS value
+"""
+URL_RE = re.compile(r"^dashboard: (http://\S+?)/(?:\?token=(\S+))?(\s|$)")
+
+
+class Served(NamedTuple):
+    """A running `monitorkit serve` child: its process, base URL, login token and database."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    token: str
+    db: Path
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """GET ``path`` without following redirects; return (status, headers, body)."""
+        return http_get(self.url + path, headers)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """GET ``url`` without following redirects."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def child_env() -> dict[str, str]:
+    """Return the environment of a child: no MONITORKIT_* leaking in, unbuffered output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITORKIT_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def write_config(folder: Path, *, interval: float = 1.0, session_lifetime: str = "1s", rules: bool = True) -> Path:
+    """Write a monitorkit.toml for a test server (fast session cleanup, the seeded alert rule) and return it."""
+    rules_dir = folder / "rules"
+    rules_dir.mkdir(exist_ok=True)
+    if rules:
+        (rules_dir / "dashboard_seeded.sql").write_text(ALERT_RULE)
+    config = folder / "monitorkit.toml"
+    config.write_text(
+        f'[collect]\ninterval = {interval}\n\n[serve]\nsession_lifetime = "{session_lifetime}"\n\n'
+        f'[rules]\ndirs = ["{rules_dir}"]\ndefaults = false\n\n'
+        '[collectors.processes]\ninterval = 5\n\n[collectors.connections]\ninterval = 10\n'
+    )
+    return config
+
+
+@contextmanager
+def served(folder: Path, *, interval: float = 1.0, session_lifetime: str = "1s", rules: bool = True,
+           timeout: float = 90.0) -> Iterator[Served]:
+    """Run `monitorkit serve --port 0` in a child on a fresh database in ``folder``; stop it with SIGTERM."""
+    db = folder / "monitorkit.duckdb"
+    config = write_config(folder, interval=interval, session_lifetime=session_lifetime, rules=rules)
+    code = "import sys; from monitorkit.cli import main; main(sys.argv[1:], prog_name='monitorkit')"
+    proc = subprocess.Popen(
+        [PYTHON, "-c", code, "serve", "--db", str(db), "--port", "0", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, cwd=folder, env=child_env(),
+    )
+    found: list[tuple[str, str]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            match = URL_RE.match(line.strip())
+            if match and not found:
+                found.append((match.group(1), match.group(2) or ""))
+                done.set()
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    done.wait(timeout)
+    try:
+        if not found:
+            proc.kill()
+            stderr = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"`monitorkit serve` printed no dashboard URL within {timeout:.0f} s:\n{stderr[-4000:]}")
+        yield Served(proc, found[0][0], found[0][1], db)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def metrics(server: Served) -> dict[str, float]:
+    """Return the dashboard's own counters from /metrics (sessions, polls, ticks, store queries)."""
+    status, _, body = server.get("/metrics")
+    assert status == 200, body[:500]
+    out = {}
+    for line in body.decode().splitlines():
+        if line.startswith("monitorkit_dashboard_"):
+            name, value = line.split(" ")[:2]
+            out[name] = float(value)
+    return out
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, message: str, every: float = 0.1) -> None:
+    """Poll ``predicate`` until true or fail with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(message)
+
+
+def require_chromium() -> None:
+    """Skip without Debian's chromium, except under CI (CI set) where its absence is a failure."""
+    import pytest
+
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing under CI: .ci/run installs Debian's chromium")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+
+
+STATUS_RE = re.compile(r"data-seq='(-?\d+)' data-newest='(\d+)' data-polled='(\d+)' data-points='(\d+)'")
+
+
+class Watcher:
+    """Headless Bokeh client sessions on one IOLoop thread, each recording its status line's updates."""
+
+    def __init__(self, url: str, token: str, count: int) -> None:
+        self.url, self.token, self.count = url, token, count
+        self.updates: list[list[tuple[float, int, float]]] = [[] for _ in range(count)]  # (received ms, seq, newest ms)
+        self.sessions: list[Any] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        import asyncio
+
+        import panel.models  # noqa: F401  registers the model types the documents hold
+        from bokeh.client import pull_session
+        from tornado.ioloop import IOLoop, PeriodicCallback
+
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        loop = IOLoop.current()
+        try:
+            for _ in range(self.count):
+                self.sessions.append(pull_session(url=self.url + "/", arguments={"token": self.token}))
+        except BaseException as exc:
+            self.error = exc
+            self._ready.set()
+            return
+        models = [self._status_model(s) for s in self.sessions]
+        last = [""] * self.count
+
+        def sample() -> None:
+            now = time.time() * 1000
+            for i, model in enumerate(models):
+                text = model.text if model is not None else ""
+                if text != last[i]:
+                    last[i] = text
+                    match = STATUS_RE.search(text)
+                    if match:
+                        self.updates[i].append((now, int(match.group(1)), float(match.group(2))))
+            if self._stop.is_set():
+                loop.stop()
+
+        PeriodicCallback(sample, 20).start()
+        self._ready.set()
+        loop.start()
+        for session in self.sessions:
+            session.close()
+
+    @staticmethod
+    def _status_model(session: Any) -> Any:
+        for model in session.document.models:
+            text = getattr(model, "text", None)
+            if isinstance(text, str) and "mk-status" in text:
+                return model
+        return None
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Open every session; return once all are connected."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise AssertionError(f"{self.count} sessions did not open within {timeout:.0f} s")
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Close every session."""
+        self._stop.set()
+        self._thread.join(60)

@@ -1,0 +1,173 @@
+"""Notifications to real local receivers: webhook JSON and Slack, SMTP email, retries of a receiver that is down."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import timedelta
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from rules_helpers import T0, engine_for, receiver, rule_settings, trigger, webhook_alerting, write_rule
+
+from monitorkit.store import Store
+
+
+def at(seconds: float) -> Any:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_webhook_receives_alertmanager_json_for_firing_then_resolved(tmp_path: Path) -> None:
+    write_rule(tmp_path / "rules", "hot", summary="{{ key }} is {{ value }}", description="too hot")
+    with receiver() as hook:
+        settings = rule_settings(tmp_path / "rules", alerting=webhook_alerting(hook.url))
+        with Store(tmp_path / "m.duckdb", settings=settings) as store, engine_for(store) as engine:
+            store.write([trigger(at(0), 80), trigger(at(70), 10)])
+            store.flush()
+            engine.run(at(0))
+            [firing] = hook.wait_for(1)
+            engine.dispatcher.wait_idle(5)
+            engine.run(at(70))
+            bodies = hook.wait_for(2)
+            engine.dispatcher.wait_idle(5)
+            store.flush()  # attempts are recorded through the writer
+            notes = store.query("SELECT status, attempt, ok, status_code, alerts FROM notifications ORDER BY time")
+    assert firing["version"] == "4" and firing["status"] == "firing" and firing["receiver"] == "hook"
+    assert firing["groupLabels"] == {"alertname": "hot"}
+    assert firing["commonLabels"] == {"alertname": "hot", "host": "h1", "key": "a", "severity": "warning"}
+    [alert] = firing["alerts"]
+    assert alert["status"] == "firing" and alert["labels"]["key"] == "a" and alert["value"] == 80
+    assert alert["annotations"] == {"summary": "a is 80", "description": "too hot"}
+    assert alert["startsAt"] == "2024-05-01T10:00:00Z" and alert["endsAt"] == "0001-01-01T00:00:00Z"
+    assert len(alert["fingerprint"]) == 16 and alert["id"] == 1
+    resolved = bodies[1]
+    assert resolved["status"] == "resolved"
+    assert resolved["alerts"][0]["status"] == "resolved"
+    assert resolved["alerts"][0]["endsAt"] == "2024-05-01T10:01:10Z"
+    assert notes == [("firing", 1, True, 200, [1]), ("resolved", 1, True, 200, [1])]
+
+
+def test_slack_format(tmp_path: Path) -> None:
+    write_rule(tmp_path / "rules", "hot", summary="{{ key }} is {{ value }}")
+    with receiver() as hook:
+        settings = rule_settings(tmp_path / "rules", alerting=webhook_alerting(hook.url, fmt="slack"))
+        with Store(tmp_path / "m.duckdb", settings=settings) as store, engine_for(store) as engine:
+            store.write([trigger(at(0), 80, key="a"), trigger(at(0), 90, key="b")])
+            store.flush()
+            engine.run(at(0))
+            [body] = hook.wait_for(1)
+    assert body["text"] == "[FIRING:2] alertname=hot"
+    assert [a["text"] for a in body["attachments"]] == ["a is 80", "b is 90"]
+    assert body["attachments"][0]["color"] == "danger"
+    assert {"title": "key", "value": "a", "short": True} in body["attachments"][0]["fields"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_email_reaches_an_smtp_server(tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.messages: list[tuple[str, list[str], bytes]] = []
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            return "250 OK"
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        channel = {"type": "email", "host": "127.0.0.1", "port": controller.port, "from": "mk@example.org",
+                   "to": ["ops@example.org"]}
+        alerting = {"receiver": "mail", "group_wait": "0s", "receivers": [{"name": "mail", "channels": [channel]}]}
+        write_rule(tmp_path / "rules", "hot", summary="{{ key }} is {{ value }}")
+        settings = rule_settings(tmp_path / "rules", alerting=alerting)
+        with Store(tmp_path / "m.duckdb", settings=settings) as store, engine_for(store) as engine:
+            store.write([trigger(at(0), 80)])
+            store.flush()
+            engine.run(at(0))
+            assert engine.dispatcher.wait_idle(10)
+            store.flush()
+            notes = store.query("SELECT channel, ok, status_code FROM notifications")
+    finally:
+        controller.stop()
+    assert notes == [("email:['ops@example.org']", True, 250)]
+    [(sender, rcpts, content)] = inbox.messages
+    assert sender == "mk@example.org" and rcpts == ["ops@example.org"]
+    msg = message_from_bytes(content)
+    assert msg["Subject"] == "[FIRING:1] alertname=hot"
+    assert "FIRING #1 a is 80" in msg.get_payload()
+
+
+class Blocking:
+    """A webhook receiver that holds every request until released, or refuses with 503."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.arrived = threading.Event()
+        blocking = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                blocking.arrived.set()
+                blocking.release.wait(30)
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_receiver_that_is_down_is_retried_and_never_delays_evaluation(tmp_path: Path) -> None:
+    write_rule(tmp_path / "rules", "hot")
+    down = Blocking()
+    try:
+        alerting = webhook_alerting(down.url, group_by=["key"])
+        settings = rule_settings(tmp_path / "rules", alerting=alerting, defaults=True)
+        with Store(tmp_path / "m.duckdb", settings=settings) as store, engine_for(store) as engine:
+            store.write([trigger(at(0), 80, key="a")])
+            store.flush()
+            engine.run(at(0))
+            assert down.arrived.wait(10)  # the first delivery now hangs in the dispatcher thread
+            for i, key in enumerate("bcdef", start=1):  # evaluation goes on meanwhile
+                store.write([trigger(at(i), 80, key=key)])
+                store.flush()
+                report = engine.run(at(i))
+                assert [e.event for e in report.events] == ["pending", "firing"]
+            assert store.query("SELECT count(*) FROM alerts WHERE state = 'firing'")[0][0] == 6
+            assert store.query("SELECT count(*) FROM notifications")[0][0] == 0
+            down.release.set()
+            assert engine.dispatcher.wait_idle(30)
+            store.flush()
+            rows = store.query("SELECT group_key, attempt, ok, status_code, error FROM notifications "
+                               "ORDER BY group_key, attempt")
+            # attempts are stamped with the wall clock: read the notifier health check live
+            live = store.query("SELECT status, reason FROM health_notifiers")
+    finally:
+        down.close()
+    assert len(rows) == 6 * 3  # six groups, three attempts each
+    assert {(attempt, ok, code) for _, attempt, ok, code, _ in rows} == {(1, False, 503), (2, False, 503),
+                                                                         (3, False, 503)}
+    assert all("HTTP 503" in error for *_, error in rows)
+    [(status, reason)] = live
+    assert status == "failing" and "HTTP 503" in reason

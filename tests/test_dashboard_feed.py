@@ -1,0 +1,225 @@
+"""The shared feed (one query per poll for every session), history per tier, /metrics text and quantiles."""
+
+from __future__ import annotations
+
+import math
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitorkit.dashboard import exposition
+from monitorkit.dashboard.feed import Feed
+from monitorkit.dashboard.history import load_history, resolve, step_for, tier_for
+from monitorkit.dashboard.panels import cached_metrics, histogram_quantile
+from monitorkit.dashboard.reader import StoreReader
+from monitorkit.dashboard.records import Delta, SeriesInfo
+from monitorkit.samples import Sample, utcnow
+from monitorkit.store import Store
+
+
+def _feed(store: Store, **kw: Any) -> Feed:
+    return Feed(StoreReader(store), cached={"cpu_percent", "net_bytes_recv_total"}, **kw)
+
+
+def _write(store: Store, *samples: Sample) -> None:
+    store.write(samples)
+    store.flush()
+
+
+def test_new_sessions_start_from_the_cache_and_polls_return_only_new_rows(store: Store) -> None:
+    start = utcnow() - timedelta(seconds=30)
+    _write(store, *(Sample(start + timedelta(seconds=i), "cpu_percent", {}, float(i)) for i in range(10)),
+           Sample(start, "load1", {}, 0.5))
+    feed = _feed(store)
+    sub, snap = feed.subscribe(lambda d: None)
+    cpu = next(i for i in snap.series.values() if i.name == "cpu_percent")
+    assert snap.history[(cpu.series_id, "v")].values == tuple(float(i) for i in range(10))
+    assert all(k[0] == cpu.series_id for k in snap.history), "only the charted metrics are cached"
+    assert feed.poll().points == 0
+    _write(store, Sample(start + timedelta(seconds=20), "cpu_percent", {}, 42.0))
+    delta = feed.poll()
+    assert delta.values[cpu.series_id].values == (42.0,) and delta.new_series == ()
+    assert delta.newest_ms == pytest.approx((start + timedelta(seconds=20)).timestamp() * 1000)
+    _write(store, Sample(start + timedelta(seconds=21), "disk_used_percent", {"mount": "/"}, 50.0))
+    delta = feed.poll()
+    assert [(s.name, dict(s.labels)) for s in delta.new_series] == [("disk_used_percent", {"mount": "/"})]
+    feed.unsubscribe(sub)
+
+
+def test_counters_become_rates_and_resets_are_handled(store: Store) -> None:
+    t0 = utcnow() - timedelta(seconds=10)
+    feed = _feed(store)
+    feed.prime()
+    _write(store, Sample(t0, "net_bytes_recv_total", {"nic": "eth0"}, 1000.0))
+    feed.poll()
+    _write(store, Sample(t0 + timedelta(seconds=2), "net_bytes_recv_total", {"nic": "eth0"}, 1600.0))
+    (rate,) = feed.poll().rates.values()
+    assert rate.values == (300.0,)
+    _write(store, Sample(t0 + timedelta(seconds=4), "net_bytes_recv_total", {"nic": "eth0"}, 100.0))
+    (rate,) = feed.poll().rates.values()
+    assert rate.values == (50.0,), "a counter that went down restarted from zero"
+
+
+def test_late_rows_of_other_series_are_picked_up_once(store: Store) -> None:
+    now = utcnow()
+    feed = _feed(store)
+    feed.prime()
+    _write(store, Sample(now, "cpu_percent", {}, 1.0))
+    feed.poll()
+    _write(store, Sample(now - timedelta(seconds=2), "tool_runs_total", {"tool": "x", "outcome": "ok"}, 3.0))
+    late = feed.poll()
+    assert [s.name for s in late.new_series] == ["tool_runs_total"]
+    assert feed.poll().points == 0, "seen once, not again"
+
+
+def test_one_query_per_poll_whatever_the_number_of_sessions(store: Store) -> None:
+    feed = _feed(store)
+    feed.prime()
+    got: list[list[Delta]] = [[] for _ in range(50)]
+    subs = [feed.subscribe(got[i].append)[0] for i in range(50)]
+    broken = feed.subscribe(lambda d: 1 / 0)[0]
+    before = feed.reader.queries
+    for i in range(3):
+        _write(store, Sample(utcnow(), "cpu_percent", {}, float(i)))
+        feed.dispatch(feed.poll())
+    assert feed.reader.queries - before == 3
+    assert all(len(deltas) == 3 for deltas in got)
+    assert broken not in feed._subscribers and feed.subscribers == 50, "a failing session is dropped"
+    for sub in subs:
+        feed.unsubscribe(sub)
+    assert feed.subscribers == 0
+
+
+def _alert(con: Any, aid: int, state: str, updated: datetime, acked_by: str | None = None) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO alerts (id, rule, fingerprint, labels, kind, severity, state, value, summary, since, "
+        "updated_at, acked_by, acked_at, inhibited) VALUES (?, 'cpu_high', 'f', MAP {'alertname': 'cpu_high'}, 'resource', "
+        "'critical', ?, 97.5, 'CPU is high', ?, ?, ?, ?, false)",
+        [aid, state, updated, updated, acked_by, updated if acked_by else None],
+    )
+
+
+def test_alerts_health_and_runs_come_in_the_same_query(store: Store) -> None:
+    now = utcnow()
+    store.writer.submit(lambda con: _alert(con, 1, "firing", now - timedelta(hours=3))).result()
+    feed = _feed(store)
+    sub, snap = feed.subscribe(lambda d: None)
+    assert snap.alerts[1].state == "firing", "firing alerts are loaded however old"
+    later = now + timedelta(seconds=1)
+
+    def changes(con: Any) -> None:
+        con.execute("UPDATE alerts SET acked_by = 'ana', acked_at = ? WHERE id = 1", [later])
+        con.execute("INSERT INTO health_status VALUES ('writer', 'health_writer', 'degraded', 'slow commits', ?, ?)",
+                    [later, later])
+        con.execute("INSERT INTO health_history VALUES (?, 'writer', 'health_writer', 'degraded', 'ok', 'slow commits')",
+                    [later])
+        con.execute("INSERT INTO executions VALUES ('r1', 'reindex', ?, 2.5, 'error', 'Timeout', 'took too long', "
+                    "MAP {}, 'web1', 42)", [now])
+
+    store.writer.submit(changes).result()
+    before = feed.reader.queries
+    delta = feed.poll()
+    assert feed.reader.queries - before == 1
+    assert [(a.id, a.acked_by) for a in delta.alerts] == [(1, "ana")], "an ack alone (acked_at) is a change"
+    assert [(h.component, h.status) for h in delta.health] == [("writer", "degraded")]
+    assert [(e.component, e.previous, e.status) for e in delta.health_events] == [("writer", "ok", "degraded")]
+    assert delta.executions is not None and [(r.tool, r.outcome) for r in delta.executions] == [("reindex", "error")]
+    again = feed.poll()
+    assert again.alerts == () and again.health == () and again.health_events == () and again.executions is None
+    feed.unsubscribe(sub)
+
+
+def test_the_poll_thread_runs_on_triggers_and_stops(store: Store) -> None:
+    feed = _feed(store, tick=0.05, before_poll=store.flush)
+    seen = threading.Event()
+    feed.subscribe(lambda d: seen.set() if d.points else None)
+    feed.start(triggered=True)
+    try:
+        _write(store, Sample(utcnow(), "cpu_percent", {}, 5.0))
+        feed.trigger()
+        assert seen.wait(10)
+    finally:
+        feed.stop()
+    assert feed.triggers == 1 and feed.polls >= 1 and feed.subscribers == 0
+
+
+@pytest.mark.parametrize(("span", "tier", "step"), [
+    (300, "raw", 1), (900, "raw", 1), (3600, "raw", 5), (21600, "raw", 30), (86400, "1m", 120),
+    (604800, "1m", 900), (2592000, "1m", 3600), (90 * 86400, "1h", 10800),
+])
+def test_tiers_and_steps_follow_metric_range(span: int, tier: str, step: int) -> None:
+    assert tier_for(span) == tier
+    assert step_for(span, tier) == step
+
+
+def test_history_reads_raw_and_rollups(store: Store) -> None:
+    base = (utcnow() - timedelta(days=2)).replace(second=0, microsecond=0)
+    samples = []
+    for i in range(180):
+        t = base + timedelta(seconds=10 * i)
+        samples.append(Sample(t, "cpu_percent", {}, 50.0))
+        samples.append(Sample(t, "net_bytes_recv_total", {"nic": "eth0"}, 1000.0 * i))
+    _write(store, *samples)
+    store.rollup(utcnow())
+    cpu, net = (store.query("SELECT series_id FROM series WHERE name = ?", [n])[0][0]
+                for n in ("cpu_percent", "net_bytes_recv_total"))
+    reader = StoreReader(store)
+    raw = resolve("absolute", start=base, end=base + timedelta(minutes=30))
+    assert raw.tier == "raw" and not raw.live
+    got = load_history(reader, raw, [cpu], [net])
+    assert set(got[(cpu, "v")].values) == {50.0}
+    assert set(got[(net, "r")].values) == {100.0}
+    week = resolve("7d")
+    assert week.tier == "1m" and week.live
+    got = load_history(reader, week, [cpu], [net])
+    assert set(got[(cpu, "v")].values) == {50.0}
+    assert got[(net, "r")].values and all(v == pytest.approx(100.0) for v in got[(net, "r")].values)
+    assert load_history(reader, week, [], []) == {}
+
+
+def test_metrics_text_parses_as_prometheus() -> None:
+    series = {
+        1: SeriesInfo(1, "web1", "cpu_percent", {"cpu": "0"}),
+        2: SeriesInfo(2, "web1", "net_bytes_recv_total", {"nic": 'e"th\\0'}),
+        3: SeriesInfo(3, "web1", "req_seconds_bucket", {"le": "0.5"}),
+        4: SeriesInfo(4, "web1", "req_seconds_bucket", {"le": "+Inf"}),
+        5: SeriesInfo(5, "web1", "req_seconds_count", {}),
+        6: SeriesInfo(6, "web1", "req_seconds_sum", {}),
+        7: SeriesInfo(7, "web1", "not_sampled", {}),
+    }
+    latest = {1: (1000.0, 12.5), 2: (1000.0, 5.0), 3: (1000.0, 3.0), 4: (1000.0, 4.0), 5: (1000.0, 4.0), 6: (1000.0, 1.5)}
+    text = exposition.render(series, latest, [exposition.Extra("monitorkit_dashboard_sessions", "gauge", {}, 2)])
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["cpu_percent"].type == "gauge"
+    assert families["net_bytes_recv"].type == "counter"
+    assert families["net_bytes_recv"].samples[0].labels == {"nic": 'e"th\\0', "host": "web1"}
+    assert families["req_seconds"].type == "histogram" and len(families["req_seconds"].samples) == 4
+    assert families["monitorkit_dashboard_sessions"].samples[0].value == 2
+    assert "not_sampled" not in text
+
+
+def test_histogram_quantile_interpolates_like_prometheus() -> None:
+    buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (math.inf, 100.0)]
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.1)
+    assert histogram_quantile(0.9, buckets) == pytest.approx(0.5)
+    assert histogram_quantile(0.95, buckets) == pytest.approx(0.75)
+    assert histogram_quantile(0.99, [(0.1, 1.0), (math.inf, 10.0)]) == 0.1, "the +Inf bucket answers its lower bound"
+    assert math.isnan(histogram_quantile(0.5, [(0.1, 0.0), (math.inf, 0.0)]))
+
+
+def test_every_charted_metric_is_cached() -> None:
+    assert {"cpu_percent", "net_bytes_recv_total", "protocol_requests_total",
+            "protocol_request_duration_seconds_bucket"} <= cached_metrics()
+
+
+def test_absolute_ranges_need_an_order() -> None:
+    from monitorkit.dashboard.errors import DashboardError
+
+    now = datetime.now(UTC)
+    with pytest.raises(DashboardError, match="start before its end"):
+        resolve("absolute", start=now, end=now - timedelta(hours=1))
+    with pytest.raises(DashboardError, match="unknown range"):
+        resolve("2h")

@@ -1,0 +1,295 @@
+"""The dashboard view without a server: panels, live deltas, host filter, layout editing, alerts, console, notebook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitorkit.dashboard import dashboard
+from monitorkit.dashboard.alerting import AlertsPanel, HealthPanel
+from monitorkit.dashboard.app import AppContext, DashboardView, LayoutBackend
+from monitorkit.dashboard.console import SqlConsole
+from monitorkit.dashboard.errors import AlertActionError
+from monitorkit.dashboard.feed import Feed
+from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, Layout, PanelSpec, from_file_json
+from monitorkit.dashboard.panels import AppPanel, ChartsPanel, ProcessesPanel, cached_metrics
+from monitorkit.dashboard.reader import StoreReader
+from monitorkit.dashboard.records import AlertRow
+from monitorkit.dashboard.sqlpanel import SqlPanel
+from monitorkit.owner import Owner
+from monitorkit.samples import Sample, utcnow
+from monitorkit.store import Store
+
+
+class FakeActions:
+    """Records what the alerts panel asked for."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, int, str]] = []
+        self.fail = fail
+
+    def acknowledge(self, alert: AlertRow, *, by: str, comment: str) -> None:
+        if self.fail:
+            raise AlertActionError("the rule engine is not running")
+        self.calls.append(("ack", alert.id, by))
+
+    def silence(self, alert: AlertRow, *, duration: timedelta, by: str, comment: str) -> int:
+        self.calls.append(("silence", alert.id, f"{duration.total_seconds():.0f}"))
+        return 7
+
+
+def host_samples(t: Any, host: str = "web1", i: int = 0) -> list[Sample]:
+    return [
+        Sample(t, "cpu_percent", {}, 10.0 + i, host),
+        Sample(t, "cpu_percent", {"cpu": "0"}, 20.0 + i, host),
+        Sample(t, "memory_percent", {}, 30.0, host),
+        Sample(t, "net_bytes_recv_total", {"nic": "eth0"}, 1000.0 * i, host),
+        Sample(t, "net_bytes_recv_total", {"nic": "lo"}, 10.0 * i, host),
+        Sample(t, "process_cpu_percent", {"pid": "1", "name": "init", "user": "root"}, 1.5, host),
+        Sample(t, "process_rss_bytes", {"pid": "1", "name": "init", "user": "root"}, 2.0 ** 20, host),
+        Sample(t, "monitorkit_collector_up", {"collector": "cpu"}, 1.0, host),
+    ]
+
+
+@pytest.fixture
+def app(store: Store) -> Iterator[AppContext]:
+    start = utcnow() - timedelta(seconds=20)
+    for i in range(10):
+        store.write(host_samples(start + timedelta(seconds=i), i=i))
+    store.flush()
+    reader = StoreReader(store)
+    feed = Feed(reader, cached=cached_metrics())
+    feed.prime()
+    yield AppContext(feed, reader, LayoutBackend(reader, lambda fn: store.writer.submit(fn).result(10)), FakeActions(),
+                     None, 1.0, default_host="web1")
+
+
+def _view(app: AppContext, layout: Layout = DEFAULT_LAYOUT) -> DashboardView:
+    view = DashboardView(app, layout)
+    view.start(app.feed.snapshot())
+    return view
+
+
+def _panel(view: DashboardView, kind: str) -> Any:
+    return next(p for p in view.panels if p.kind == kind)
+
+
+SMALL = Layout("small", (PanelSpec("cpu"), PanelSpec("network")))
+
+
+def test_panels_open_with_the_cached_history_and_stream_deltas(app: AppContext, store: Store) -> None:
+    view = _view(app, SMALL)
+    cpu, network = _panel(view, "cpu"), _panel(view, "network")
+    assert isinstance(cpu, ChartsPanel)
+    (line,) = cpu.charts[0].lines.values()
+    assert len(line.source.data["t"]) == 10
+    assert [i.label.value for i in network.charts[0].legend.items] == ["eth0 in"], "loopback is left out of the overview"
+    before = view.points_streamed
+    store.write(host_samples(utcnow(), i=11))
+    store.flush()
+    view.apply(app.feed.poll())
+    assert len(line.source.data["t"]) == 11 and line.source.data["v"][-1] == 21.0
+    assert view.points_streamed > before
+    assert "data-seq='1'" in view.status.object and "data-points=" in view.status.object
+    view.apply(app.feed.poll())
+    assert len(line.source.data["t"]) == 11, "an empty delta adds nothing"
+
+
+def test_paused_views_do_not_stream(app: AppContext, store: Store) -> None:
+    view = _view(app, SMALL)
+    view.live.value = False
+    (line,) = _panel(view, "cpu").charts[0].lines.values()
+    store.write(host_samples(utcnow(), i=12))
+    store.flush()
+    view.apply(app.feed.poll())
+    assert len(line.source.data["t"]) == 10
+    assert "paused" in view.status.object
+
+
+def test_longer_ranges_query_history_once(app: AppContext) -> None:
+    view = _view(app, SMALL)
+    before = app.reader.queries
+    view.range.value = "6h"
+    assert app.reader.queries - before == 1
+    assert view.rng.tier == "raw" and view.rng.step == 30
+    view.range.value = "5m"
+    assert app.reader.queries - before == 1, "a range inside the cache window needs no query"
+
+
+def test_the_host_filter_switches_every_panel(app: AppContext, store: Store) -> None:
+    view = _view(app, SMALL)
+    assert list(view.host.options) == ["web1"]
+    store.write(host_samples(utcnow(), host="db1"))
+    store.flush()
+    view.apply(app.feed.poll())
+    assert list(view.host.options) == ["db1", "web1"] and view.host.value == "web1"
+    (web,) = _panel(view, "cpu").charts[0].lines
+    view.host.value = "db1"
+    (db,) = _panel(view, "cpu").charts[0].lines
+    assert web != db
+
+
+def test_cards_move_resize_and_go(app: AppContext) -> None:
+    view = _view(app, Layout("t", (PanelSpec("cpu", 6), PanelSpec("memory", 6), PanelSpec("disk", 6))))
+    view.toolbar.editing.value = True
+    first = view.cards[0]
+    assert len(first.buttons) == 7 and all(b.visible for b in first.buttons)
+    view._card_action(first, "right")
+    view._card_action(first, "wider")
+    view._card_action(first, "taller")
+    view._card_action(view.cards[2], "remove")
+    layout = view.current_layout("edited")
+    assert [(p.kind, p.width, p.height) for p in layout.panels] == [("memory", 6, 320), ("cpu", 8, 380)]
+    view.toolbar.editing.value = False
+    assert not any(b.visible for b in first.buttons)
+    view.add_panel(PanelSpec("cores"))
+    assert [p.kind for p in view.panels] == ["memory", "cpu", "cores"]
+
+
+def test_layouts_save_load_default_export_import(app: AppContext) -> None:
+    view = _view(app)
+    bar = view.toolbar
+    view._card_action(view.cards[-1], "remove")
+    bar.name.value = "mine"
+    bar._save()
+    assert bar.saved.options == ["mine"]
+    view.set_layout(DEFAULT_LAYOUT)
+    assert len(view.cards) == len(DEFAULT_LAYOUT.panels)
+    bar.saved.value = "mine"
+    bar.run(bar._load)
+    assert "Loaded layout 'mine'" in bar.message.object
+    assert len(view.cards) == len(DEFAULT_LAYOUT.panels) - 1
+    bar.run(bar._default)
+    assert app.layouts.default().name == "mine"
+    exported = json.loads(bar._export_file().getvalue())
+    assert exported["name"] == "mine" and len(exported["panels"]) == len(DEFAULT_LAYOUT.panels) - 1
+    exported["name"] = "imported"
+    bar.upload.value = json.dumps(exported).encode()
+    assert "Imported and loaded layout 'imported'" in bar.message.object
+    assert sorted(bar.saved.options) == ["imported", "mine"]
+    bar.upload.value = b'{"name": "x", "panels": [{"kind": "pie"}]}'
+    assert "unknown kind 'pie'" in bar.message.object
+    bar.saved.value = "imported"
+    bar.run(bar._delete)
+    assert bar.saved.options == ["mine"]
+    assert from_file_json(json.dumps(exported)).name == "imported"
+
+
+def _fire(store: Store) -> None:
+    now = utcnow()
+    store.writer.submit(lambda con: con.execute(
+        "INSERT INTO alerts (id, rule, fingerprint, labels, kind, severity, state, value, summary, since, updated_at, "
+        "inhibited) VALUES (9, 'disk_full', 'f', MAP {'alertname': 'disk_full', 'mount': '/'}, 'resource', 'critical', "
+        "'firing', 99.0, 'disk / is full', ?, ?, false)", [now, now])).result()
+
+
+def test_alerts_show_and_acknowledge(app: AppContext, store: Store) -> None:
+    view = _view(app, Layout("a", (PanelSpec("alerts"),)))
+    panel = _panel(view, "alerts")
+    assert isinstance(panel, AlertsPanel)
+    assert "No alert is firing" in panel.active.objects[0].object
+    _fire(store)
+    view.apply(app.feed.poll())
+    row = panel.active.objects[0]
+    text, ack, silence = row.objects
+    assert "disk_full" in text.object and "mount=/" in text.object and "firing" in text.object
+    ack.clicks += 1
+    assert app.actions.calls == [("ack", 9, "dashboard")]  # type: ignore[union-attr]
+    assert "acknowledged by dashboard" in panel.message.object
+    panel.duration.value = "4 h"
+    silence.clicks += 1
+    assert app.actions.calls[-1] == ("silence", 9, "14400")  # type: ignore[union-attr]
+    assert "Silence #7" in panel.message.object
+    app.actions.fail = True  # type: ignore[union-attr]
+    ack.clicks += 1
+    assert "the rule engine is not running" in panel.message.object
+
+
+def test_health_falls_back_to_collector_up_then_uses_the_health_views(app: AppContext, store: Store) -> None:
+    view = _view(app, Layout("h", (PanelSpec("health"),)))
+    panel = _panel(view, "health")
+    assert isinstance(panel, HealthPanel)
+    assert "collector cpu" in panel.summary.object and "data-status='ok'" in panel.summary.object
+    now = utcnow()
+    store.writer.submit(lambda con: (
+        con.execute("INSERT INTO health_status VALUES ('writer', 'health_writer', 'failing', 'no commits', ?, ?)", [now, now]),
+        con.execute("INSERT INTO health_history VALUES (?, 'writer', 'health_writer', 'failing', 'ok', 'no commits')", [now]),
+    )).result()
+    view.apply(app.feed.poll())
+    assert "data-status='failing'" in panel.summary.object and "no commits" in panel.summary.object
+    assert panel.source.data["component"] == ["writer"] and panel.timeline.visible
+
+
+def test_top_processes_and_app_metrics(app: AppContext, store: Store) -> None:
+    view = _view(app, Layout("p", (PanelSpec("processes"), PanelSpec("app"))))
+    procs, app_panel = _panel(view, "processes"), _panel(view, "app")
+    assert isinstance(procs, ProcessesPanel) and isinstance(app_panel, AppPanel)
+    assert "<td>init</td>" in procs.table.object and "<td>1.0</td>" in procs.table.object
+    assert app_panel.empty.visible
+    t = utcnow()
+    store.write([Sample(t + timedelta(seconds=s), "protocol_request_duration_seconds_bucket",
+                        {"protocol": "http", "method": "GET", "le": le}, n * s, "web1")
+                 for s in (0, 1) for le, n in (("0.1", 50.0), ("0.5", 90.0), ("+Inf", 100.0))])
+    store.write([Sample(t + timedelta(seconds=s), "protocol_requests_total", {"protocol": "http", "method": "GET",
+                                                                                "status": "200"}, 100.0 * s, "web1")
+                 for s in (0, 1)])
+    store.flush()
+    view.apply(app.feed.poll())
+    assert not app_panel.empty.visible
+    latency = app_panel.latency
+    p50, p95 = (line.source.data["v"] for line in latency.lines.values())
+    assert p50 == [pytest.approx(0.1)] and p95 == [pytest.approx(0.5)], "past the last finite bound: that bound"
+
+
+def test_sql_panel_shows_results_and_refusals(tmp_db: Path) -> None:
+    with Owner(tmp_db) as owner:
+        owner.store.write(host_samples(utcnow()))
+        owner.store.flush()
+        reader = StoreReader(owner.store)
+        feed = Feed(reader)
+        feed.prime()
+        assert owner.info is not None
+        console = SqlConsole.for_owner(owner.info.port, owner.info.token, feed.tables)
+        panel = SqlPanel(PanelSpec("sql", options={"query": "FROM latest"}), _ctx(feed, console))
+        asyncio.run(panel.run("SELECT name, count(*) AS n FROM samples GROUP BY name ORDER BY name"))
+        assert panel.last_rows == 6 and "6 rows" in panel.message.object
+        assert panel.chart.object is not None, "a label column and a number make a bar chart"
+        asyncio.run(panel.run("SELECT time_bucket(INTERVAL 1 SECOND, time) AS t, avg(value) AS v FROM samples GROUP BY 1"))
+        assert panel.chart.object is not None
+        asyncio.run(panel.run("DELETE FROM samples_raw"))
+        assert panel.last_rows == -1 and "read-only" in panel.message.object
+        assert panel.current_spec().options["query"] == "FROM latest"
+        console.close()
+
+
+def _ctx(feed: Feed, console: SqlConsole | None) -> Any:
+    from monitorkit.dashboard.panels import PanelContext
+
+    return PanelContext(feed, None, console)
+
+
+def test_notebook_dashboard_in_process_and_from_a_closed_file(tmp_db: Path) -> None:
+    with Store(tmp_db) as store:
+        store.write(host_samples(utcnow()))
+        store.flush()
+        board = dashboard(db=store, panels=["cpu", "alerts"], range="5m")
+        assert [p.kind for p in board.view.panels] == ["cpu", "alerts"]
+        assert board.callback is not None and board.callback.period == 1000
+        store.write(host_samples(utcnow() + timedelta(seconds=1), i=1))
+        store.flush()
+        board.poll()
+        assert board.view.deltas == 1 and board.view.points_streamed >= 1
+        assert board.__panel__() is board.view.root
+        board.stop()
+    board = dashboard(db=tmp_db, panels=["memory", "sql"])
+    assert board.view.app.console is not None and board.view.app.layouts.writable is False
+    assert board.view.app.console.run("SELECT count(*) FROM series").table.num_rows == 1
+    board.stop()
+    with pytest.raises(Exception, match="unknown panel 'pie'"):
+        dashboard(db=tmp_db, panels=["pie"])
