@@ -18,7 +18,7 @@ from store_helpers import run_python
 from monitorkit.cli import main
 from monitorkit.connect import RemoteConnection, connect
 from monitorkit.rules.loader import default_rules_dir
-from monitorkit.samples import Sample
+from monitorkit.samples import HOST, Sample
 from monitorkit.store import Store
 
 
@@ -169,6 +169,13 @@ def test_writes_go_through_the_owner_while_it_runs(owner: Path) -> None:
         assert con.execute("SELECT acked_by, ack_comment FROM alerts").fetchall() == [("bo", "mine")]
         assert wait_until(lambda: con.execute("SELECT silenced_by FROM alerts").fetchall() == [(1,)])
         assert con.execute("SELECT count(*) FROM alert_hot").fetchall() == [(1,)]  # views over Quack
+        [row] = json.loads(cli("alerts", "list", "--json", db=owner).output)
+        assert (row["labels"], row["acked_by"], row["silenced_by"]) == ("host=" + HOST + ", key=a", "bo", 1)
+        events = json.loads(cli("alerts", "show", "1", "--json", db=owner).output)
+        assert [e["event"] for e in events][:2] == ["pending", "firing"] and "ack" in [e["event"] for e in events]
+        [window] = json.loads(cli("rules", "backtest", "hot", "--from", "30s", "--step", "5s", "--json",
+                                  db=owner).output)
+        assert window["end"] == "(still firing)"
         child = run_python("import sys\nfrom monitorkit.rules.health import heartbeat\n"
                            "print(heartbeat('worker', status='degraded', reason='slow', ttl=60, db=sys.argv[1]))",
                            str(owner))

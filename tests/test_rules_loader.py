@@ -81,8 +81,8 @@ def test_sql_at_fixes_eval_time_and_needs_an_aware_time() -> None:
 
 
 def test_templates_render_columns_and_values() -> None:
-    row = {"host": "web1", "value": 95.123, "n": 3.0}
-    assert render("CPU {{ host }} at {{value}}% ({{ n }}) {{ missing }}.", row) == "CPU web1 at 95.12% (3) ."
+    row = {"host": "web1", "value": 95.123, "n": 3.0, "r": 99.9}
+    assert render("CPU {{ host }} at {{value}}% ({{ n }}, {{ r }}) {{ missing }}.", row) == "CPU web1 at 95.12% (3, 99.9) ."
 
 
 def test_load_rules_later_folder_wins_and_broken_files_are_listed(tmp_path: Path) -> None:

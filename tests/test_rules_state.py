@@ -141,7 +141,7 @@ FROM gauge_window('crit', eval_time() - INTERVAL 1 MINUTE, eval_time()) WHERE la
 WARN_SQL = CRIT_SQL.replace("'crit'", "'warn'")
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     crit=st.sets(st.tuples(st.sampled_from(KEYS), st.sampled_from(HOSTS)), max_size=3),
     warn=st.sets(st.tuples(st.sampled_from(KEYS), st.sampled_from(HOSTS)), min_size=1, max_size=6),

@@ -37,6 +37,7 @@ from monitorkit.samples import utcnow
 from monitorkit.store import Store
 
 log = logging.getLogger(__name__)
+STATUS_EVERY = 5.0  # seconds between writes of every rule's last_eval/eval_ms to the `rules` table
 
 
 class RuleStatus(NamedTuple):
@@ -83,6 +84,8 @@ class Engine:
         self._mtimes: dict[str, float] = {}
         self._next_poll = 0.0
         self._last_pass = -1e18
+        self._next_status = 0.0
+        self._status_written: dict[str, tuple[str, str | None]] = {}
         self._next_id = 1
 
     # -- lifecycle (open runs in the writer thread) ------------------------------------------
@@ -218,7 +221,7 @@ class Engine:
             alertdb.save_instances(con, changed.values())
             alertdb.append_events(con, events)
             alertdb.delete_instances(con, gone)
-            views.write_status(con, self.status, [*results, *errors])
+            views.write_status(con, self.status, self._status_to_write([*results, *errors], started))
             write_health(con, upserts, history, removed)
             con.execute("COMMIT")
         except BaseException:
@@ -230,6 +233,16 @@ class Engine:
         self.passes += 1
         self.last_pass_seconds = time.perf_counter() - started
         return PassReport(now, len(results), errors, events, notes, self.last_pass_seconds)
+
+    def _status_to_write(self, names: list[str], mono: float) -> list[str]:
+        # A change of state or error is written at once; last_eval and eval_ms every STATUS_EVERY s.
+        changed = [n for n in names if self._status_written.get(n) != self.status[n][:2]]
+        if mono >= self._next_status:
+            self._next_status = mono + STATUS_EVERY
+            changed = names
+        for n in changed:
+            self._status_written[n] = self.status[n][:2]
+        return changed
 
     def _apply(self, res: RuleResult, now: datetime, events: list[Event], changed: dict[int, Instance]) -> None:
         rule = res.rule

@@ -254,11 +254,11 @@ def sql_at(rule: Rule | str, at: datetime | None) -> str:
 
 
 def format_value(value: Any) -> str:
-    """Format a value for a template: integers without decimals, others with two."""
+    """Format a value for a template: at most two decimals, no trailing zeros (95.0 → 95, 99.90 → 99.9)."""
     if isinstance(value, float):
         if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
             return str(int(value))
-        return f"{value:.2f}"
+        return f"{value:.2f}".rstrip("0").rstrip(".")
     return "" if value is None else str(value)
 
 
