@@ -184,9 +184,9 @@ def summarize_profile(out: Path, console: Console, thread_cpu: dict[int, float],
         head = frames[0]  # "thread (0x..., 1234): name" or "thread (1234): name"
         if head.startswith("thread ("):
             tid_part, _, name = head.partition("): ")
-            tid = tid_part.rsplit(" ", 1)[-1].strip("(")
-            if tid.isdigit():
-                names[int(tid)] = name or "?"
+            tid_text = tid_part.rsplit(" ", 1)[-1].strip("(")
+            if tid_text.isdigit():
+                names[int(tid_text)] = name or "?"
         if not frames or any(marker in frames[-1] for marker in IDLE):
             continue
         n = int(count)
@@ -275,6 +275,7 @@ def main() -> None:
     finally:
         for peer in peers:
             stop(peer)
+        shutil.rmtree(workdir, ignore_errors=True)
 
     mib = 2**20
     table = Table(title=f"collectors side by side, 1 s cadence, {seconds:.0f} s window ({psutil.cpu_count()} cores)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--number", type=int, default=100_000)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=130)
 
     table = Table(title=f"ns per operation (best of {args.repeat} x {args.number:,})")
     for col in ("operation", "monitorkit", "prometheus_client", "ratio", "goal <= 2x"):
@@ -131,6 +132,7 @@ def main() -> None:
                       ("yes" if used < 10 else "NO") if kind == "monitorkit" else "-",
                       ", ".join(r["modules"]) or "-")  # type: ignore[arg-type]
     console.print(table)
+    console.print(f"load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -79,9 +79,11 @@ class StoreSink:
         self.commit_timeout = commit_timeout
 
     def accept_samples(self, samples: list[Sample], *, validated: bool = False) -> Delivery:
-        """Queue samples and wait (bounded) for their commit: 200 committed, 202 queued, 503 store closed."""
+        """Queue samples and wait (bounded) for their commit: 200 committed, 202 queued, 400 invalid, 503 closed."""
         try:
             self.store.write(samples, validate=not validated)
+        except InvalidSampleError as exc:
+            return Delivery(400, str(exc))
         except StoreClosedError as exc:
             return Delivery(503, str(exc))
         try:
@@ -114,6 +116,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "monitorkit-ingest/1"
+    timeout = 30  # seconds a client may stall mid-request before its thread gives up
 
     def do_POST(self) -> None:
         svc = self.server.service

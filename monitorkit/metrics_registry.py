@@ -15,7 +15,7 @@ MetricKind = Literal["counter", "gauge", "histogram"]
 KINDS: tuple[str, ...] = get_args(MetricKind)
 
 # Modules whose import registers metrics; all_metrics() imports them so the list is complete.
-BUILTIN_MODULES = ("monitorkit.collectors",)
+BUILTIN_MODULES = ("monitorkit.collectors", "monitorkit.instrument.catalog")
 
 
 class MetricInfo(NamedTuple):

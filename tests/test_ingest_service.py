@@ -168,3 +168,19 @@ def test_stop_closes_the_port_and_forgets_the_local_service(tmp_path: Path) -> N
     assert local_service(tmp_path / "s.duckdb") is None
     with pytest.raises(OSError):
         http_post(port, SAMPLES_PATH, "t", JSON_TYPE, b"", timeout=2)
+
+
+def test_store_sink_refuses_invalid_samples_and_reports_a_closed_store(tmp_path: Path) -> None:
+    from store_helpers import isolated_settings
+
+    from monitorkit.ingest import StoreSink
+    from monitorkit.store import Store
+
+    store = Store(tmp_path / "sink.duckdb", settings=isolated_settings())
+    sink = StoreSink(store)
+    refused = sink.accept_samples([Sample(T0, "bad-name", {}, 1.0, "h")])
+    assert refused.status == 400 and "invalid metric name" in refused.message
+    assert sink.accept_samples([Sample(T0, "ok_total", {}, 1.0, "h")]) == Delivery(200, "committed 1 samples")
+    store.close()
+    assert sink.accept_samples([Sample(T0, "ok_total", {}, 2.0, "h")]).status == 503
+    assert sink.accept_executions([run("after-close")]).status == 503

@@ -241,3 +241,22 @@ def test_unregistered_metric_is_not_collected(reg: Registry) -> None:
     kept = Counter("kept_total", "K", registry=reg)
     reg.unregister(kept)
     assert reg.collect(NOW) == []
+
+
+def test_importing_instrument_loads_neither_duckdb_nor_pyarrow() -> None:
+    from store_helpers import run_python
+
+    result = run_python(
+        """
+        import sys
+        from monitorkit import instrument
+        instrument.Counter("x_total", "X", ["k"]).labels(k="a").inc()
+        with instrument.track(protocol="p", method="m"):
+            pass
+        heavy = sorted(m for m in ("duckdb", "pyarrow", "asyncio", "http.client") if m in sys.modules)
+        import monitorkit, monitorkit.connect
+        print(heavy, callable(monitorkit.connect))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] True"

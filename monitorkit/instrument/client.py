@@ -92,6 +92,7 @@ class Sender:
         self.sent = 0
         self.sent_executions = 0
         self.last_error: str | None = None
+        self.registry.on_first_register = None  # a sender made by hand: no autostart of another one
         self._dropped_counter = self.registry.counter(*spec(CLIENT_DROPPED_SAMPLES))
         self._dropped_exec_counter = self.registry.counter(*spec(CLIENT_DROPPED_EXECUTIONS))
 

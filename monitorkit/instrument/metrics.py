@@ -119,7 +119,7 @@ class MetricFamily:
             if len(labelkw) != len(names):
                 raise self._mismatch(labelkw)
             try:
-                key = tuple([labelkw[n] for n in names])
+                key = (labelkw[names[0]],) if len(names) == 1 else tuple([labelkw[n] for n in names])
             except KeyError:
                 raise self._mismatch(labelkw) from None
         else:
@@ -159,7 +159,12 @@ class MetricFamily:
 
     def remove(self, *values: str, **labelkw: str) -> None:
         """Forget one label set (it is no longer sent; its slot is freed for the cardinality limit)."""
-        key = tuple(labelkw[n] for n in self.labelnames) if labelkw else values
+        if not self.labelnames:
+            raise self._mismatch(values)
+        try:
+            key = tuple(labelkw[n] for n in self.labelnames) if labelkw else values
+        except KeyError:
+            raise self._mismatch(labelkw) from None
         with self._family_lock:
             self._children.pop(key, None)
 
