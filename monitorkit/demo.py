@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -193,7 +193,7 @@ def _arrow_chunks(config: DemoConfig, data: DemoData, ids: list[int]) -> Iterato
         })
 
 
-def _insert_raw(con: Any, table: Any) -> int:
+def _insert_raw(con: Any, *, table: Any) -> int:
     con.register("_demo_raw", table)
     try:
         con.execute("INSERT INTO samples_raw SELECT time, series_id, value FROM _demo_raw")
@@ -231,7 +231,7 @@ def generate(
         ids = [known[(h, n, tuple(sorted(lab.items())))] for h, n, lab, _ in data.series]
         pending = None
         for done, table in _arrow_chunks(config, data, ids):
-            future = store.writer.submit(lambda con, t=table: _insert_raw(con, t))
+            future = store.writer.submit(partial(_insert_raw, table=table))
             if pending is not None:  # one batch in flight while the next is built
                 written += int(pending.result())  # type: ignore[call-overload]
             pending = future

@@ -151,8 +151,9 @@ def _memory_disk(h: _Host) -> None:
         scale = 1.0 if disk == "sda" else 2.5
         read = io[0] * scale * (0.2 + h.load) * np.exp(h.noise(0.2))
         written = io[1] * scale * (0.2 + h.load) * np.exp(h.noise(0.2))
-        if disk == "sdb" and "disk_fill" in h.windows:
-            written = written + 500 * GIB * 0.0045 / 3600 * 3 / h.config.days
+        if disk == "sdb" and "disk_fill" in h.windows:  # the bytes that fill /var, from a third of the range on
+            fill_rate = 0.18 * 500 * GIB / ((64 / 72 - 1 / 3) * h.config.days * 86400)
+            written = written + np.where(frac > 1 / 3, fill_rate, 0.0)
         h.add("disk_read_bytes_total", np.round(np.cumsum(read * h.config.step)), disk=disk)
         h.add("disk_written_bytes_total", np.round(np.cumsum(written * h.config.step)), disk=disk)
         busy = np.clip(0.02 + (read + written) / 200e6, 0, 1)

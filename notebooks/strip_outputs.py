@@ -1,6 +1,7 @@
 """Strip outputs from notebook cells that nbval does not check, so only checked outputs are committed.
 
 ``python notebooks/strip_outputs.py`` strips every notebook in this folder in place;
+``--execute`` first re-runs each one (in this folder, with this Python) to refresh the checked outputs;
 ``--check`` changes nothing and exits 1 listing the cells that still hold outputs (or run metadata).
 A cell is checked when its source contains ``# NBVAL_CHECK_OUTPUT``.
 """
@@ -71,6 +72,15 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
+def execute(nb: nbformat.NotebookNode, folder: Path, timeout: int = 600) -> nbformat.NotebookNode:
+    """Run every cell of ``nb`` in a fresh kernel started in ``folder`` and return it with its outputs."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    client.execute()
+    return nb
+
+
 def notebooks(paths: list[str]) -> list[Path]:
     """Return the notebooks named, or every notebook beside this script."""
     return [Path(p) for p in paths] if paths else sorted(HERE.glob("*.ipynb"))
@@ -81,10 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
     parser.add_argument("--check", action="store_true", help="report, change nothing, exit 1 if anything to strip")
+    parser.add_argument("--execute", action="store_true", help="re-run each notebook first (refreshes checked outputs)")
     args = parser.parse_args(argv)
     bad = 0
     for path in notebooks(args.paths):
         nb = nbformat.read(path, as_version=4)
+        if args.execute and not args.check:
+            print(f"running {path} ...", flush=True)
+            nbformat.write(strip(execute(nb, path.resolve().parent)), path)
+            continue
         if args.check:
             for problem in problems(nb):
                 print(f"{path}: {problem}")

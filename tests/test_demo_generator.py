@@ -189,8 +189,11 @@ def test_existing_file_needs_force(tmp_path: Path) -> None:
     with pytest.raises(DemoArgumentError, match="already exists; pass --force"):
         demo.generate(path, TINY)
     assert path.read_bytes() == b"not a database"
-    report = demo.generate(path, TINY, force=True)
+    calls: list[tuple[int, int]] = []
+    report = demo.generate(path, TINY, force=True, progress=lambda done, total: calls.append((done, total)))
     assert report.samples == demo.estimate_rows(TINY)
+    assert calls[-1] == (TINY.steps + 1, TINY.steps + 1)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
 
 def test_folder_is_refused(tmp_path: Path) -> None:
