@@ -7,7 +7,7 @@ PORT   ?= 5006
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run collect test test-fast notebooks lint bench docs strip-notebooks clean
+.PHONY: help install run collect test notebooks lint bench docs strip-notebooks demo clean
 
 help:  ## List the targets with what they do.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-16s %s\n", $$1, $$2}'
@@ -23,15 +23,31 @@ install: $(STAMP)  ## Create .venv and install monitorkit with its dev tools.
 run: $(STAMP)  ## Install, then own $(DB): collect every second (Ctrl-C stops cleanly).
 	$(BIN)/monitorkit collect --db $(DB)
 
+NBVAL  := -q -p no:cacheprovider --timeout=300 --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
 test: $(STAMP)  ## Install, then run every test, notebooks included.
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --timeout=600
+	$(BIN)/python -m pytest notebooks $(NBVAL)
+
+notebooks: $(STAMP)  ## Run the notebooks under nbval (checked cells must match their saved outputs).
+	$(BIN)/python -m pytest notebooks $(NBVAL)
+
+strip-notebooks: $(STAMP)  ## Re-run the notebooks and keep saved outputs only in their checked cells.
+	$(BIN)/python notebooks/strip_outputs.py --execute
+
+demo: $(STAMP)  ## Write data/demo.duckdb: 3 days, 3 hosts, six documented incidents.
+	$(BIN)/monitorkit demo --db data/demo.duckdb --force
 
 lint: $(STAMP)  ## ruff and mypy over the package.
 	$(BIN)/ruff check monitorkit tests benchmarks
 	$(BIN)/mypy monitorkit
 
-bench: $(STAMP)  ## Run the benchmark scripts and print their figures.
+bench: $(STAMP)  ## Run the benchmark scripts and print their figures (peers: apt-get install prometheus-node-exporter).
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/store_bench.py
+	$(BIN)/python benchmarks/instrument_bench.py
+	$(BIN)/python benchmarks/collector_bench.py --seconds 60
+	$(BIN)/python benchmarks/alert_bench.py
 
 docs: $(STAMP)  ## Regenerate generated docs (metric table).
 	$(BIN)/python -m monitorkit.metrics_registry > docs/metrics.md

@@ -20,9 +20,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "rollup_every": "30s",
         "rollup_lateness": "5s",
     },
-    "retention": {"raw": "14d", "1m": "90d", "1h": "1095d"},
+    "retention": {"raw": "14d", "1m": "90d", "1h": "1095d", "executions": "90d"},
     "collect": {"interval": 1.0},
     "collectors": {},
+    "instrument": {"autostart": False, "interval": 1.0},
     "serve": {"address": "127.0.0.1", "port": 5006},
 }
 ENV_PREFIX = "MONITORKIT_"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-_FLOOR = {"1m": "minute", "1h": "hour"}
+_MICROS = {"1m": 60_000_000, "1h": 3_600_000_000}
 _SOURCE = {
     "1m": ("samples_raw", "time", "min(value), max(value), sum(value), count(*), arg_max(value, time), max(time)"),
     "1h": ("samples_1m", "bucket", "min(min), max(max), sum(sum), sum(count), arg_max(last, last_time), max(last_time)"),
@@ -19,6 +19,15 @@ def floor_time(t: datetime, tier: str) -> datetime:
     if tier == "1m":
         return t.replace(second=0, microsecond=0)
     return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _bucket_sql(col: str, tier: str) -> str:
+    """Return SQL flooring TIMESTAMPTZ ``col`` to its UTC bucket with integer arithmetic.
+
+    date_trunc on TIMESTAMPTZ goes through ICU calendars: about 20x slower over millions of rows.
+    """
+    e, n = f"epoch_us({col})", _MICROS[tier]
+    return f"make_timestamptz({e} - (({e} % {n}) + {n}) % {n})"
 
 
 def rollup(con: duckdb.DuckDBPyConnection, now: datetime, lateness: timedelta = timedelta(seconds=5)) -> dict[str, int]:
@@ -47,7 +56,7 @@ def rollup(con: duckdb.DuckDBPyConnection, now: datetime, lateness: timedelta = 
         try:
             count = con.execute(
                 f"""INSERT INTO samples_{tier}
-                    SELECT date_trunc('{_FLOOR[tier]}', {tcol}) AS bucket, series_id, {aggs}
+                    SELECT {_bucket_sql(tcol, tier)} AS bucket, series_id, {aggs}
                     FROM {source} WHERE {tcol} >= ? AND {tcol} < ?
                     GROUP BY ALL""",
                 [start, upper],

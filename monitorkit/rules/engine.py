@@ -38,6 +38,8 @@ from monitorkit.store import Store
 
 log = logging.getLogger(__name__)
 STATUS_EVERY = 5.0  # seconds between writes of every rule's last_eval/eval_ms to the `rules` table
+SPREAD_BUDGET = 0.05  # seconds of `every:` rules per live pass; the rest wait for the next commit
+HOUSEKEEP_EVERY = 5.0  # seconds between passes (silences, garbage) when a commit finds no rule due
 
 
 class RuleStatus(NamedTuple):
@@ -85,6 +87,7 @@ class Engine:
         self._next_poll = 0.0
         self._last_pass = -1e18
         self._next_status = 0.0
+        self._next_housekeep = 0.0
         self._status_written: dict[str, tuple[str, str | None]] = {}
         self._next_id = 1
 
@@ -118,7 +121,23 @@ class Engine:
         if started - self._last_pass < self.config.min_interval.total_seconds():
             return  # throttled by rules.min_interval
         self._last_pass = started
-        self.evaluate(self.store.connection, utcnow())
+        con, now = self.store.connection, utcnow()
+        if started >= self._next_poll:
+            self._next_poll = started + self.config.poll.total_seconds()
+            self.reload(con, now)
+        if started < self._next_housekeep and not self._any_due(now):
+            return  # every rule waits for its `every:`; nothing to evaluate after this commit
+        self.evaluate(con, now, spread=True)
+
+    def _any_due(self, now: datetime) -> bool:
+        """Tell whether a pass at ``now`` would evaluate at least one rule."""
+        for name, rule in self.rules.items():
+            status = self.status[name]
+            if status.state == "errored" and status.last_eval is None:
+                continue
+            if not rule.every or status.last_eval is None or now - status.last_eval >= rule.every:
+                return True
+        return False
 
     def run(self, at: datetime | None = None) -> PassReport:
         """Evaluate once at ``at`` (default now) in the writer thread and wait; for tests and tools."""
@@ -173,9 +192,14 @@ class Engine:
 
     # -- evaluation ------------------------------------------------------------------------------
 
-    def evaluate(self, con: duckdb.DuckDBPyConnection, now: datetime) -> PassReport:
-        """Evaluate every rule at ``now``, advance alert states, write state, queue notifications."""
+    def evaluate(self, con: duckdb.DuckDBPyConnection, now: datetime, *, spread: bool = False) -> PassReport:
+        """Evaluate every due rule at ``now``, advance alert states, write state, queue notifications.
+
+        With ``spread`` (live passes), `every:` rules that fall due together are spread over the
+        next commits once SPREAD_BUDGET is spent, so one pass stays short and alert latency low.
+        """
         started = time.perf_counter()
+        self._next_housekeep = started + HOUSEKEEP_EVERY
         if started >= self._next_poll:
             self._next_poll = started + self.config.poll.total_seconds()
             self.reload(con, now)
@@ -184,6 +208,7 @@ class Engine:
         errors: dict[str, str] = {}
         skipped: list[str] = []
         budget = self.config.budget.total_seconds()
+        spent, ran = 0.0, 0  # seconds spent on, and number of, `every:` rules run in this pass
         for name, rule in self.rules.items():
             status = self.status[name]
             if status.state == "errored" and status.last_eval is None:
@@ -192,6 +217,9 @@ class Engine:
             if rule.every and status.last_eval is not None and now - status.last_eval < rule.every:
                 skipped.append(name)
                 continue  # `every:` asks for fewer evaluations; its alerts keep their state meanwhile
+            if spread and rule.every and status.last_eval is not None and ran and spent >= SPREAD_BUDGET:
+                skipped.append(name)
+                continue  # due, but this pass has done its share: the next commit runs it
             t0 = time.perf_counter()
             try:
                 results[name] = evaluate_rule(cur, rule, now, watchdog=self.watchdog,
@@ -203,6 +231,8 @@ class Engine:
                 self.status[name] = RuleStatus("errored", str(exc), now, (time.perf_counter() - t0) * 1000, None)
                 continue
             res = results[name]
+            if rule.every:
+                spent, ran = spent + res.seconds, ran + 1
             self.status[name] = RuleStatus("ok", None, now, res.seconds * 1000, len(res.alerts) + len(res.health))
         silences = active_silences(cur, now)
         events: list[Event] = []
@@ -216,17 +246,19 @@ class Engine:
         upserts, history, removed = self.health.update(
             health_rows, now, keep_checks=[n for n in [*errors, *skipped] if n in self.rules
                                            and self.rules[n].type == "health"])
-        con.execute("BEGIN TRANSACTION")
-        try:
-            alertdb.save_instances(con, changed.values())
-            alertdb.append_events(con, events)
-            alertdb.delete_instances(con, gone)
-            views.write_status(con, self.status, self._status_to_write([*results, *errors], started))
-            write_health(con, upserts, history, removed)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        status_names = self._status_to_write([*results, *errors], started)
+        if changed or events or gone or status_names or upserts or history or removed:
+            con.execute("BEGIN TRANSACTION")  # nothing changed: no empty transaction
+            try:
+                alertdb.save_instances(con, changed.values())
+                alertdb.append_events(con, events)
+                alertdb.delete_instances(con, gone)
+                views.write_status(con, self.status, status_names)
+                write_health(con, upserts, history, removed)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
         notes = self.groups.plan(self._alert_views(), now)
         for note in notes:
             self.dispatcher.enqueue(note)

@@ -2,7 +2,7 @@
 -- kind: resource
 -- severity: warning
 -- for: 5m
--- every: 30s
+-- every: 1m
 -- summary: Disk {{ mount }} on {{ host }} is {{ value }}% full
 -- description: The filesystem has been more than 90% full (space usable by unprivileged
 --   users) for 5 minutes.
