@@ -88,6 +88,7 @@ def live_owner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveOwner]:
 
 @pytest.fixture
 def running(live_owner: LiveOwner) -> LiveOwner:
+    """The module's owner, failing the test if it has stopped."""
     if live_owner.proc.poll() is not None:
         pytest.fail("the module's owner process stopped early")
     return live_owner
@@ -115,19 +116,21 @@ def test_second_owner_is_refused_by_the_cli(running: LiveOwner) -> None:
 
 @pytest.mark.slow
 def test_reader_cannot_write(running: LiveOwner) -> None:
+    copy_target = running.db.parent / "copied.csv"
     con = connect(running.db)
     try:
         for statement in (
             "INSERT INTO samples_raw VALUES (now(), 1, 1.0)",
             "DELETE FROM samples_raw",
             "CREATE TABLE evil (x INTEGER)",
-            "COPY samples_raw TO '/tmp/monitorkit-should-not-exist.csv'",
+            f"COPY samples_raw TO '{copy_target}'",
         ):
             with pytest.raises(QueryError, match="read-only"):
                 con.execute(statement)
         assert con.execute("SELECT count(*) FROM series").fetchone() == (10,)
     finally:
         con.close()
+    assert not copy_target.exists()
 
 
 @pytest.mark.slow
@@ -136,7 +139,8 @@ def test_sidecar_is_private_and_names_the_owner(running: LiveOwner) -> None:
     assert stat.S_IMODE(side.stat().st_mode) == 0o600
     info = read_owner(running.db)
     assert info is not None and info.pid == running.pid and len(info.token) >= 16
-    assert connect(running.db).execute("SELECT 42").fetchone() == (42,)
+    with connect(running.db) as con:
+        assert con.execute("SELECT 42").fetchone() == (42,)
 
 
 @pytest.mark.slow

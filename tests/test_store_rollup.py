@@ -27,7 +27,7 @@ SERIES = [
 AGGS = ["min", "max", "sum", "count", "last"]
 
 
-def generate(seed: int, hours: float = 3.5) -> list[Sample]:
+def generate(seed: int, hours: float = 3.5, start: datetime = START) -> list[Sample]:
     """Return samples of SERIES at irregular, strictly increasing times (microseconds), over ``hours``."""
     rng = np.random.default_rng(seed)
     out: list[Sample] = []
@@ -38,7 +38,7 @@ def generate(seed: int, hours: float = 3.5) -> list[Sample]:
         offsets = offsets[offsets < end]
         vals = rng.normal(0, 1000, size=len(offsets)) * rng.choice([1e-3, 1.0, 1e6])
         for off, val in zip(offsets, vals, strict=True):
-            out.append(Sample(START + timedelta(microseconds=int(off * 1e6)), name, labels, float(val)))
+            out.append(Sample(start + timedelta(microseconds=int(off * 1e6)), name, labels, float(val)))
     rng.shuffle(out)  # type: ignore[arg-type]
     return out
 
@@ -115,6 +115,19 @@ def test_tiers_equal_pandas_aggregates(tmp_path: Path, seed: int, now_offset: ti
     assert want_1m and want_1h, "the data must fill some buckets of both tiers"
     assert_tier_matches(got_1m, want_1m)
     assert_tier_matches(got_1h, want_1h)
+
+
+def test_buckets_across_the_epoch_floor_down(tmp_path: Path) -> None:
+    start = datetime(1969, 12, 31, 22, 30, 0, 500_000, tzinfo=UTC)  # negative epoch times until midnight
+    samples = generate(5, hours=2.5, start=start)
+    now = start + timedelta(hours=3)
+    with new_store(tmp_path / "epoch.duckdb") as store:
+        store.write(samples)
+        store.rollup(now)
+        got_1m, got_1h = store_tier(store, "1m"), store_tier(store, "1h")
+    upper_1m, upper_1h = uppers(now)
+    assert_tier_matches(got_1m, pandas_tier(frame(samples), "1min", upper_1m))
+    assert_tier_matches(got_1h, pandas_tier(frame(samples), "1h", upper_1h))
 
 
 def test_rolling_up_twice_adds_nothing(tmp_path: Path) -> None:

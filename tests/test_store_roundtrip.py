@@ -6,13 +6,14 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_helpers import isolated_settings
 
-from monitorkit import Owner, Sample, Store
+from monitorkit import Owner, Sample, Store, writer
 from monitorkit.connect import connect
 from monitorkit.samples import HOST
 
@@ -61,12 +62,19 @@ def wipe(store: Store) -> None:
     store.writer.submit(lambda con: con.execute("DELETE FROM samples_raw")).result()
 
 
+# The writer inserts small batches from bound lists and large ones through Arrow: force each path.
+INSERT_PATHS = {"lists": 10**9, "arrow": 0}
+
+
+@pytest.mark.parametrize("path", sorted(INSERT_PATHS))
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=batches)
-def test_written_batch_reads_back_identical(shared_store: Store, batch: list[Sample]) -> None:
+def test_written_batch_reads_back_identical(shared_store: Store, path: str, batch: list[Sample]) -> None:
     wipe(shared_store)
-    assert shared_store.write(batch) == len(batch)
-    shared_store.flush()
+    with mock.patch.object(writer, "SMALL_BATCH", INSERT_PATHS[path]):
+        assert shared_store.write(batch) == len(batch)
+        shared_store.flush()
+    assert shared_store.writer.last_error is None
     rows = shared_store.query("SELECT time, host, name, labels, value FROM samples")
     assert stored(rows) == expected(batch)
 
