@@ -49,8 +49,9 @@ bench: $(STAMP)  ## Run the benchmark scripts and print their figures (peers: ap
 	$(BIN)/python benchmarks/collector_bench.py --seconds 60
 	$(BIN)/python benchmarks/alert_bench.py
 
-docs: $(STAMP)  ## Regenerate generated docs (metric table).
+docs: $(STAMP)  ## Regenerate generated docs (metric table, CLI reference).
 	$(BIN)/python -m monitorkit.metrics_registry > docs/metrics.md
+	$(BIN)/python tests/test_docs.py > docs/cli.md
 
 clean:  ## Remove the virtual environment and caches (keeps data/).
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
