@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## Create .venv and install monitorkit with its dev tools.
 
-run: $(STAMP)  ## Install, then own $(DB): collect every second (Ctrl-C stops cleanly).
+run: $(STAMP)  ## Install, then own $(DB): collect, evaluate rules and serve the dashboard (Ctrl-C stops cleanly).
+	$(BIN)/monitorkit serve --db $(DB) --port $(PORT)
+
+collect: $(STAMP)  ## Own $(DB) and collect without the dashboard.
 	$(BIN)/monitorkit collect --db $(DB)
 
 NBVAL  := -q -p no:cacheprovider --timeout=300 --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import signal
@@ -159,64 +160,80 @@ STATUS_RE = re.compile(r"data-seq='(-?\d+)' data-newest='(\d+)' data-polled='(\d
 
 
 class Watcher:
-    """Headless Bokeh client sessions on one IOLoop thread, each recording its status line's updates."""
+    """Headless sessions: raw Bokeh websocket clients on one IOLoop thread, recording each status update.
+
+    Each connects like BokehJS does (session token, ACK, PULL-DOC-REQ), so the server builds and
+    sends a full dashboard per session; the client only scans incoming frames for the status line
+    instead of rebuilding the document in Python.
+    """
 
     def __init__(self, url: str, token: str, count: int) -> None:
         self.url, self.token, self.count = url, token, count
         self.updates: list[list[tuple[float, int, float]]] = [[] for _ in range(count)]  # (received ms, seq, newest ms)
-        self.sessions: list[Any] = []
+        self.bytes = [0] * count
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.error: BaseException | None = None
 
+    async def _session(self, i: int, opened: list[int]) -> None:
+        from bokeh.protocol import Protocol
+        from bokeh.util.token import generate_jwt_token, generate_session_id
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        session_token = generate_jwt_token(generate_session_id())
+        ws_url = self.url.replace("http", "ws", 1) + "/ws?token=" + self.token
+        conn = await websocket_connect(HTTPRequest(ws_url, request_timeout=120), subprotocols=["bokeh", session_token],
+                                       max_message_size=200 * 2**20)
+        await conn.read_message()  # the ACK header
+        await conn.read_message()
+        await conn.read_message()
+        pull = Protocol().create("PULL-DOC-REQ")
+        for frame in (pull.header_json, pull.metadata_json, pull.content_json):
+            await conn.write_message(frame)
+        opened.append(i)
+        try:
+            while not self._stop.is_set():
+                frame = await conn.read_message()
+                if frame is None:
+                    return
+                text = frame if isinstance(frame, str) else frame.decode(errors="replace")
+                self.bytes[i] += len(text)
+                if "mk-status" in text:
+                    match = STATUS_RE.search(html.unescape(text.replace("\\u0027", "'")))
+                    if match:
+                        self.updates[i].append((time.time() * 1000, int(match.group(1)), float(match.group(2))))
+        finally:
+            conn.close()
+
     def _run(self) -> None:
         import asyncio
 
-        import panel.models  # noqa: F401  registers the model types the documents hold
-        from bokeh.client import pull_session
-        from tornado.ioloop import IOLoop, PeriodicCallback
+        async def main() -> None:
+            opened: list[int] = []
+            tasks = []
+            for i in range(self.count):
+                tasks.append(asyncio.ensure_future(self._session(i, opened)))
+                while len(opened) <= i and not tasks[-1].done():
+                    await asyncio.sleep(0.01)
+                if tasks[-1].done() and tasks[-1].exception():
+                    raise tasks[-1].exception()  # type: ignore[misc]
+            self._ready.set()
+            while not self._stop.is_set():
+                await asyncio.sleep(0.05)
+            for task in tasks:
+                task.cancel()
+            await asyncio.sleep(0.5)  # let the close frames go out
 
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        loop = IOLoop.current()
         try:
-            for _ in range(self.count):
-                self.sessions.append(pull_session(url=self.url + "/", arguments={"token": self.token}))
-        except BaseException as exc:
+            asyncio.run(main())
+        except BaseException as exc:  # reported by start()
             self.error = exc
             self._ready.set()
-            return
-        models = [self._status_model(s) for s in self.sessions]
-        last = [""] * self.count
 
-        def sample() -> None:
-            now = time.time() * 1000
-            for i, model in enumerate(models):
-                text = model.text if model is not None else ""
-                if text != last[i]:
-                    last[i] = text
-                    match = STATUS_RE.search(text)
-                    if match:
-                        self.updates[i].append((now, int(match.group(1)), float(match.group(2))))
-            if self._stop.is_set():
-                loop.stop()
-
-        PeriodicCallback(sample, 20).start()
-        self._ready.set()
-        loop.start()
-        for session in self.sessions:
-            session.close()
-
-    @staticmethod
-    def _status_model(session: Any) -> Any:
-        for model in session.document.models:
-            text = getattr(model, "text", None)
-            if isinstance(text, str) and "mk-status" in text:
-                return model
-        return None
-
-    def start(self, timeout: float = 120.0) -> None:
-        """Open every session; return once all are connected."""
+    def start(self, timeout: float = 180.0) -> None:
+        """Open every session (one after the other, like tabs opened in turn); return once all are open."""
         self._thread.start()
         if not self._ready.wait(timeout):
             raise AssertionError(f"{self.count} sessions did not open within {timeout:.0f} s")

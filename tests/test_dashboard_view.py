@@ -89,7 +89,8 @@ def test_panels_open_with_the_cached_history_and_stream_deltas(app: AppContext, 
     assert isinstance(cpu, ChartsPanel)
     (line,) = cpu.charts[0].lines.values()
     assert len(line.source.data["t"]) == 10
-    assert [i.label.value for i in network.charts[0].legend.items] == ["eth0 in"], "loopback is left out of the overview"
+    assert [label for _, label in network.charts[0].labels] == ["eth0 in"], "loopback is left out of the overview"
+    assert "eth0 in" in network.charts[0].legend.object
     before = view.points_streamed
     store.write(host_samples(utcnow(), i=11))
     store.flush()
@@ -137,25 +138,33 @@ def test_the_host_filter_switches_every_panel(app: AppContext, store: Store) -> 
 
 def test_cards_move_resize_and_go(app: AppContext) -> None:
     view = _view(app, Layout("t", (PanelSpec("cpu", 6), PanelSpec("memory", 6), PanelSpec("disk", 6))))
-    view.toolbar.editing.value = True
-    first = view.cards[0]
-    assert len(first.buttons) == 7 and all(b.visible for b in first.buttons)
-    view._card_action(first, "right")
-    view._card_action(first, "wider")
-    view._card_action(first, "taller")
-    view._card_action(view.cards[2], "remove")
+    bar = view.toolbar
+    assert not bar.edit_row.visible
+    bar.editing.value = True
+    assert bar.edit_row.visible and list(bar.target.options) == ["1. CPU", "2. Memory", "3. Disk"]
+
+    def press(panel: str, action: str) -> None:
+        bar.target.value = bar.target.options[panel]
+        next(b for b in bar.actions if f"mk-{action}" in b.css_classes).clicks += 1
+
+    press("1. CPU", "right")
+    press("2. CPU", "wider")
+    press("2. CPU", "taller")
+    press("3. Disk", "remove")
+    press("1. Memory", "left")  # already first: stays
     layout = view.current_layout("edited")
     assert [(p.kind, p.width, p.height) for p in layout.panels] == [("memory", 6, 320), ("cpu", 8, 380)]
-    view.toolbar.editing.value = False
-    assert not any(b.visible for b in first.buttons)
-    view.add_panel(PanelSpec("cores"))
+    assert list(bar.target.options) == ["1. Memory", "2. CPU"]
+    bar.add_kind.value = "cores"
+    bar.add.clicks += 1
     assert [p.kind for p in view.panels] == ["memory", "cpu", "cores"]
+    assert list(bar.target.options)[-1] == "3. CPU per core"
 
 
 def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     view = _view(app)
     bar = view.toolbar
-    view._card_action(view.cards[-1], "remove")
+    view.card_action(view.cards[-1], "remove")
     bar.name.value = "mine"
     bar._save()
     assert bar.saved.options == ["mine"]

@@ -146,17 +146,32 @@ class DashboardView:
         header = pn.Row(html_pane("<h2 style='margin:6px 10px 0 0'>monitorkit</h2>"), self.range, self.absolute,
                         self.live, self.host, self.status, self.notice, sizing_mode="stretch_width",
                         styles={"flex-wrap": "wrap", "align-items": "flex-end"})
-        self.root = pn.Column(header, self.toolbar.panel, self.grid, sizing_mode="stretch_width")
+        self.root = pn.Column(header, self.toolbar.panels, self.grid, sizing_mode="stretch_width")
         self._build(layout)
 
     # -- panels and layout ------------------------------------------------------------------
 
-    def _build(self, layout: lay.Layout) -> None:
-        editing = bool(self.toolbar.editing.value)
-        self.cards = [Card(build_panel(spec, self.ctx), self._card_action, editing) for spec in layout.panels]
-        self.grid.objects = [c.view for c in self.cards]
+    def _build(self, layout: lay.Layout) -> list[PanelView]:
+        # Panels of a kind already on screen are kept (resized, reconfigured): the browser then
+        # re-renders only what is new, and their data needs no reload.
+        pool: dict[str, list[Card]] = {}
         for card in self.cards:
-            card.panel.on_series(self.series.values(), self.host.value)
+            pool.setdefault(card.panel.kind, []).append(card)
+        cards, new = [], []
+        for spec in layout.panels:
+            kept = pool.get(spec.kind)
+            if kept:
+                card = kept.pop(0)
+                card.configure(spec)
+            else:
+                card = Card(build_panel(spec, self.ctx))
+                card.panel.on_series(self.series.values(), self.host.value)
+                new.append(card.panel)
+            cards.append(card)
+        self.cards = cards
+        self.grid.objects = [c.view for c in self.cards]
+        self.toolbar.targets()
+        return new
 
     def current_layout(self, name: str | None = None) -> lay.Layout:
         """Return the layout on screen (panels in order with their sizes, range and live mode)."""
@@ -167,24 +182,29 @@ class DashboardView:
     def set_layout(self, layout: lay.Layout) -> None:
         """Replace the panels with ``layout``'s and reload their data."""
         self.layout_name = layout.name
+        changed = (self.range.value, self.live.value) != (layout.range, layout.live)
         self._loading = True
         try:
             self.range.value = layout.range
             self.live.value = layout.live
         finally:
             self._loading = False
-        self._build(layout)
-        self.reload()
+        new = self._build(layout)
+        if changed:
+            self.reload()
+        elif new:
+            self._reset(new)
 
     def add_panel(self, spec: lay.PanelSpec) -> None:
         """Add a panel at the end of the grid."""
-        card = Card(build_panel(spec, self.ctx), self._card_action, bool(self.toolbar.editing.value))
+        card = Card(build_panel(spec, self.ctx))
         card.panel.on_series(self.series.values(), self.host.value)
         self.cards.append(card)
         self.grid.objects = [c.view for c in self.cards]
         self._reset([card.panel])
 
-    def _card_action(self, card: Card, action: str) -> None:
+    def card_action(self, card: Card, action: str) -> None:
+        """Move (left, right), resize (wider, narrower, taller, shorter) or remove a panel."""
         if card.act(action):
             return
         i = self.cards.index(card)

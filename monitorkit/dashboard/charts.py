@@ -6,13 +6,14 @@ browser appends them without re-rendering the chart.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+import panel as pn
 from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, NumeralTickFormatter, Range1d
-from bokeh.models.annotations import Legend, LegendItem
 from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.palettes import Category10_10, Category20_20
@@ -20,8 +21,10 @@ from bokeh.plotting import figure
 
 from monitorkit.dashboard.history import TimeRange
 from monitorkit.dashboard.records import Delta, Points, SeriesInfo
+from monitorkit.dashboard.style import html_pane
 
 Key = tuple[int, str]
+LEGEND_HEIGHT = 22
 FORMATS = {"percent": "0", "bytes": "0.0 b", "bytes/s": "0.0 b", "per second": "0.[00]a", "seconds": "0.[000]", "": "0.[00]a"}
 
 
@@ -134,10 +137,13 @@ class TimeChart:
         self.figure.yaxis.formatter = NumeralTickFormatter(format=FORMATS.get(unit, "0.[00]a"))
         self.figure.yaxis.axis_label = unit or None
         self.figure.title.text_font_size = "11pt"  # type: ignore[union-attr]
-        self.legend = Legend(items=[], location="top_left", click_policy="hide", label_text_font_size="8pt",
-                             background_fill_alpha=0.6, spacing=0)
-        self.legend.padding = 4  # type: ignore[assignment]
-        self.figure.add_layout(self.legend, "right")
+        # The legend is plain HTML under the plot: a Bokeh Legend is re-laid out on every streamed
+        # point and tripled the browser's work per tick (measured: 0.83 s/s vs 0.23 s/s of page time).
+        self.labels: list[tuple[str, str]] = []
+        self.legend = html_pane("", height=LEGEND_HEIGHT, sizing_mode="stretch_width", margin=(0, 10),
+                                styles={"overflow-x": "auto", "white-space": "nowrap", "font-size": "11px"})
+        self.view = pn.Column(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self.legend,
+                              sizing_mode="stretch_width")
         self.figure.add_tools(HoverTool(
             tooltips=[("series", "$name"), ("time", "@t{%F %T}"), ("value", "@v{0.[00]a}")],
             formatters={"@t": "datetime"},
@@ -167,15 +173,27 @@ class TimeChart:
         renderer = GlyphRenderer(data_source=line.source, glyph=LineGlyph(x="t", y="v", line_color=color, line_width=1.6),
                                  name=label)
         self.figure.renderers.append(renderer)
-        self.legend.items = [*self.legend.items, LegendItem(label=label, renderers=[renderer])]  # type: ignore[list-item]
+        self.labels.append((color, label))
+        self._legend()
         return line
 
     def clear(self) -> None:
         """Forget every line (the host filter changed)."""
         self.lines.clear()
         self.figure.renderers = []
-        self.legend.items = []
+        self.labels = []
+        self._legend()
         self._colors = 0
+
+    def _legend(self) -> None:
+        self.legend.object = " ".join(
+            f"<span class='mk-key'><span style='color:{color}'>&#9632;</span> {html.escape(label)}</span>"
+            for color, label in self.labels
+        )
+
+    def set_height(self, height: int) -> None:
+        """Give the chart ``height`` pixels, its legend line included."""
+        self.figure.height = max(100, height - LEGEND_HEIGHT)
 
     def reset(self, history: Mapping[Key, Points], rng: TimeRange, tick_ms: float) -> None:
         """Show the range ``rng`` with ``history`` as the data of each line."""

@@ -23,36 +23,22 @@ GAP = 14
 ACTIONS = {"left": "◀", "right": "▶", "narrower": "−", "wider": "+", "shorter": "▲", "taller": "▼", "remove": "✕"}
 
 
-def _forward(on_action: Callable[[Card, str], None], card: Card, action: str, event: Any = None) -> None:
-    on_action(card, action)
-
-
 class Card:
-    """One panel in the grid with its title bar of move, resize and remove buttons."""
+    """One panel in the grid under its title; the layout toolbar moves, resizes and removes it."""
 
-    def __init__(self, panel: PanelView, on_action: Callable[[Card, str], None], editing: bool = False) -> None:
+    def __init__(self, panel: PanelView) -> None:
         self.panel = panel
         self.width = panel.spec.width
         self.height = panel.spec.height
-        self._on_action = on_action
-        self.buttons: list[pn.widgets.Button] = []
-        title = html_pane(f"<b>{panel.title}</b>", margin=(4, 8))
-        self.header = pn.Row(title, pn.layout.HSpacer(), sizing_mode="stretch_width", height=34)
-        self.view = pn.Column(self.header, panel.body, css_classes=["mk-card", f"mk-card-{panel.kind}"], margin=(GAP // 2))
+        title = html_pane(f"<b>{panel.title}</b>", margin=(4, 8), height=26)
+        self.view = pn.Column(title, panel.body, css_classes=["mk-card", f"mk-card-{panel.kind}"], margin=(GAP // 2))
         self.resize()
-        self.set_editing(editing)
 
-    def set_editing(self, editing: bool) -> None:
-        """Show or hide the move, resize and remove buttons (built on first use: most views never edit)."""
-        if editing and not self.buttons:
-            for action, label in ACTIONS.items():
-                button = pn.widgets.Button(label=label, width=30, height=26, margin=(0, 1), color="light",
-                                           css_classes=[f"mk-{action}"], description=f"{action} this panel")
-                button.on_click(partial(_forward, self._on_action, self, action))
-                self.buttons.append(button)
-            self.header.extend(self.buttons)
-        for button in self.buttons:
-            button.visible = editing
+    def configure(self, spec: PanelSpec) -> None:
+        """Take ``spec``'s size and options (a layout being loaded keeps this panel)."""
+        self.width, self.height = spec.width, spec.height
+        self.panel.configure(spec)
+        self.resize()
 
     def resize(self) -> None:
         """Apply the card's width (12ths of the row) and height."""
@@ -102,23 +88,34 @@ class LayoutToolbar:
         self.export = pn.widgets.FileDownload(callback=self._export_file, filename=f"{view.layout_name}.json",
                                               label="Export", color="default", width=90, css_classes=["mk-export"])
         self.upload = pn.widgets.FileInput(accept=".json", width=200, css_classes=["mk-import"])
+        # One set of edit controls acting on the chosen panel: per-card buttons (77 widgets for the
+        # default layout) froze the browser for seconds while it laid them out.
         self.editing = pn.widgets.Toggle(label="Edit panels", value=False, width=110, css_classes=["mk-edit"])
-        self.add_kind = pn.widgets.Select(label="Add panel", options={v: k for k, v in PANEL_KINDS.items()}, width=170,
-                                          visible=False)
-        self.add = pn.widgets.Button(label="Add", width=60, css_classes=["mk-add"], visible=False)
+        self.target = pn.widgets.Select(label="Panel", options={}, width=180, css_classes=["mk-target"])
+        self.actions = []
+        for action, symbol in ACTIONS.items():
+            button = pn.widgets.Button(label=symbol, width=34, margin=(5, 2), color="light", css_classes=[f"mk-{action}"],
+                                       description=f"{action} the chosen panel")
+            button.on_click(partial(self._act, action))
+            self.actions.append(button)
+        self.add_kind = pn.widgets.Select(label="Add panel", options={v: k for k, v in PANEL_KINDS.items()}, width=170)
+        self.add = pn.widgets.Button(label="Add", width=60, css_classes=["mk-add"])
+        self.edit_row = pn.Row(self.target, *self.actions, self.add_kind, self.add, visible=False,
+                               styles={"align-items": "flex-end"})
         self.message = html_pane("", css_classes=["mk-layout-message"], width=360)
         self.save.on_click(lambda e: self.run(self._save))
         self.load.on_click(lambda e: self.run(self._load))
         self.make_default.on_click(lambda e: self.run(self._default))
         self.delete.on_click(lambda e: self.run(self._delete))
-        self.add.on_click(lambda e: self.view.add_panel(PanelSpec(self.add_kind.value)))
+        self.add.on_click(self._add)
         self.upload.param.watch(lambda e: self.run(self._import), "value")
         self.name.param.watch(lambda e: setattr(self.export, "filename", f"{e.new}.json"), "value")
         self.editing.param.watch(self._edit, "value")
         self.refresh()
         self.panel = pn.Row(self.name, self.save, self.saved, self.load, self.make_default, self.delete, self.export,
-                            self.upload, self.editing, self.add_kind, self.add, self.message, sizing_mode="stretch_width",
+                            self.upload, self.editing, self.message, sizing_mode="stretch_width",
                             styles={"flex-wrap": "wrap", "align-items": "flex-end"})
+        self.panels = pn.Column(self.panel, self.edit_row, sizing_mode="stretch_width")
 
     def run(self, action: Callable[[], str]) -> None:
         """Run a layout action and report its outcome."""
@@ -130,9 +127,26 @@ class LayoutToolbar:
         self.message.object = f"<span class='mk-done'>{text}</span>"
 
     def _edit(self, event: Any) -> None:
-        self.add_kind.visible = self.add.visible = bool(event.new)
-        for card in self.view.cards:
-            card.set_editing(bool(event.new))
+        self.targets()
+        self.edit_row.visible = bool(event.new)
+
+    def targets(self) -> None:
+        """List the panels on screen in the panel chooser, in grid order."""
+        cards = self.view.cards
+        current = self.target.value
+        options = {f"{i + 1}. {c.panel.title}": id(c) for i, c in enumerate(cards)}
+        self.target.options = options
+        self.target.value = current if current in options.values() else next(iter(options.values()), None)
+
+    def _add(self, event: Any = None) -> None:
+        self.view.add_panel(PanelSpec(str(self.add_kind.value)))
+        self.targets()
+
+    def _act(self, action: str, event: Any = None) -> None:
+        card = next((c for c in self.view.cards if id(c) == self.target.value), None)
+        if card is not None:
+            self.view.card_action(card, action)
+            self.targets()
 
     def refresh(self) -> None:
         """Reload the saved layout names."""

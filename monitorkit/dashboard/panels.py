@@ -50,16 +50,19 @@ class PanelView:
         self.kind = spec.kind
         self.title = PANEL_KINDS[spec.kind]
         self.charts = list(charts)
-        panes = [pn.pane.Bokeh(c.figure, sizing_mode="stretch_width") for c in self.charts]
-        self.body = body if body is not None else pn.Column(*panes, sizing_mode="stretch_width")
+        self.body = body if body is not None else pn.Column(*(c.view for c in self.charts), sizing_mode="stretch_width")
         self.set_height(spec.height)
+
+    def configure(self, spec: PanelSpec) -> None:
+        """Take a new spec's options (sizes are the card's)."""
+        self.spec = spec
 
     def set_height(self, height: int) -> None:
         """Give the panel ``height`` pixels (the charts share what the header leaves)."""
         if self.charts:
-            each = max(120, (height - HEADER) // len(self.charts))
+            each = max(140, (height - HEADER) // len(self.charts))
             for chart in self.charts:
-                chart.figure.height = each
+                chart.set_height(each)
 
     def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> None:
         """Add the lines of any new series this panel draws."""
@@ -240,15 +243,14 @@ class AppPanel(PanelView):
             "send <code>protocol_requests_total</code>, <code>protocol_request_duration_seconds</code> and "
             "<code>tool_runs_total</code>.</p>", sizing_mode="stretch_width",
         )
-        panes = [pn.pane.Bokeh(c.figure, sizing_mode="stretch_width") for c in charts]
-        body = pn.Column(self.empty, pn.GridBox(*panes, self.runs, ncols=2, sizing_mode="stretch_width"),
+        body = pn.Column(self.empty, pn.GridBox(*(c.view for c in charts), self.runs, ncols=2, sizing_mode="stretch_width"),
                          sizing_mode="stretch_width")
         super().__init__(spec, ctx, charts, body)
         self.show_runs(ctx.feed.executions)
 
     def set_height(self, height: int) -> None:
         for chart in self.charts:
-            chart.figure.height = max(140, (height - HEADER - 40) // 2)
+            chart.set_height(max(160, (height - HEADER - 40) // 2))
 
     def history_keys(self) -> set[Key]:
         return {k for k in super().history_keys() if k[0] >= 0} | self.latency.history_keys()

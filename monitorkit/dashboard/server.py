@@ -7,6 +7,7 @@ page with the token login, and adds ``/healthz``, ``/metrics`` and ``/api/layout
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import ipaddress
 import json
@@ -18,6 +19,7 @@ from functools import partial
 from typing import Any
 
 import panel as pn
+from panel.io.resources import LOCAL_DIST
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
@@ -25,7 +27,7 @@ from monitorkit.config import Settings, parse_duration
 from monitorkit.dashboard import exposition
 from monitorkit.dashboard.actions import RulesActions
 from monitorkit.dashboard.app import AppContext, DashboardView, LayoutBackend
-from monitorkit.dashboard.auth import TokenAuth, ensure_token, login_url
+from monitorkit.dashboard.auth import USER, TokenAuth, ensure_token, login_url
 from monitorkit.dashboard.console import SqlConsole
 from monitorkit.dashboard.errors import DashboardError, LayoutError
 from monitorkit.dashboard.feed import Feed
@@ -56,17 +58,44 @@ def session_factory(app: AppContext) -> Callable[[], Any]:
         doc = pn.state.curdoc
         if doc is None:
             raise DashboardError("the dashboard app runs inside a Bokeh server session only")
-        view = DashboardView(app, app.layouts.default(), user=lambda: str(pn.state.user or "dashboard"))
+        # Panel sets this only when it renders the page; an update sent before that (the feed
+        # starts at once) would point stylesheets at Panel's CDN, unreachable offline.
+        doc._template_variables.setdefault("dist_url", LOCAL_DIST)
+        view = DashboardView(app, app.layouts.default(), user=lambda: USER)  # one login token, one user
 
         def deliver(delta: Any) -> None:
+            session = getattr(doc.session_context, "_session", None)
+            if session is not None and session.connection_count == 0:
+                return  # the tab is gone (or reconnecting): nothing could receive this update
             doc.add_next_tick_callback(partial(view.apply, delta))
 
         sub, snapshot = app.feed.subscribe(deliver)
         view.start(snapshot)
-        pn.state.on_session_destroyed(lambda session_context: app.feed.unsubscribe(sub))
+
+        def destroyed(session_context: Any) -> None:
+            app.feed.unsubscribe(sub)
+            collect_soon()
+
+        pn.state.on_session_destroyed(destroyed)
         return view.root
 
     return make
+
+
+_gc_pending = threading.Event()
+
+
+def collect_soon(delay: float = 2.0) -> None:
+    """Run one garbage collection shortly after sessions end (Bokeh documents hold reference cycles)."""
+    if _gc_pending.is_set():
+        return
+    _gc_pending.set()
+
+    def collect() -> None:
+        _gc_pending.clear()
+        gc.collect()
+
+    IOLoop.current().call_later(delay, collect)
 
 
 def health_summary(feed: Feed) -> dict[str, Any]:

@@ -79,6 +79,11 @@ class SqlPanel(PanelView):
                          pn.Row(self.table, self.chart, sizing_mode="stretch_width"), sizing_mode="stretch_width")
         super().__init__(spec, ctx, (), body)
 
+    def configure(self, spec: PanelSpec) -> None:
+        super().configure(spec)
+        if "query" in spec.options:
+            self.editor.value = str(spec.options["query"])
+
     def set_height(self, height: int) -> None:
         self.table.height = max(120, height - HEADER - 200)
 

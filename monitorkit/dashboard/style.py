@@ -20,6 +20,7 @@ CSS = """
 .mk-alert { font-size: 13px; line-height: 1.4; }
 .mk-state { font-weight: 600; text-transform: uppercase; font-size: 11px; }
 .mk-timeout td, .mk-error td { color: #b42318; }
+.mk-key { margin-right: 10px; }
 #mk-status { font-size: 12px; color: #475467; white-space: nowrap; }
 """
 
