@@ -7,7 +7,7 @@ PORT   ?= 5006
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run collect test notebooks lint bench docs strip-notebooks demo clean
+.PHONY: help install run collect test notebooks lint bench docs strip-notebooks demo screenshots clean
 
 help:  ## List the targets with what they do.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-16s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench: $(STAMP)  ## Run the benchmark scripts and print their figures (peers: ap
 docs: $(STAMP)  ## Regenerate generated docs (metric table, CLI reference).
 	$(BIN)/python -m monitorkit.metrics_registry > docs/metrics.md
 	$(BIN)/python tests/test_docs.py > docs/cli.md
+
+screenshots: $(STAMP)  ## Regenerate docs/images/ from the real app (needs Debian's chromium).
+	$(BIN)/python docs/screenshots.py
 
 clean:  ## Remove the virtual environment and caches (keeps data/).
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
