@@ -27,7 +27,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def dashboard(browser: object, tmp: Path) -> Path:
     """Serve a fresh database, log in with the printed token and capture the overview."""
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("monitorkit")), "serve", "--db", str(tmp / "live.duckdb"), "--port", "0", "--duration", "90"],
+        [str(Path(sys.executable).with_name("monitorkit")), "serve", "--db", str(tmp / "live.duckdb"),
+         "--port", "0", "--duration", "90"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
