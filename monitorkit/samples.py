@@ -110,3 +110,32 @@ def make_sample(
 def validate_sample(sample: Sample) -> Sample:
     """Return a Sample whose every part has been checked."""
     return make_sample(sample.name, sample.value, sample.labels, sample.time, sample.host)
+
+
+class SampleValidator:
+    """Validate samples, remembering series (name + labels) already checked so repeats cost little.
+
+    Values and times are checked every time; a series is checked in full only the first time.
+    """
+
+    def __init__(self, max_series: int = 100_000) -> None:
+        self._seen: set[tuple[str, str, tuple[tuple[object, object], ...]]] = set()
+        self._max = max_series
+
+    def __call__(self, sample: Sample) -> Sample:
+        """Return a checked copy of ``sample`` or raise the typed error validate_sample raises."""
+        try:
+            key = (sample.host, sample.name, tuple(sample.labels.items()))
+            known = key in self._seen
+        except (AttributeError, TypeError):  # labels not a mapping, or unhashable values: the full check explains
+            known = False
+        if not known:
+            checked = validate_sample(sample)
+            if len(self._seen) >= self._max:
+                self._seen.clear()
+            self._seen.add((checked.host, checked.name, tuple(checked.labels.items())))
+            return checked
+        value = sample.value
+        if value.__class__ is not float or not math.isfinite(value):
+            value = validate_value(value, metric=sample.name)
+        return Sample(validate_time(sample.time), sample.name, dict(sample.labels), value, sample.host)

@@ -16,7 +16,7 @@ from monitorkit.config import Settings, load_settings, parse_duration
 from monitorkit.errors import OwnerExistsError, StoreCorruptError, StoreError, StorePermissionError
 from monitorkit.migrations import migrate
 from monitorkit.rollup import enforce_retention, rollup
-from monitorkit.samples import Sample, utcnow, validate_sample
+from monitorkit.samples import Sample, SampleValidator, utcnow
 from monitorkit.writer import CommitHook, Writer
 
 
@@ -84,6 +84,7 @@ class Store:
         )
         self.retention: dict[str, timedelta] = self.settings.retention()
         self.lateness = parse_duration(self.settings.get("store.rollup_lateness"))
+        self._validate = SampleValidator()
         self._closed = False
 
     def __enter__(self) -> Store:
@@ -113,7 +114,7 @@ class Store:
 
     def write(self, samples: Iterable[Sample], *, validate: bool = True) -> int:
         """Queue samples for writing and return how many; invalid ones raise before anything is queued."""
-        batch = [validate_sample(s) for s in samples] if validate else list(samples)
+        batch = [self._validate(s) for s in samples] if validate else list(samples)
         self.writer.put(batch)
         return len(batch)
 
