@@ -95,7 +95,7 @@ def test_panels_open_with_the_cached_history_and_stream_deltas(app: AppContext, 
     store.write(host_samples(utcnow(), i=11))
     store.flush()
     view.apply(app.feed.poll())
-    assert len(line.source.data["t"]) == 11 and line.source.data["v"][-1] == 21.0
+    assert len(line.source.data["t"]) == 11 and line.source.data[line.column][-1] == 21.0
     assert view.points_streamed > before
     assert "data-seq='1'" in view.status.object and "data-points=" in view.status.object
     view.apply(app.feed.poll())
@@ -139,7 +139,9 @@ def test_the_host_filter_switches_every_panel(app: AppContext, store: Store) -> 
 def test_cards_move_resize_and_go(app: AppContext) -> None:
     view = _view(app, Layout("t", (PanelSpec("cpu", 6), PanelSpec("memory", 6), PanelSpec("disk", 6))))
     bar = view.toolbar
-    assert not bar.edit_row.visible
+    assert not bar.built and not bar.panels.visible
+    bar.toggle.value = True
+    assert bar.built and bar.panels.visible and not bar.edit_row.visible
     bar.editing.value = True
     assert bar.edit_row.visible and list(bar.target.options) == ["1. CPU", "2. Memory", "3. Disk"]
 
@@ -164,6 +166,7 @@ def test_cards_move_resize_and_go(app: AppContext) -> None:
 def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     view = _view(app)
     bar = view.toolbar
+    bar.open()
     view.card_action(view.cards[-1], "remove")
     bar.name.value = "mine"
     bar._save()

@@ -8,6 +8,7 @@ toolbar and the grid of panels; ``apply(delta)`` streams one feed delta into all
 from __future__ import annotations
 
 import html
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import panel as pn
+from bokeh.core.property.validation import validate
 
 from monitorkit.dashboard import layouts as lay
 from monitorkit.dashboard.actions import AlertActions
@@ -114,10 +116,14 @@ class AppContext:
     default_host: str = HOST
 
 
+LIVE_VIEWS: weakref.WeakSet[DashboardView] = weakref.WeakSet()  # /metrics reports it: closed tabs must not pile up
+
+
 class DashboardView:
     """One dashboard on screen: ``view.start(snapshot)`` then ``view.apply(delta)`` per feed poll."""
 
     def __init__(self, app: AppContext, layout: lay.Layout, *, user: Callable[[], str] = lambda: "dashboard") -> None:
+        LIVE_VIEWS.add(self)
         self.app = app
         self.layout_name = layout.name
         self.user = user
@@ -144,7 +150,7 @@ class DashboardView:
         self.grid = pn.FlexBox(flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width",
                                styles={"background": "#f4f6f8"})
         header = pn.Row(html_pane("<h2 style='margin:6px 10px 0 0'>monitorkit</h2>"), self.range, self.absolute,
-                        self.live, self.host, self.status, self.notice, sizing_mode="stretch_width",
+                        self.live, self.host, self.toolbar.toggle, self.status, self.notice, sizing_mode="stretch_width",
                         styles={"flex-wrap": "wrap", "align-items": "flex-end"})
         self.root = pn.Column(header, self.toolbar.panels, self.grid, sizing_mode="stretch_width")
         self._build(layout)
@@ -291,8 +297,10 @@ class DashboardView:
         if delta.new_series:
             self._add_series(delta.new_series)
         rng = self.rng
-        self.points_streamed += sum(panel.apply(delta, rng) for panel in self.panels)
-        self.status.object = self._status_html(delta.newest_ms, delta.polled_ms)
+        # Our values are already typed right: Bokeh's per-assignment property checks were a fifth of the cost.
+        with validate(False):
+            self.points_streamed += sum(panel.apply(delta, rng) for panel in self.panels)
+            self.status.object = self._status_html(delta.newest_ms, delta.polled_ms)
 
     def poll(self) -> None:
         """Poll the feed and apply the delta (the notebook's periodic callback)."""

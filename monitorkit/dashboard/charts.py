@@ -10,7 +10,7 @@ import html
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import panel as pn
 from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, NumeralTickFormatter, Range1d
@@ -65,31 +65,32 @@ class _Missing(dict[str, str]):
 
 
 class Line:
-    """One series on one chart: its source, the last time drawn, and the bucket being filled."""
+    """One series on one chart: its source column, the last time drawn and the bucket being filled."""
 
-    __slots__ = ("bucket", "key", "last_t", "scale", "source")
+    __slots__ = ("bucket", "column", "key", "last_t", "scale", "source")
 
-    def __init__(self, key: Key, scale: float) -> None:
+    def __init__(self, key: Key, scale: float, source: ColumnDataSource, column: str) -> None:
         self.key = key
         self.scale = scale
-        self.source = ColumnDataSource({"t": [], "v": []}, name=f"s{key[0]}{key[1]}")
+        self.source = source
+        self.column = column
         self.last_t = -math.inf
         self.bucket: list[float] | None = None  # [bucket start, sum, count]
 
-    def reset(self, points: Points | None, rng: TimeRange, tick_ms: float) -> None:
-        """Replace the data with ``points`` (history) inside the range."""
+    def history(self, points: Points | None, rng: TimeRange, tick_ms: float) -> tuple[list[float], list[float]]:
+        """Return the history to show (scaled; the bucket still filling is left to the live stream)."""
         times, values = (list(points.times), [v * self.scale for v in points.values]) if points else ([], [])
         step_ms = rng.step * 1000.0
         if rng.live and step_ms > tick_ms and times:
             current = math.floor(rng.end_ms / step_ms) * step_ms
-            keep = [i for i, t in enumerate(times) if t < current]  # the bucket being filled comes live
+            keep = [i for i, t in enumerate(times) if t < current]
             times, values = [times[i] for i in keep], [values[i] for i in keep]
-        self.source.data = {"t": times, "v": values}
         self.last_t = times[-1] if times else -math.inf
         self.bucket = None
+        return times, values
 
-    def push(self, points: Points, rng: TimeRange, tick_ms: float) -> int:
-        """Stream the new ``points``, averaged into ``rng.step`` buckets when coarser than the tick."""
+    def take(self, points: Points, rng: TimeRange, tick_ms: float) -> tuple[list[float], list[float]]:
+        """Return the new points to draw, averaged into ``rng.step`` buckets when coarser than the tick."""
         step_ms = rng.step * 1000.0
         out_t: list[float] = []
         out_v: list[float] = []
@@ -114,17 +115,32 @@ class Line:
                 self.bucket = [start, 0.0, 0.0]
             self.bucket[1] += v
             self.bucket[2] += 1
-        if out_t:
-            self.source.stream({"t": out_t, "v": out_v}, rollover=rng.points)
-        return len(out_t)
+        return out_t, out_v
+
+
+def merge(columns: Mapping[str, tuple[list[float], list[float]]]) -> dict[str, list[float]]:
+    """Return one table ``{"t": times, column: values...}`` of series with their own times (NaN where absent)."""
+    times = sorted({t for ts, _ in columns.values() for t in ts})
+    index = {t: i for i, t in enumerate(times)}
+    out: dict[str, list[float]] = {"t": times}
+    for column, (ts, vs) in columns.items():
+        values = [math.nan] * len(times)
+        for t, v in zip(ts, vs, strict=True):
+            values[index[t]] = v
+        out[column] = values
+    return out
 
 
 class TimeChart:
     """A figure with one line per matching series; ``apply(delta)`` streams what is new."""
 
     def __init__(self, title: str, traces: Iterable[Trace], *, unit: str = "", height: int = 260,
-                 y_max: float | None = None) -> None:
+                 y_max: float | None = None, aligned: bool = True) -> None:
         self.title = title
+        # Series sampled at the same ticks (one collector) share one source: one stream event per
+        # chart per tick instead of one per line; series with their own times keep their own.
+        self.aligned = aligned
+        self.source = ColumnDataSource({"t": []})
         self.traces = tuple(traces)
         self.unit = unit
         self.lines: dict[Key, Line] = {}
@@ -164,13 +180,18 @@ class TimeChart:
         line = self.lines.get(key)
         if line is not None:
             return line
-        line = self.lines[key] = Line(key, trace.scale)
+        if self.aligned:
+            column, source = f"v{len(self.lines)}", self.source
+            source.data[column] = [math.nan] * len(source.data["t"])
+        else:
+            column, source = "v", ColumnDataSource({"t": [], "v": []})
+        line = self.lines[key] = Line(key, trace.scale, source, column)
         palette = Category10_10 if len(self.lines) <= 10 else Category20_20
         color = palette[self._colors % len(palette)]
         self._colors += 1
         label = trace.label(info)
         # A bare GlyphRenderer costs a third less than figure.line(): no selection or muted glyphs.
-        renderer = GlyphRenderer(data_source=line.source, glyph=LineGlyph(x="t", y="v", line_color=color, line_width=1.6),
+        renderer = GlyphRenderer(data_source=source, glyph=LineGlyph(x="t", y=column, line_color=color, line_width=1.6),
                                  name=label)
         self.figure.renderers.append(renderer)
         self.labels.append((color, label))
@@ -180,6 +201,7 @@ class TimeChart:
     def clear(self) -> None:
         """Forget every line (the host filter changed)."""
         self.lines.clear()
+        self.source.data = {"t": []}
         self.figure.renderers = []
         self.labels = []
         self._legend()
@@ -197,8 +219,12 @@ class TimeChart:
 
     def reset(self, history: Mapping[Key, Points], rng: TimeRange, tick_ms: float) -> None:
         """Show the range ``rng`` with ``history`` as the data of each line."""
-        for key, line in self.lines.items():
-            line.reset(history.get(key), rng, tick_ms)
+        shown = {key: line.history(history.get(key), rng, tick_ms) for key, line in self.lines.items()}
+        if self.aligned:
+            self.source.data = merge({self.lines[key].column: data for key, data in shown.items()})
+        else:
+            for key, (times, values) in shown.items():
+                self.lines[key].source.data = {"t": times, "v": values}
         self.set_x(rng)
 
     def set_x(self, rng: TimeRange) -> None:
@@ -213,15 +239,32 @@ class TimeChart:
         """Stream the delta's points of this chart's lines; return how many points went out."""
         if not rng.live:
             return 0
-        sent = 0
+        new: dict[Key, tuple[list[float], list[float]]] = {}
         for key, line in self.lines.items():
             pts = (delta.rates if key[1] == "r" else delta.values).get(key[0])
             if pts is not None:
-                sent += line.push(pts, rng, tick_ms)
-        return sent
+                taken = line.take(pts, rng, tick_ms)
+                if taken[0]:
+                    new[key] = taken
+        return self.stream(new, rng)
+
+    def stream(self, new: Mapping[Key, tuple[list[float], list[float]]], rng: TimeRange) -> int:
+        """Append new points of some lines (keyed like ``lines``); return how many."""
+        if not new:
+            return 0
+        if self.aligned:
+            columns = {line.column: new.get(key, ([], [])) for key, line in self.lines.items()}
+            table: dict[str, Any] = merge(columns)
+            self.source.stream(table, rollover=rng.points)
+        else:
+            for key, (times, values) in new.items():
+                self.lines[key].source.stream({"t": times, "v": values}, rollover=rng.points)
+        return sum(len(times) for times, _ in new.values())
 
     @property
     def points(self) -> int:
         """Return how many points the chart holds."""
+        if self.aligned:
+            return len(self.source.data["t"]) * len(self.lines)
         return sum(len(line.source.data["t"]) for line in self.lines.values())
 

@@ -75,6 +75,20 @@ class LayoutToolbar:
 
     def __init__(self, view: DashboardView) -> None:
         self.view = view
+        # Built on first use: two dozen widgets a session mostly never opens cost a fifth of its start.
+        self.toggle = pn.widgets.Toggle(label="Layouts", value=False, width=90, css_classes=["mk-layouts"])
+        self.panels = pn.Column(sizing_mode="stretch_width", visible=False)
+        self.built = False
+        self.toggle.param.watch(lambda e: self.open(bool(e.new)), "value")
+
+    def open(self, show: bool = True) -> None:
+        """Show (building it the first time) or hide the layout toolbar."""
+        if show and not self.built:
+            self._build()
+        self.panels.visible = show
+
+    def _build(self) -> None:
+        view = self.view
         backend = view.app.layouts
         self.name = pn.widgets.TextInput(label="Layout", value=view.layout_name, width=160, css_classes=["mk-layout-name"])
         self.save = pn.widgets.Button(label="Save", color="primary", width=70, css_classes=["mk-save"],
@@ -115,7 +129,8 @@ class LayoutToolbar:
         self.panel = pn.Row(self.name, self.save, self.saved, self.load, self.make_default, self.delete, self.export,
                             self.upload, self.editing, self.message, sizing_mode="stretch_width",
                             styles={"flex-wrap": "wrap", "align-items": "flex-end"})
-        self.panels = pn.Column(self.panel, self.edit_row, sizing_mode="stretch_width")
+        self.panels.objects = [self.panel, self.edit_row]
+        self.built = True
 
     def run(self, action: Callable[[], str]) -> None:
         """Run a layout action and report its outcome."""
@@ -132,6 +147,8 @@ class LayoutToolbar:
 
     def targets(self) -> None:
         """List the panels on screen in the panel chooser, in grid order."""
+        if not self.built:
+            return
         cards = self.view.cards
         current = self.target.value
         options = {f"{i + 1}. {c.panel.title}": id(c) for i, c in enumerate(cards)}

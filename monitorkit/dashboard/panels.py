@@ -101,14 +101,15 @@ class ChartSpec(NamedTuple):
     traces: tuple[Trace, ...]
     unit: str = ""
     y_max: float | None = None
+    aligned: bool = True  # every series comes from one collector tick (host metrics), not from apps
 
     def build(self) -> TimeChart:
         """Return a new TimeChart drawing this spec."""
-        return TimeChart(self.title, self.traces, unit=self.unit, y_max=self.y_max)
+        return TimeChart(self.title, self.traces, unit=self.unit, y_max=self.y_max, aligned=self.aligned)
 
 
-def _spec(title: str, *traces: Trace, unit: str = "", y_max: float | None = None) -> ChartSpec:
-    return ChartSpec(title, traces, unit, y_max)
+def _spec(title: str, *traces: Trace, unit: str = "", y_max: float | None = None, aligned: bool = True) -> ChartSpec:
+    return ChartSpec(title, traces, unit, y_max, aligned)
 
 
 CHARTS: dict[str, tuple[ChartSpec, ...]] = {
@@ -132,8 +133,9 @@ CHARTS: dict[str, tuple[ChartSpec, ...]] = {
     ),
 }
 APP_CHARTS = (
-    _spec("Protocol requests per second", Trace("protocol_requests_total", "{protocol} {method} {status}"), unit="per second"),
-    _spec("Tool runs per second", Trace("tool_runs_total", "{tool} {outcome}"), unit="per second"),
+    _spec("Protocol requests per second", Trace("protocol_requests_total", "{protocol} {method} {status}"),
+          unit="per second", aligned=False),
+    _spec("Tool runs per second", Trace("tool_runs_total", "{tool} {outcome}"), unit="per second", aligned=False),
 )
 PROCESS_METRICS = ("process_cpu_percent", "process_rss_bytes", "process_threads", "process_open_fds")
 
@@ -167,7 +169,7 @@ class LatencyChart(TimeChart):
     QUANTILES = (0.5, 0.95)
 
     def __init__(self) -> None:
-        super().__init__("Request latency (p50, p95)", (), unit="seconds")
+        super().__init__("Request latency (p50, p95)", (), unit="seconds", aligned=False)
         self.groups: dict[tuple[str, ...], dict[int, float]] = {}  # group -> {series_id: le}
         self._group_lines: dict[tuple[str, ...], list[Line]] = {}
 
@@ -208,7 +210,8 @@ class LatencyChart(TimeChart):
         computed = self._quantiles(history)
         for lines in self._group_lines.values():
             for line in lines:
-                line.reset(computed.get(id(line)), rng, tick_ms)
+                times, values = line.history(computed.get(id(line)), rng, tick_ms)
+                line.source.data = {"t": times, "v": values}
         self.set_x(rng)
 
     def apply(self, delta: Delta, rng: TimeRange, tick_ms: float) -> int:
@@ -218,8 +221,9 @@ class LatencyChart(TimeChart):
         if not rates:
             return 0
         computed = self._quantiles(rates)
-        return sum(line.push(computed[id(line)], rng, tick_ms) for lines in self._group_lines.values() for line in lines
-                   if id(line) in computed)
+        new = {line.key: line.take(computed[id(line)], rng, tick_ms) for lines in self._group_lines.values()
+               for line in lines if id(line) in computed}
+        return self.stream({k: v for k, v in new.items() if v[0]}, rng)
 
     def clear(self) -> None:
         super().clear()
