@@ -130,6 +130,7 @@ def test_in_the_browser(server: Served, tmp_path: Path) -> None:
         expect(page.locator("#mk-sql-error")).to_contain_text("read-only", timeout=30_000)
 
         # Edit the layout (drop the SQL console, widen CPU), save it under a name, reload, load it back.
+        page.locator(".mk-layouts button").click()
         page.locator(".mk-edit button").click()
         page.locator(".mk-target select").select_option(label="11. SQL console")
         page.locator(".mk-remove button").click()
@@ -143,6 +144,7 @@ def test_in_the_browser(server: Served, tmp_path: Path) -> None:
         page.reload()
         page.locator(".mk-card-cpu canvas").first.wait_for(state="attached")
         assert page.locator(".mk-card-sql").count() == 1, "the default layout opens after a reload"
+        page.locator(".mk-layouts button").click()
         page.locator(".mk-saved select").select_option("mine")
         page.locator(".mk-load button").click()
         expect(page.locator(".mk-layout-message")).to_contain_text("Loaded layout 'mine'")
