@@ -1,53 +1,55 @@
-"""Make the pictures in the docs from the real app: the served dashboard and a notebook plot.
+"""Make the pictures in the docs from the real app: the served dashboard (with application traffic) and a notebook plot.
 
-Run with ``make screenshots``; needs Debian's chromium (``apt-get install chromium``).
+Run with ``make screenshots`` (needs Debian's chromium): writes docs/images/dashboard*.png and notebook_cpu_incident.png.
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
+import argparse
+import random
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from bokeh.io import output_file, save
 from bokeh.plotting import figure
-from playwright.sync_api import sync_playwright
 
 import monitorkit
 from monitorkit import demo
 
-OUT = Path(__file__).resolve().parent / "images"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, served  # noqa: E402
+
+IMAGES = ROOT / "docs" / "images"
+QUERY = ("SELECT time_bucket(INTERVAL 5 SECOND, time) AS time, avg(value) AS cpu_percent\n"
+         "FROM samples WHERE name = 'cpu_percent' AND labels['cpu'] IS NULL\nGROUP BY ALL ORDER BY time")
 
 
-def dashboard(browser: object, tmp: Path) -> Path:
-    """Serve a fresh database, log in with the printed token and capture the overview."""
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("monitorkit")), "serve", "--db", str(tmp / "live.duckdb"),
-         "--port", "0", "--duration", "90"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = next(m.group(1) for line in proc.stdout if (m := re.search(r"(http://\S+token=\S+)", line)))
-        time.sleep(12)  # let a dozen ticks arrive so the charts have lines
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-        page.goto(url)
-        page.wait_for_selector(".bk-Canvas, canvas", timeout=30_000)
-        time.sleep(6)
-        path = OUT / "dashboard.png"
-        page.screenshot(path=str(path))
-        return path
-    finally:
-        proc.terminate()
-        proc.wait(30)
+def traffic(db: Path, stop: threading.Event) -> None:
+    """Send protocol requests and tool runs to the owner like an instrumented application would."""
+    from monitorkit import instrument
+
+    instrument.start(db_path=db, interval=1.0)
+    rng = random.Random(7)
+    while not stop.is_set():
+        method = rng.choice(["GET", "GET", "GET", "POST"])
+        with instrument.track(protocol="http", method=method) as exchange:
+            time.sleep(rng.lognormvariate(-3.5, 0.6))
+            exchange.status = 500 if rng.random() < 0.03 else 200
+        if rng.random() < 0.05:
+            with instrument.tool_run(rng.choice(["reindex", "backup", "summarize"])) as run:
+                time.sleep(rng.uniform(0.01, 0.2))
+                if rng.random() < 0.2:
+                    run.fail("Timeout", "took too long")
+    instrument.stop()
 
 
-def notebook_plot(browser: object, tmp: Path) -> Path:
+def notebook_plot(browser: Any, tmp: Path) -> Path:
     """Plot the demo's CPU saturation incident as notebook 01 does, and capture it."""
     db = tmp / "demo.duckdb"
     config = demo.DemoConfig(step=60)
@@ -69,18 +71,54 @@ def notebook_plot(browser: object, tmp: Path) -> Path:
     page.goto(html.as_uri())
     page.wait_for_selector("canvas", timeout=30_000)
     time.sleep(1)
-    path = OUT / "notebook_cpu_incident.png"
+    path = IMAGES / "notebook_cpu_incident.png"
     page.screenshot(path=str(path))
     return path
 
 
 def main() -> None:
-    OUT.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        for path in (notebook_plot(browser, Path(tmp)), dashboard(browser, Path(tmp))):
-            print(f"wrote {path}")
-        browser.close()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warmup", type=float, default=45.0, help="seconds of data before the screenshots")
+    args = parser.parse_args()
+    from playwright.sync_api import expect, sync_playwright
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, served(Path(tmp), session_lifetime="15s") as server:
+        stop = threading.Event()
+        sender = threading.Thread(target=traffic, args=(server.db, stop), daemon=True)
+        sender.start()
+        time.sleep(args.warmup)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000}, device_scale_factor=1)
+            page.set_default_timeout(120_000)
+            expect.set_options(timeout=120_000)
+            page.goto(server.url + "/")
+            page.screenshot(path=IMAGES / "dashboard-login.png")
+            page.fill("#token", server.token)
+            page.click("#login")
+            page.locator(".mk-card-cpu canvas").first.wait_for(state="attached")
+            time.sleep(6)
+            page.screenshot(path=IMAGES / "dashboard.png")  # the README's picture: what the first screen shows
+            page.screenshot(path=IMAGES / "dashboard-overview.png", full_page=True)
+            page.locator(".mk-card-app").screenshot(path=IMAGES / "dashboard-app.png")
+            page.locator(".mk-card-alerts").screenshot(path=IMAGES / "dashboard-alerts.png")
+            page.locator(".mk-sql textarea").fill(QUERY)
+            page.locator(".mk-run button").click()
+            expect(page.locator("#mk-sql-done")).to_contain_text("rows")
+            time.sleep(2)
+            page.locator(".mk-card-sql").screenshot(path=IMAGES / "dashboard-sql.png")
+            page.locator(".mk-layouts button").click()
+            page.locator(".mk-edit button").click()
+            expect(page.locator(".mk-target select")).to_be_visible()
+            time.sleep(2)
+            page.screenshot(path=IMAGES / "dashboard-layouts.png", clip={"x": 0, "y": 0, "width": 1600, "height": 560})
+            print(notebook_plot(browser, Path(tmp)).relative_to(ROOT))
+            browser.close()
+        stop.set()
+        sender.join(10)
+    for image in sorted(IMAGES.glob("dashboard-*.png")):
+        print(image.relative_to(ROOT))
 
 
 if __name__ == "__main__":

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, PYTHON, Served, child_env, http_get, require_chromium, served, wait_for
+from click.testing import CliRunner
+from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Served, http_get, require_chromium, served, wait_for
 
+from monitorkit.cli import main
 from monitorkit.connect import connect
 from monitorkit.dashboard.layouts import from_file_json
 
@@ -167,13 +168,12 @@ def test_in_the_browser(server: Served, tmp_path: Path) -> None:
     assert outside == [], f"the page fetched from outside the server (offline use): {outside[:5]}"
 
     # The CLI lists what the browser saved and imports through the running dashboard.
-    run = [PYTHON, "-c", "import sys; from monitorkit.cli import main; main(sys.argv[1:], prog_name='monitorkit')"]
-    listed = subprocess.run([*run, "layouts", "list", "--db", str(server.db), "--json"], capture_output=True, text=True,
-                            env=child_env(), timeout=60)
+    runner = CliRunner()
+    listed = runner.invoke(main, ["layouts", "list", "--db", str(server.db), "--json"], catch_exceptions=False)
     assert {d["name"] for d in json.loads(listed.stdout)} == {"mine", "copy"}
-    done = subprocess.run([*run, "layouts", "import", str(exported), "--name", "from-cli", "--db", str(server.db)],
-                          capture_output=True, text=True, env=child_env(), timeout=60)
-    assert done.returncode == 0 and "through the running dashboard" in done.stderr, done.stderr
+    done = runner.invoke(main, ["layouts", "import", str(exported), "--name", "from-cli", "--db", str(server.db)],
+                         catch_exceptions=False)
+    assert done.exit_code == 0 and "through the running dashboard" in done.output, done.output
     con = connect(server.db)
     try:
         assert con.execute("SELECT count(*) FROM layouts WHERE name = 'from-cli'").fetchall() == [(1,)]

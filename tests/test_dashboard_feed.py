@@ -223,3 +223,31 @@ def test_absolute_ranges_need_an_order() -> None:
         resolve("absolute", start=now, end=now - timedelta(hours=1))
     with pytest.raises(DashboardError, match="unknown range"):
         resolve("2h")
+
+
+def test_deltas_merge_in_order() -> None:
+    from monitorkit.dashboard.records import AlertRow, Points, merge_deltas
+
+    alert = AlertRow(1, "r", {}, "critical", "firing", 1.0, "", None, None, 5.0, None, None)
+    one = Delta(1, 10.0, (SeriesInfo(1, "h", "cpu_percent", {}),), {1: Points((1.0,), (5.0,))}, {}, (alert,), (), (), None, 1.0)
+    two = Delta(2, 20.0, (), {1: Points((2.0,), (6.0,)), 2: Points((2.0,), (7.0,))}, {3: Points((2.0,), (0.5,))},
+                (), (), (), (), 2.0)
+    merged = merge_deltas([one, two])
+    assert merged.seq == 2 and merged.polled_ms == 20.0 and merged.newest_ms == 2.0
+    assert merged.values == {1: Points((1.0, 2.0), (5.0, 6.0)), 2: Points((2.0,), (7.0,))}
+    assert merged.rates == {3: Points((2.0,), (0.5,))}
+    assert merged.alerts == (alert,) and len(merged.new_series) == 1 and merged.executions == ()
+    assert merge_deltas([one]) is one
+
+
+def test_polls_never_rescan_old_history(store: Store) -> None:
+    old = utcnow() - timedelta(days=3)
+    _write(store, *(Sample(old + timedelta(seconds=i), "cpu_percent", {}, 1.0) for i in range(50)))
+    feed = _feed(store)
+    feed.prime()
+    assert feed.series == {}, "nothing in the cache window"
+    assert feed.poll().points == 0, "an empty window does not make the next poll read from the epoch"
+    _write(store, Sample(utcnow() + timedelta(hours=1), "cpu_percent", {"cpu": "9"}, 2.0))
+    feed.poll()
+    _write(store, Sample(utcnow(), "cpu_percent", {}, 3.0))
+    assert feed.poll().points == 1, "a sample from the future does not hide the ones that follow"

@@ -305,3 +305,19 @@ def test_notebook_dashboard_in_process_and_from_a_closed_file(tmp_db: Path) -> N
     board.stop()
     with pytest.raises(Exception, match="unknown panel 'pie'"):
         dashboard(db=tmp_db, panels=["pie"])
+
+
+def test_result_charts_put_times_in_epoch_milliseconds() -> None:
+    import pyarrow as pa
+
+    from monitorkit.dashboard.sqlpanel import result_chart
+
+    now = utcnow()
+    table = pa.table({"time": pa.array([now, now + timedelta(seconds=5)], pa.timestamp("us", tz="UTC")),
+                      "v": [1.0, 2.0], "label": ["a", "b"]})
+    fig = result_chart(table.to_pandas())
+    xs = fig.renderers[0].data_source.data["x"]
+    assert xs[0] == pytest.approx(now.timestamp() * 1000, abs=1) and xs[1] - xs[0] == pytest.approx(5000)
+    bars = result_chart(table.select(["label", "v"]).to_pandas())
+    assert list(bars.x_range.factors) == ["a", "b"]
+    assert result_chart(table.select(["label"]).to_pandas()) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
@@ -202,7 +203,7 @@ class HealthPanel(PanelView):
         self._timeline(rows, events, now_ms)
 
     def _timeline(self, rows: list[HealthRow], events: list[Any], now_ms: float | None) -> None:
-        end = now_ms or max((r.updated_ms or 0 for r in rows), default=0)
+        end = now_ms or time.time() * 1000
         data: dict[str, list[Any]] = {k: [] for k in ("component", "start", "end", "color", "status", "reason")}
         by_component: dict[str, list[Any]] = {}
         for e in sorted(events, key=lambda e: e.time_ms):

@@ -160,8 +160,14 @@ class Feed:
             if self._primed:
                 return
             self.tables = frozenset(table_names(self.reader))
+            now_ms = self.clock() * 1000.0
             sql, params = self._sql(prime=True)
             self._apply(self.reader.arrow(sql, params), prime=True)
+            # Polls continue from where the priming read stopped, even when it found nothing:
+            # never from the epoch (a whole-table scan every tick).
+            recent = now_ms - RECENT_ALERTS.total_seconds() * 1000
+            for key, floor in (("samples", now_ms - self.window_ms), ("alerts", recent), ("events", recent)):
+                self._marks[key] = max(self._marks[key], floor)
             self._primed = True
 
     def poll(self) -> Delta:
@@ -184,6 +190,7 @@ class Feed:
         events: list[HealthEvent] = []
         runs: list[ExecutionRow] = []
         newest = self.newest_ms
+        now_ms = self.clock() * 1000.0
         delta_newest: float | None = None
         marks = self._marks
         order = sorted(range(len(cols["src"])), key=lambda i: (cols["src"][i], cols["t"][i]))
@@ -199,7 +206,8 @@ class Feed:
                 if prev is not None and t <= prev[0]:
                     continue  # already seen (the lateness overlap)
                 self.latest[sid] = (t, v)
-                marks["samples"] = max(marks["samples"], t)
+                # A sample stamped in the future (an application's clock) must not hide what follows.
+                marks["samples"] = max(marks["samples"], min(t, now_ms + LATENESS_MS))
                 newest = t if newest is None else max(newest, t)
                 delta_newest = t if delta_newest is None else max(delta_newest, t)
                 self._add(values, sid, "v", t, v, info)

@@ -162,6 +162,9 @@ def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> floa
     return lower
 
 
+NOT_SHOWN = ("protocol", "pid", "instance", "job")  # labels the latency legend leaves out
+
+
 class LatencyChart(TimeChart):
     """p50 and p95 request latency per protocol and method, from the duration histogram's bucket rates."""
 
@@ -180,7 +183,7 @@ class LatencyChart(TimeChart):
             rest = tuple(f"{k}={v}" for k, v in sorted(info.labels.items()) if k != "le")
             self.groups.setdefault(rest, {})[info.series_id] = float(info.labels["le"].replace("+Inf", "inf"))
             if rest not in self._group_lines:
-                name = " ".join(v.split("=", 1)[1] for v in rest if not v.startswith("protocol=")) or "all"
+                name = " ".join(v.split("=", 1)[1] for v in rest if v.split("=", 1)[0] not in NOT_SHOWN) or "all"
                 self._group_lines[rest] = [
                     TimeChart.add(self, (-len(self.lines) - 1, f"q{q}"), Trace(self.METRIC, f"{name} p{int(q * 100)}"), info)
                     for q in self.QUANTILES

@@ -100,3 +100,27 @@ class Delta:
     def points(self) -> int:
         """Return how many sample points (values and rates) this delta carries."""
         return sum(len(p.times) for p in self.values.values()) + sum(len(p.times) for p in self.rates.values())
+
+
+def merge_deltas(deltas: list[Delta]) -> Delta:
+    """Return one Delta equal to applying ``deltas`` in order (a session that fell behind catches up in one step)."""
+    if len(deltas) == 1:
+        return deltas[0]
+
+    def join(field: str) -> dict[int, Points]:
+        out: dict[int, tuple[list[float], list[float]]] = {}
+        for d in deltas:
+            for sid, pts in getattr(d, field).items():
+                times, values = out.setdefault(sid, ([], []))
+                times.extend(pts.times)
+                values.extend(pts.values)
+        return {sid: Points(tuple(t), tuple(v)) for sid, (t, v) in out.items()}
+
+    runs = [d.executions for d in deltas if d.executions is not None]
+    newest = [d.newest_ms for d in deltas if d.newest_ms is not None]
+    last = deltas[-1]
+    return Delta(
+        last.seq, last.polled_ms, tuple(s for d in deltas for s in d.new_series), join("values"), join("rates"),
+        tuple(a for d in deltas for a in d.alerts), tuple(h for d in deltas for h in d.health),
+        tuple(e for d in deltas for e in d.health_events), runs[-1] if runs else None, max(newest) if newest else None,
+    )

@@ -14,9 +14,9 @@ import ipaddress
 import json
 import logging
 import secrets
+import socket
 import threading
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import panel as pn
@@ -35,6 +35,7 @@ from monitorkit.dashboard.feed import Feed
 from monitorkit.dashboard.layouts import from_file_json
 from monitorkit.dashboard.panels import cached_metrics
 from monitorkit.dashboard.reader import StoreReader
+from monitorkit.dashboard.records import Delta, merge_deltas
 from monitorkit.errors import MonitorkitError
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,19 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def origin_hosts(address: str, extra: tuple[str, ...] = ()) -> set[str]:
+    """Return the host names a browser may use to reach a server on ``address`` (its websocket origins)."""
+    hosts = {"localhost", "127.0.0.1", *extra}
+    if address in ("", "0.0.0.0", "::"):
+        import psutil
+
+        hosts |= {socket.gethostname(), socket.getfqdn()}
+        hosts |= {a.address for addrs in psutil.net_if_addrs().values() for a in addrs if a.family == socket.AF_INET}
+    else:
+        hosts.add(address)
+    return hosts
+
+
 def session_factory(app: AppContext) -> Callable[[], Any]:
     """Return the Panel app function: one DashboardView per browser session, fed by the shared feed."""
 
@@ -64,11 +78,26 @@ def session_factory(app: AppContext) -> Callable[[], Any]:
         doc._template_variables.setdefault("dist_url", LOCAL_DIST)
         view = DashboardView(app, app.layouts.default(), user=lambda: USER)  # one login token, one user
 
-        def deliver(delta: Any) -> None:
+        pending: list[Delta] = []
+        lock = threading.Lock()
+
+        def deliver(delta: Delta) -> None:
             session = getattr(doc.session_context, "_session", None)
             if session is not None and session.connection_count == 0:
                 return  # the tab is gone (or reconnecting): nothing could receive this update
-            doc.add_next_tick_callback(partial(view.apply, delta))
+            with lock:
+                pending.append(delta)
+                if len(pending) > 1:
+                    return  # a callback is already queued: it will take this delta too
+            doc.add_next_tick_callback(flush)
+
+        def flush() -> None:
+            # One queued callback per session at most: a busy server sends a lagging session one
+            # merged update instead of replaying every tick it missed.
+            with lock:
+                batch = pending[:]
+                pending.clear()
+            view.apply(merge_deltas(batch))
 
         sub, snapshot = app.feed.subscribe(deliver)
         view.start(snapshot)
@@ -246,10 +275,8 @@ class DashboardServer:
                 check_unused_sessions_milliseconds=max(500, self.session_lifetime_ms // 2),
             )
             port = int(server.port or 0)
-            origins = {f"localhost:{port}", f"127.0.0.1:{port}", *(f"{o}:{port}" if ":" not in o else o for o in self.origins)}
-            if self.address not in ("", "0.0.0.0", "127.0.0.1", "localhost"):
-                origins.add(f"{self.address}:{port}")
-            server._tornado.websocket_origins.update(origins)
+            server._tornado.websocket_origins.update(f"{host}:{port}" if ":" not in host else host
+                                                     for host in origin_hosts(self.address, self.origins))
             server.start()
         except BaseException as exc:  # handed to start() in the calling thread
             self._error = exc

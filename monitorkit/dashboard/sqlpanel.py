@@ -33,8 +33,8 @@ def result_chart(df: pd.DataFrame) -> Any | None:
     times = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
     if times and numeric:
         x = df[times[0]]
-        xs = (x.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(x.dt, "tz", None) else x)
-        ms = (xs.astype("int64") // 1_000_000).astype(float)
+        xs = x.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(x.dt, "tz", None) else x
+        ms = xs.astype("datetime64[ns]").astype("int64") / 1e6  # the unit may be us (Arrow) or ns
         fig = figure(x_axis_type="datetime", height=240, sizing_mode="stretch_width", toolbar_location="above",
                      tools="pan,xwheel_zoom,box_zoom,reset,save")
         for i, col in enumerate(numeric[:MAX_LINES]):

@@ -1,0 +1,96 @@
+"""The server's own routes in-process: /metrics and /healthz guarded off loopback, the layouts API, health."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dashboard_helpers import http_get
+
+from monitorkit.dashboard.app import AppContext, LayoutBackend
+from monitorkit.dashboard.auth import TokenAuth, make_credential
+from monitorkit.dashboard.feed import Feed
+from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, to_file_json
+from monitorkit.dashboard.reader import StoreReader
+from monitorkit.dashboard.server import DashboardServer, health_summary, is_loopback
+from monitorkit.samples import Sample, utcnow
+from monitorkit.store import Store
+
+
+@pytest.fixture(scope="module")
+def closed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DashboardServer, Store]]:
+    with Store(tmp_path_factory.mktemp("server") / "m.duckdb") as store:
+        store.write([Sample(utcnow(), "monitorkit_collector_up", {"collector": "cpu"}, 1.0)])
+        store.flush()
+        reader = StoreReader(store)
+        feed = Feed(reader)
+        feed.poll()
+        app = AppContext(feed, reader, LayoutBackend(reader, lambda fn: store.writer.submit(fn).result(10)))
+        server = DashboardServer(app, TokenAuth(make_credential("tok")), api_key="key-123")
+        server.open_metrics = False  # as when listening beyond loopback with public_metrics = false
+        server.start()
+        try:
+            yield server, store
+        finally:
+            server.stop()
+
+
+@pytest.mark.parametrize(("address", "loopback"), [
+    ("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False), ("", False), ("192.168.1.4", False),
+])
+def test_loopback_addresses(address: str, loopback: bool) -> None:
+    assert is_loopback(address) is loopback
+
+
+def test_off_loopback_metrics_and_health_need_credentials(closed_server: tuple[DashboardServer, Store]) -> None:
+    server, _ = closed_server
+    assert server.port > 0 and server.url == f"http://127.0.0.1:{server.port}"
+    for path in ("/metrics", "/healthz"):
+        assert http_get(server.url + path)[0] == 401
+        assert http_get(server.url + path, {"Authorization": "Bearer wrong"})[0] == 401
+        assert http_get(server.url + path, {"Authorization": "Bearer tok"})[0] == 200, path
+    health = json.loads(http_get(server.url + "/healthz", {"Authorization": "Bearer tok"})[2])
+    assert health["status"] == "ok" and health["components"][0]["component"] == "collector cpu"
+
+
+def test_the_layouts_api_saves_with_the_api_key(closed_server: tuple[DashboardServer, Store]) -> None:
+    server, store = closed_server
+    body = json.dumps({"layout": json.loads(to_file_json(DEFAULT_LAYOUT._replace(name="api"))), "default": True}).encode()
+    request = urllib.request.Request(server.url + "/api/layouts", data=body, method="POST",
+                                     headers={"Authorization": "Bearer key-123"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read()) == {"saved": "api", "panels": len(DEFAULT_LAYOUT.panels)}
+    assert store.query("SELECT name, is_default FROM layouts") == [("api", True)]
+    bad = urllib.request.Request(server.url + "/api/layouts", data=b'{"layout": {"name": "x", "panels": []}}', method="POST",
+                                 headers={"Authorization": "Bearer key-123"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(bad, timeout=30)
+    assert info.value.code == 400 and "panels" in json.loads(info.value.read())["error"]
+
+
+def test_health_prefers_the_health_views(tmp_path: Path) -> None:
+    with Store(tmp_path / "m.duckdb") as store:
+        now = utcnow()
+        store.write([Sample(now, "monitorkit_collector_up", {"collector": "disk_io"}, 0.0)])
+        store.flush()
+        feed = Feed(StoreReader(store))
+        feed.poll()
+        assert health_summary(feed)["status"] == "failing"
+        store.writer.submit(lambda con: con.execute(
+            "INSERT INTO health_status VALUES ('writer', 'health_writer', 'degraded', 'slow', ?, ?)", [now, now])).result()
+        feed.poll()
+        summary = health_summary(feed)
+        assert summary["source"] == "health_status" and summary["status"] == "degraded"
+
+
+def test_websocket_origins_cover_what_browsers_use() -> None:
+    from monitorkit.dashboard.server import origin_hosts
+
+    assert origin_hosts("127.0.0.1") == {"localhost", "127.0.0.1"}
+    assert "10.0.0.5" in origin_hosts("10.0.0.5")
+    everywhere = origin_hosts("0.0.0.0", ("dash.example.com",))
+    assert {"localhost", "dash.example.com"} <= everywhere and len(everywhere) > 3
