@@ -235,6 +235,23 @@ def size_of_copy(db: Path, source: str, folder: Path) -> int:
     return target.stat().st_size - empty.stat().st_size
 
 
+def raw_blocks(store: Store) -> int:
+    """Return the bytes of the blocks that hold samples_raw in the store's file (after a CHECKPOINT)."""
+    rows = store.query(
+        "SELECT count(DISTINCT block_id) * any_value(block_size) FROM pragma_storage_info('samples_raw'), "
+        "pragma_database_size() WHERE persistent AND block_id >= 0"
+    )
+    return int(rows[0][0] or 0)
+
+
+def file_bytes(db: Path, store: Store) -> tuple[int, int]:
+    """Return the file's size (with its WAL) and the bytes of its used blocks."""
+    store.writer.submit(lambda con: con.execute("CHECKPOINT")).result()
+    wal = Path(f"{db}.wal")
+    used = store.query("SELECT used_blocks * block_size FROM pragma_database_size()")[0][0]
+    return db.stat().st_size + (wal.stat().st_size if wal.exists() else 0), int(used)
+
+
 def one_day(db: Path, folder: Path, seconds: int) -> tuple[int, datetime]:
     start = END - timedelta(seconds=seconds)
     gen = DayGenerator(start, seconds)
@@ -247,27 +264,51 @@ def one_day(db: Path, folder: Path, seconds: int) -> tuple[int, datetime]:
                 store.flush()
         store.flush()
         write_s = time.perf_counter() - started
-        store.writer.submit(lambda con: con.execute("CHECKPOINT")).result()
-        size = db.stat().st_size + (Path(f"{db}.wal").stat().st_size if Path(f"{db}.wal").exists() else 0)
+        size, _ = file_bytes(db, store)
         assert store.writer.dropped == 0
+    raw_append = size_of_copy(db, "SELECT * FROM src.samples_raw", folder)
+    with Store(db, settings=bench_settings()) as store:
+        append_blocks = raw_blocks(store)
+        # At 23:59:59 every closed hour is compacted; the last one is still in append order.
+        started = time.perf_counter()
+        hourly = store.compact(END - timedelta(seconds=1))
+        hourly_s = time.perf_counter() - started
+        store.writer.submit(lambda con: con.execute("CHECKPOINT")).result()
+        hour_blocks = raw_blocks(store)
+        # Two hours later the day is closed: the store's own rollup queues the day's compaction.
         started = time.perf_counter()
         rolled = store.rollup(END + timedelta(hours=2))
         rollup_s = time.perf_counter() - started
-    raw_only = size_of_copy(db, "SELECT * FROM src.samples_raw", folder)
-    # What an hourly compaction (rewrite each closed hour ordered by series) would reach.
-    by_series = size_of_copy(db, "SELECT * FROM src.samples_raw ORDER BY epoch_us(time) // 3600000000, series_id, time", folder)
+        started = time.perf_counter()
+        store.flush()  # waits for the compaction queued by rollup
+        daily_s = time.perf_counter() - started
+        daily = store.last_compaction
+        assert daily is not None and store.compaction_error is None
+        day_blocks = raw_blocks(store)
+        after_size, after_used = file_bytes(db, store)
+        assert store.query("SELECT count(*) FROM samples_raw")[0][0] == total
+    raw_day = size_of_copy(db, "SELECT * FROM src.samples_raw", folder)
     t1m, t1h = (size_of_copy(db, f"SELECT * FROM src.samples_{tier}", folder) for tier in ("1m", "1h"))
     table = Table(title=f"2. Bytes on disk: {seconds / 3600:g} h of {N_SERIES} series at 1 s ({total:,} samples)")
     for col in ("what", "rows", "bytes", "bytes/row", "note"):
         table.add_column(col, justify="right")
-    table.add_row("whole file after CHECKPOINT", f"{total:,}", f"{size:,}", f"{size / total:.2f}",
-                  f"written in {write_s:.1f} s ({total / write_s:,.0f}/s, validate=False)")
-    table.add_row("samples_raw alone", f"{total:,}", f"{raw_only:,}", f"{raw_only / total:.2f}", "goal <= 3 bytes/sample")
-    table.add_row("samples_raw, each hour sorted by series", f"{total:,}", f"{by_series:,}", f"{by_series / total:.2f}",
-                  "estimate for an hourly re-sort (not implemented)")
-    table.add_row("samples_1m", f"{rolled['1m']:,}", f"{t1m:,}", f"{t1m / max(rolled['1m'], 1):.2f}",
-                  f"rollup of everything took {rollup_s:.2f} s")
-    table.add_row("samples_1h", f"{rolled['1h']:,}", f"{t1h:,}", f"{t1h / max(rolled['1h'], 1):.2f}", "")
+
+    def row(what: str, rows: int, size: int, note: str) -> None:
+        table.add_row(what, f"{rows:,}", f"{size:,}", f"{size / max(rows, 1):.2f}", note)
+
+    row("whole file after CHECKPOINT, before compaction", total, size,
+        f"written in {write_s:.1f} s ({total / write_s:,.0f}/s, validate=False)")
+    row("samples_raw alone, append order", total, raw_append, "copy into a fresh file")
+    row("samples_raw blocks in the store, append order", total, append_blocks, "blocks holding the table")
+    row(f"  + closed hours compacted ({hourly.hours} h)", total, hour_blocks,
+        f"Store.compact at 23:59:59 took {hourly_s:.2f} s; last hour still in append order")
+    row(f"  + day compacted ({daily.days} d)", total, day_blocks,
+        f"compaction queued by Store.rollup took {daily_s:.2f} s; goal <= 3 bytes/sample")
+    row("samples_raw alone, compacted", total, raw_day, "copy of the store's table into a fresh file")
+    row("whole file after rollups + compaction", total, after_size,
+        f"used blocks {after_used:,} = {after_used / total:.2f}/row; free blocks are reused by later writes")
+    row("samples_1m", rolled["1m"], t1m, f"rollup of everything took {rollup_s:.2f} s")
+    row("samples_1h", rolled["1h"], t1h, "")
     console.print(table)
     return total, start
 

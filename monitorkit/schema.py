@@ -150,3 +150,10 @@ def _status(con: duckdb.DuckDBPyConnection) -> None:
         UNION ALL SELECT '1m', count(*), min(bucket), max(bucket) FROM samples_1m
         UNION ALL SELECT '1h', count(*), min(bucket), max(bucket) FROM samples_1h"""
     )
+
+
+@migration(5, "compaction watermarks")
+def _compaction_state(con: duckdb.DuckDBPyConnection) -> None:
+    # samples_raw keeps its name and columns: compaction (monitorkit/compaction.py) only
+    # reorders closed periods. Rows of an existing file are rewritten by the first rollup.
+    con.execute("CREATE TABLE compaction_state (level VARCHAR PRIMARY KEY, watermark TIMESTAMPTZ NOT NULL)")

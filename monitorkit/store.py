@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -12,12 +14,15 @@ from typing import Any
 import duckdb
 
 from monitorkit import duck
+from monitorkit.compaction import Compaction, compact
 from monitorkit.config import Settings, load_settings, parse_duration
 from monitorkit.errors import OwnerExistsError, StoreCorruptError, StoreError, StorePermissionError
 from monitorkit.migrations import migrate
 from monitorkit.rollup import enforce_retention, rollup
 from monitorkit.samples import Sample, SampleValidator, utcnow
 from monitorkit.writer import CommitHook, Writer
+
+log = logging.getLogger(__name__)
 
 
 def open_database(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -86,6 +91,9 @@ class Store:
         self.lateness = parse_duration(self.settings.get("store.rollup_lateness"))
         self._validate = SampleValidator()
         self._closed = False
+        self._compaction: Future[object] | None = None
+        self.last_compaction: Compaction | None = None
+        self.compaction_error: BaseException | None = None
 
     def __enter__(self) -> Store:
         return self
@@ -127,9 +135,32 @@ class Store:
         self.writer.flush(timeout)
 
     def rollup(self, now: datetime | None = None) -> dict[str, int]:
-        """Roll up closed buckets (in the writer thread); return rows written per tier."""
+        """Roll up closed buckets (in the writer thread); return rows written per tier.
+
+        Then queue a compaction of closed hours and days without waiting for it: a day's
+        rewrite takes seconds and the caller is the collection loop. ``flush()`` waits for it.
+        """
         at = now or utcnow()
-        return self.writer.submit(lambda con: rollup(con, at, self.lateness)).result()  # type: ignore[return-value]
+        written = self.writer.submit(lambda con: rollup(con, at, self.lateness)).result()
+        if self._compaction is None or self._compaction.done():
+            self._compaction = self.writer.submit(lambda con: self._compact(con, at))
+            self._compaction.add_done_callback(self._compaction_done)
+        return written  # type: ignore[return-value]
+
+    def compact(self, now: datetime | None = None) -> Compaction:
+        """Rewrite closed hours and days ordered by (series_id, time) and wait; return what was rewritten."""
+        at = now or utcnow()
+        return self.writer.submit(lambda con: self._compact(con, at)).result()  # type: ignore[return-value]
+
+    def _compact(self, con: duckdb.DuckDBPyConnection, at: datetime) -> Compaction:
+        self.last_compaction = compact(con, at, self.lateness)
+        return self.last_compaction
+
+    def _compaction_done(self, future: Future[object]) -> None:
+        # Nobody waits on the background compaction: keep its error for health checks.
+        self.compaction_error = future.exception()
+        if self.compaction_error is not None:
+            log.error("compacting %s failed: %s", self.path, self.compaction_error)
 
     def enforce_retention(self, now: datetime | None = None) -> dict[str, int]:
         """Delete rows past each tier's retention; return rows deleted per tier."""
