@@ -19,12 +19,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "queue_max_samples": 1_000_000,
         "rollup_every": "30s",
         "rollup_lateness": "5s",
+        "flush_interval": "5s",
     },
     "retention": {"raw": "14d", "1m": "90d", "1h": "1095d", "executions": "90d"},
     "collect": {"interval": 1.0},
     "collectors": {},
     "instrument": {"autostart": False, "interval": 1.0},
-    "serve": {"address": "127.0.0.1", "port": 5006},
+    "serve": {"address": "127.0.0.1", "port": 5006, "system_malloc": True},
 }
 ENV_PREFIX = "MONITORKIT_"
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")

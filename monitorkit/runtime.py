@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitorkit.collectors.base import Collector
-from monitorkit.config import Settings
+from monitorkit.config import Settings, parse_duration
 from monitorkit.owner import Owner
 from monitorkit.scheduler import Scheduler
 
@@ -68,6 +68,8 @@ def run_owner(
     from monitorkit.collectors import default_collectors
 
     with Owner(settings.get("store.path"), settings=settings) as owner:
+        # One transaction per flush interval instead of per tick: readers see data at most that late.
+        owner.store.writer.set_flush_interval(parse_duration(settings.get("store.flush_interval", 0)).total_seconds())
         scheduler = Scheduler(
             owner.store,
             list(collectors) if collectors is not None else default_collectors(settings["collectors"]),

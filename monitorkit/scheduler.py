@@ -11,7 +11,7 @@ from datetime import datetime
 
 from monitorkit.collectors.base import Collector
 from monitorkit.config import parse_duration
-from monitorkit.samples import HOST, Sample, utcnow, validate_sample
+from monitorkit.samples import HOST, Sample, SampleValidator, utcnow
 from monitorkit.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class Scheduler:
         self.rollup_every = parse_duration(self.store.settings.get("store.rollup_every")).total_seconds()
         self._next_rollup = self.clock() + self.rollup_every
         self._next_retention = self.clock()
+        self._validate = SampleValidator()  # a series is checked in full once, then only values and times
 
     def run_once(self) -> int:
         """Run every due collector once, queue the samples and return how many."""
@@ -82,7 +83,7 @@ class Scheduler:
         collector = state.collector
         started = time.perf_counter()
         try:
-            out = [validate_sample(s) for s in collector.collect(now)]
+            out = [self._validate(s) for s in collector.collect(now)]
         except Exception as exc:  # any collector bug is contained: record it, back off, go on
             state.failures += 1
             state.errors_total += 1

@@ -26,8 +26,18 @@ _TIME = pa.timestamp("us", tz="UTC")
 # costs a few ms of fixed CPU per commit, which dominates a 1 s collector tick (~200 samples);
 # larger batches (ingest bursts, backfills) go through Arrow, which scales far better.
 SMALL_BATCH = 1000
+# Distinct times go once (a tick shares one), each row picks its own by index: converting
+# datetimes is the costly part of binding lists.
 _INSERT_LISTS = (
-    "INSERT INTO samples_raw SELECT unnest(?::TIMESTAMPTZ[]), unnest(?::INTEGER[]), unnest(?::DOUBLE[])"
+    "INSERT INTO samples_raw SELECT ($1::TIMESTAMPTZ[])[r], id, v "
+    "FROM (SELECT unnest($2::INTEGER[]) AS r, unnest($3::INTEGER[]) AS id, unnest($4::DOUBLE[]) AS v)"
+)
+# New series of one batch in one statement, not one INSERT each.
+_INSERT_SERIES = (
+    "INSERT INTO series (series_id, host, name, labels, series_key, created_at) "
+    "SELECT id, host, name, MAP(ks, vs), key, now() FROM (SELECT unnest(?::INTEGER[]) AS id, "
+    "unnest(?::VARCHAR[]) AS host, unnest(?::VARCHAR[]) AS name, unnest(?::VARCHAR[][]) AS ks, "
+    "unnest(?::VARCHAR[][]) AS vs, unnest(?::VARCHAR[]) AS key)"
 )
 
 
@@ -49,7 +59,9 @@ class Writer:
 
     When more than ``max_queued`` samples wait, the oldest batches are dropped and
     counted in ``dropped``; ``flush()`` returns once everything queued before it is
-    committed.
+    committed. With ``flush_interval`` > 0 (seconds), samples that arrive within that
+    interval of the first uncommitted one share one transaction (a commit costs a few ms
+    of CPU whatever its size); ``flush()``, ``submit()`` and ``close()`` commit at once.
     """
 
     def __init__(
@@ -58,9 +70,13 @@ class Writer:
         *,
         max_queued: int = 1_000_000,
         hooks: Sequence[CommitHook] = (),
+        flush_interval: float = 0.0,
     ) -> None:
         self._con = con
         self._max_queued = max_queued
+        self.flush_interval = flush_interval
+        self._barriers = 0  # flush markers and submitted tasks waiting: commit without delay
+        self._oldest = 0.0  # monotonic time the oldest uncommitted batch was queued
         self._hooks: list[CommitHook] = list(hooks)
         self._queue: deque[Sequence[Sample] | Future[None] | Callable[[duckdb.DuckDBPyConnection], object]] = deque()
         self._queued = 0
@@ -96,6 +112,9 @@ class Writer:
         with self._cond:
             if self._closed:
                 raise StoreClosedError("the store is closed; open a new Store to write")
+            first = not self._queued
+            if first:
+                self._oldest = time.monotonic()
             self._queue.append(samples)
             self._queued += len(samples)
             while self._queued > self._max_queued:
@@ -105,7 +124,8 @@ class Writer:
                 self._queue.remove(oldest)
                 self._queued -= len(oldest)
                 self.dropped += len(oldest)
-            self._cond.notify()
+            if first or self.flush_interval <= 0:
+                self._cond.notify()  # later batches join the armed timer: no wake-up per batch
 
     def submit(self, fn: Callable[[duckdb.DuckDBPyConnection], object]) -> Future[object]:
         """Run ``fn(write_connection)`` in the writer thread, after what is queued; return its future."""
@@ -121,6 +141,7 @@ class Writer:
             if self._closed:
                 raise StoreClosedError("the store is closed")
             self._queue.append(task)
+            self._barriers += 1
             self._cond.notify()
         return future
 
@@ -131,6 +152,7 @@ class Writer:
             if self._closed and not self._thread.is_alive():
                 return
             self._queue.append(marker)
+            self._barriers += 1
             self._cond.notify()
         marker.result(timeout)
 
@@ -143,16 +165,33 @@ class Writer:
             self._cond.notify()
         self._thread.join()
 
+    def set_flush_interval(self, seconds: float) -> None:
+        """Group samples arriving within ``seconds`` into one commit (0: commit each batch at once)."""
+        with self._cond:
+            self.flush_interval = max(0.0, float(seconds))
+            self._cond.notify()
+
+    def _wait_for_work(self) -> None:
+        """Wait (holding the condition) until there is something to commit now, or the writer closes."""
+        while not self._closed and not self._barriers:
+            if not self._queue:
+                self._cond.wait()
+                continue
+            left = self._oldest + self.flush_interval - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
+                self._wait_for_work()
                 if not self._queue and self._closed:
                     return
                 items = list(self._queue)
                 self._queue.clear()
                 self._queued = 0
+                self._barriers = 0
             batch: list[Sample] = []
             for item in items:
                 if isinstance(item, Future):
@@ -178,7 +217,7 @@ class Writer:
             firsts, runs, ids, new = self._columns(con, batch)
             values = [s.value for s in batch]
             if len(batch) < SMALL_BATCH:
-                con.execute(_INSERT_LISTS, [[firsts[r] for r in runs], ids, values])
+                con.execute(_INSERT_LISTS, [firsts, [r + 1 for r in runs], ids, values])
             else:
                 times = pa.array(firsts, _TIME)
                 if len(firsts) < len(batch):
@@ -219,25 +258,27 @@ class Writer:
         aliases = self._aliases
         for s in batch:
             sid = aliases.get((s.host, s.name, tuple(s.labels.items())))
-            ids.append(self._series_id(con, s) if sid is None else sid)
+            ids.append(self._series_id(s) if sid is None else sid)
             # A collector's tick shares one datetime: convert each run once, not every sample.
             if s.time is not last:
                 last = s.time
                 firsts.append(s.time)
             runs.append(len(firsts) - 1)
-        return firsts, runs, ids, len(self._pending_new)
+        new = self._pending_new
+        if new:
+            con.execute(_INSERT_SERIES, [
+                [self._series[k] for k in new], [k[0] for k in new], [k[1] for k in new],
+                [[lk for lk, _ in k[2]] for k in new], [[lv for _, lv in k[2]] for k in new],
+                [json.dumps(k) for k in new],
+            ])
+        return firsts, runs, ids, len(new)
 
-    def _series_id(self, con: duckdb.DuckDBPyConnection, s: Sample) -> int:
+    def _series_id(self, s: Sample) -> int:
         key = (s.host, s.name, tuple(sorted(s.labels.items())))
         sid = self._series.get(key)
-        if sid is None:
+        if sid is None:  # inserted with the batch's other new series at the end of _columns
             sid = self._series[key] = self._next_id
             self._next_id += 1
-            con.execute(
-                "INSERT INTO series (series_id, host, name, labels, series_key, created_at) "
-                "VALUES (?, ?, ?, MAP(?, ?), ?, now())",
-                [sid, key[0], key[1], [k for k, _ in key[2]], [v for _, v in key[2]], json.dumps(key)],
-            )
             self._pending_new.append(key)
         # Labels in the order this caller gives them: skips sorting on the next sample.
         self._aliases[(s.host, s.name, tuple(s.labels.items()))] = sid

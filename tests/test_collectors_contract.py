@@ -60,14 +60,14 @@ def test_default_set_and_intervals() -> None:
     collectors = {c.name: c for c in default_collectors({"kernel": {"proc_root": PROC}}, source=CannedSource())}
     assert {name: c.interval for name, c in collectors.items()} == {
         "cpu": 1.0, "memory": 1.0, "disk_usage": 10.0, "disk_io": 1.0, "network": 1.0,
-        "connections": 10.0, "processes": 5.0, "kernel": 5.0,
+        "connections": 30.0, "processes": 10.0, "kernel": 5.0,
     }
 
 
 def test_config_overrides_options_and_disables_collectors() -> None:
     collectors = default_collectors(
         {
-            "processes": {"interval": 10, "top_n": 5},
+            "processes": {"interval": 20, "top_n": 5},
             "connections": {"enabled": False},
             "disk_usage": {"interval": "1m"},
             "kernel": {"proc_root": str(PROC), "interval": 2.5},
@@ -79,7 +79,7 @@ def test_config_overrides_options_and_disables_collectors() -> None:
     assert "connections" not in by_name
     processes = by_name["processes"]
     assert isinstance(processes, ProcessesCollector)
-    assert (processes.interval, processes.top_n) == (10.0, 5)
+    assert (processes.interval, processes.top_n) == (20.0, 5)
     assert by_name["disk_usage"].interval == 60.0
     kernel = by_name["kernel"]
     assert isinstance(kernel, KernelCollector) and kernel.proc_root == PROC and kernel.interval == 2.5

@@ -96,7 +96,7 @@ CONNECTIONS = [
 def test_connections_counts_by_kind_and_state_with_zero_filled_states() -> None:
     source = CannedSource(connections=CONNECTIONS)
     collector = ConnectionsCollector(source=source)
-    assert (collector.name, collector.interval) == ("connections", 10.0)
+    assert (collector.name, collector.interval) == ("connections", 30.0)
     got = rows(collector.collect(NOW))
     counts = {(labels["kind"], labels["state"]): value for name, labels, value in got if name == "net_connections"}
     expected = {(kind, state): 0.0 for kind in ("tcp", "tcp6") for state in TCP_STATES}

@@ -44,7 +44,7 @@ def machine() -> list[CannedProcess]:
 
 def test_counts_processes_by_status() -> None:
     collector = ProcessesCollector(source=CannedSource(processes=machine()))
-    assert (collector.name, collector.interval, collector.top_n) == ("processes", 5.0, 10)
+    assert (collector.name, collector.interval, collector.top_n) == ("processes", 10.0, 10)
     got = rows(collector.collect(NOW))
     assert [row for row in got if not row[0].startswith("process_")] == [
         ("processes", {"status": "idle"}, 1.0),

@@ -18,17 +18,20 @@ from monitorkit.owner import read_owner, sidecar_path
 
 BATCH = 2000  # samples per write: large enough that a kill often lands inside a commit
 FLUSH_EVERY = 3  # batches between flushes: the most a kill may lose
+FLUSH_INTERVAL = "0.25"  # store.flush_interval of the child: its timer commits between the explicit flushes too
 RUNS = 10
 
-# Writes a batch every ~100 ms, flushes every FLUSH_EVERY batches and then prints the committed
-# count; rolls up now and then so kills also land in rollup transactions. Never exits by itself.
+# Writes a batch every ~100 ms with the writer grouping batches per flush interval, flushes every
+# FLUSH_EVERY batches and then prints the committed count; rolls up now and then so kills also
+# land in rollup transactions. Never exits by itself.
 CRASH_CHILD = """
     import sys, time
     from datetime import datetime, timezone
     from monitorkit import Owner, Sample
-    db, batch, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    db, batch, every, interval = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     owner = Owner(db)
     store = owner.store
+    store.writer.set_flush_interval(interval)
     print("start", store.query("SELECT count(*) FROM samples_raw")[0][0], flush=True)
     n = batches = 0
     while True:
@@ -63,7 +66,8 @@ def test_killed_owner_loses_at_most_one_flush_interval(tmp_db: Path) -> None:
     expected = 0
     for run in range(RUNS):
         where = f"run {run}, seed {seed}"
-        proc = spawn_python(CRASH_CHILD, str(tmp_db), str(BATCH), str(FLUSH_EVERY), cwd=tmp_db.parent)
+        proc = spawn_python(CRASH_CHILD, str(tmp_db), str(BATCH), str(FLUSH_EVERY), FLUSH_INTERVAL,
+                            cwd=tmp_db.parent)
         try:
             start = int(read_line(proc, "start").split()[1])
             assert start == expected, f"{where}: the previous run's rows changed after reopening"
@@ -95,6 +99,6 @@ def test_killed_owner_loses_at_most_one_flush_interval(tmp_db: Path) -> None:
             assert store.query("SELECT count(*) FROM series")[0][0] == 50
         assert direct == count, where
         assert flushed <= count <= flushed + FLUSH_EVERY * BATCH, f"{where}: {count} rows, {flushed} flushed"
-        assert count % BATCH == 0, f"{where}: a batch was half written"
+        assert count % BATCH == 0, f"{where}: a batch was half written (grouped commits are whole too)"
         expected = count
     assert expected > 0

@@ -68,7 +68,7 @@ def _status(proc: ProcessLike) -> str:
 class ProcessesCollector:
     """Collect the top ``top_n`` processes by CPU and by RSS, reusing Process objects so CPU percent has a baseline."""
 
-    def __init__(self, source: HostSource | None = None, interval: float = 5.0, top_n: int = 10) -> None:
+    def __init__(self, source: HostSource | None = None, interval: float = 10.0, top_n: int = 10) -> None:
         self.name = "processes"
         self.interval = interval
         self.source: HostSource = source if source is not None else PsutilSource()

@@ -239,11 +239,22 @@ class PsutilSource:
         return cast("Mapping[str, NicStats]", psutil.net_if_stats())
 
     def net_connections(self, kind: str = "inet") -> Sequence[Connection]:
-        """Return every socket of ``kind`` on the machine."""
+        """Return every socket of ``kind`` on the machine (from /proc/net on Linux: no owner pids)."""
+        from monitorkit.collectors import procnet  # imports this module's records
+
+        if procnet.available():
+            return procnet.connections(kind)
         return cast("Sequence[Connection]", psutil.net_connections(kind=kind))
 
     def process_iter(self) -> Iterable[ProcessLike]:
-        """Return the running processes (psutil reuses its Process objects between calls)."""
+        """Return the running processes, reused between calls (from /proc/<pid>/stat on Linux)."""
+        from monitorkit.collectors import procstat  # imports this module's records
+
+        if procstat.available():
+            table = self.__dict__.get("_proc_table")
+            if table is None:
+                table = self.__dict__["_proc_table"] = procstat.ProcTable()
+            return table.process_iter()
         return cast("Iterable[ProcessLike]", psutil.process_iter())
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import duckdb
@@ -37,9 +37,12 @@ from monitorkit.samples import utcnow
 from monitorkit.store import Store
 
 log = logging.getLogger(__name__)
-STATUS_EVERY = 5.0  # seconds between writes of every rule's last_eval/eval_ms to the `rules` table
+STATUS_EVERY = 30.0  # seconds between writes of every rule's last_eval/eval_ms to the `rules` table
 SPREAD_BUDGET = 0.05  # seconds of `every:` rules per live pass; the rest wait for the next commit
 HOUSEKEEP_EVERY = 5.0  # seconds between passes (silences, garbage) when a commit finds no rule due
+# A rule is due this much before its `every:` has fully elapsed: commits come once per
+# store.flush_interval with some jitter, and a 15 s rule must not slip to the commit after.
+DUE_SLACK = timedelta(seconds=0.5)
 
 
 class RuleStatus(NamedTuple):
@@ -135,7 +138,7 @@ class Engine:
             status = self.status[name]
             if status.state == "errored" and status.last_eval is None:
                 continue
-            if not rule.every or status.last_eval is None or now - status.last_eval >= rule.every:
+            if _due(rule, status, now):
                 return True
         return False
 
@@ -214,7 +217,7 @@ class Engine:
             if status.state == "errored" and status.last_eval is None:
                 errors[name] = status.error or "errored"
                 continue  # failed to install: nothing to run until the file changes
-            if rule.every and status.last_eval is not None and now - status.last_eval < rule.every:
+            if not _due(rule, status, now):
                 skipped.append(name)
                 continue  # `every:` asks for fewer evaluations; its alerts keep their state meanwhile
             if spread and rule.every and status.last_eval is not None and ran and spent >= SPREAD_BUDGET:
@@ -387,6 +390,12 @@ class Engine:
             "INSERT OR REPLACE INTO notify_groups (group_key, receiver, last_flush, sent, updated_at) "
             "VALUES (?, ?, ?, ?, ?)", [note.group_key, note.receiver, note.time, sent, utcnow()]))
 
+
+def _due(rule: Rule, status: RuleStatus, now: datetime) -> bool:
+    """Tell whether ``rule`` should run at ``now``: no `every:`, never run, or its `every:` (less slack) elapsed."""
+    if not rule.every or status.last_eval is None:
+        return True
+    return now - status.last_eval >= rule.every - min(DUE_SLACK, rule.every / 10)
 
 
 class RuleService:

@@ -2,7 +2,7 @@
 -- kind: health
 -- severity: critical
 -- for: 1m
--- every: 15s
+-- every: 30s
 -- summary: Collector {{ collector }} on {{ host }} {{ _problem }}
 -- description: monitorkit_collector_up is 0 (its last run raised), or the collector has not
 --   reported for more than 3 times its usual spacing (estimated over the last hour).

@@ -3,7 +3,7 @@
 -- severity: warning
 -- for: 2m
 -- keep_firing_for: 2m
--- every: 30s
+-- every: 1m
 -- summary: {{ host }} holds {{ value }} established connections, {{ _ratio }}x its hourly baseline
 -- description: Established TCP connections (net_connections, all kinds) over the last minute
 --   are more than 3 times their average of the hour before and above 100.

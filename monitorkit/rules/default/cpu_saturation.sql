@@ -3,7 +3,7 @@
 -- severity: warning
 -- for: 2m
 -- keep_firing_for: 1m
--- every: 15s
+-- every: 1m
 -- summary: CPU on {{ host }} at {{ value }}% (1-minute average)
 -- description: The all-CPU busy percent averaged over the last minute is above 90%;
 --   look at `process_cpu_percent` for the processes responsible.

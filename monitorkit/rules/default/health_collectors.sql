@@ -1,6 +1,6 @@
 -- name: collectors
 -- type: health
--- every: 15s
+-- every: 1m
 -- summary: Each collector: ok when its last run succeeded and it reports on time.
 WITH up AS (
     SELECT host, labels['collector'] AS collector, last, last_time,

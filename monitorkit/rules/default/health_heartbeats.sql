@@ -1,6 +1,6 @@
 -- name: heartbeats
 -- type: health
--- every: 5s
+-- every: 30s
 -- summary: Every component that sends heartbeats: failing once its ttl expired.
 SELECT component,
        CASE WHEN updated_at + to_milliseconds(CAST(ttl_seconds * 1000 AS BIGINT)) < eval_time() THEN 'failing'

@@ -1,6 +1,6 @@
 -- name: notifiers
 -- type: health
--- every: 15s
+-- every: 1m
 -- summary: Each receiver channel that delivered in the last hour: failing while its last attempt failed.
 WITH n AS (
     SELECT receiver, channel, arg_max(ok, time) AS last_ok, arg_max(error, time) AS last_error,

@@ -1,6 +1,6 @@
 -- name: rule_engine
 -- type: health
--- every: 5s
+-- every: 30s
 -- summary: The rule engine: degraded while any rule is errored.
 SELECT 'rule_engine' AS component,
        CASE WHEN count(*) FILTER (WHERE state = 'errored') > 0 THEN 'degraded' ELSE 'ok' END AS status,

@@ -1,6 +1,6 @@
 -- name: writer
 -- type: health
--- every: 15s
+-- every: 1m
 -- summary: The writer: failing when nothing was written for a minute, degraded when samples were dropped.
 WITH dropped AS (
     SELECT coalesce(sum(increase), 0) AS n

@@ -2,7 +2,7 @@
 -- kind: health
 -- severity: critical
 -- for: 30s
--- every: 5s
+-- every: 30s
 -- summary: {{ component }} {{ _problem }}
 -- description: An application component reported itself failing with
 --   monitorkit.rules.health.heartbeat(), or its heartbeat expired (no new one within its ttl).

@@ -3,7 +3,7 @@
 -- severity: warning
 -- for: 5m
 -- keep_firing_for: 1m
--- every: 30s
+-- every: 1m
 -- summary: Memory on {{ host }} {{ value }}% used (2-minute average)
 -- description: Less than 10% of memory has been available for 5 minutes; the machine may
 --   start swapping or killing processes. See `process_rss_bytes` for the largest ones.

@@ -3,7 +3,7 @@
 -- severity: warning
 -- for: 2m
 -- keep_firing_for: 5m
--- every: 30s
+-- every: 1m
 -- summary: {{ nic }} on {{ host }}: {{ value }} {{ direction }} errors/s
 -- description: The interface counted at least 10 receive or transmit errors in the last
 --   5 minutes (net_errors_in_total / net_errors_out_total): check cabling, duplex, driver.

@@ -3,7 +3,7 @@
 -- severity: warning
 -- for: 5m
 -- keep_firing_for: 2m
--- every: 30s
+-- every: 1m
 -- summary: {{ protocol }} {{ method }} on {{ host }}: p95 latency {{ value }} s over 5 min
 -- description: The 95th percentile of protocol_request_duration_seconds, interpolated within
 --   its histogram buckets like PromQL's histogram_quantile, is above 1 s (20 requests or more).

@@ -3,7 +3,7 @@
 -- severity: warning
 -- for: 5m
 -- keep_firing_for: 2m
--- every: 30s
+-- every: 1m
 -- summary: {{ host }} swaps {{ value }} MiB/s (in + out, 5-minute rate)
 -- description: Pages have moved to or from swap at more than 1 MiB/s for 5 minutes:
 --   memory is short and the machine slows down.

@@ -3,7 +3,7 @@
 -- severity: warning
 -- for: 5m
 -- keep_firing_for: 5m
--- every: 30s
+-- every: 1m
 -- summary: Tool {{ tool }} on {{ host }} fails {{ value }}% of its runs ({{ _runs }} runs in 10 min)
 -- description: More than 10% of the tool's runs in the last 10 minutes ended in error or
 --   timeout (tool_runs_total{tool,outcome}); at least 10 runs are needed.

@@ -1,7 +1,7 @@
 -- name: writer_dropping
 -- kind: error
 -- severity: warning
--- every: 10s
+-- every: 1m
 -- summary: monitorkit dropped {{ value }} samples on {{ host }} in 5 min ({{ reason }})
 -- description: The writer's queue overflowed or a batch failed to commit
 --   (monitorkit_samples_dropped_total rose); data is missing from the database.
