@@ -11,7 +11,7 @@ from dashboard_helpers import Served, Watcher, metrics, served, wait_for
 
 SESSIONS = 20
 WINDOW = 30.0
-RSS_TOLERANCE = 30 * 2**20
+RSS_TOLERANCE = 40 * 2**20  # what a round of 20 sessions may leave (allocator slack); about 110 MiB before the fix
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,8 @@ def _closed(server: Served) -> None:
 @pytest.mark.slow
 def test_twenty_sessions_share_one_query_per_tick(server: Served) -> None:
     rss = psutil.Process(server.proc.pid).memory_info
+    wait_for(lambda: metrics(server)["monitorkit_dashboard_ticks_total"] >= 5, 60, "the server did not tick", every=0.5)
+    baseline = rss().rss  # warmed up: imports done, the feed primed, a few ticks collected
     watcher = Watcher(server.url, server.token, SESSIONS)
     watcher.start()
     before, started = metrics(server), time.time() * 1000
@@ -52,16 +54,20 @@ def test_twenty_sessions_share_one_query_per_tick(server: Served) -> None:
         assert len(seqs) >= max(3, polls * 0.3), f"session {i} saw {len(seqs)} of {polls} polls"
         assert max(seq for _, seq, _ in updates) >= last - 3, f"session {i} fell behind"
 
-    # Closing frees every view (no document is kept); a second round of sessions then reuses the
-    # memory the first one left to the allocator: RSS stays flat instead of growing per session.
+    # Closing frees every view (no document is kept) and `monitorkit serve` runs on the system
+    # allocator with malloc_trim after sessions end: RSS returns to its baseline, round after round.
     _closed(server)
     settled = rss().rss
+    assert settled - baseline < RSS_TOLERANCE, (
+        f"RSS {settled / 2**20:.0f} MiB after the sessions closed, baseline {baseline / 2**20:.0f} MiB, "
+        f"peak {peak / 2**20:.0f} MiB"
+    )
     again = Watcher(server.url, server.token, SESSIONS // 2)
     again.start()
     again.stop()
     _closed(server)
-    grown = rss().rss - settled
+    grown = rss().rss - baseline
     assert grown < RSS_TOLERANCE, (
-        f"RSS grew {grown / 2**20:.0f} MiB after another {SESSIONS // 2} sessions "
+        f"RSS {grown / 2**20:.0f} MiB over its baseline after another {SESSIONS // 2} sessions "
         f"(peak {peak / 2**20:.0f} MiB, after the first round {settled / 2**20:.0f} MiB)"
     )
