@@ -6,6 +6,7 @@ import socket
 from collections import Counter
 from datetime import datetime
 
+from monitorkit.collectors.procnet import KIND_TABLES  # the socket kinds each psutil ``kind`` covers
 from monitorkit.collectors.sources import Connection, HostSource, PsutilSource
 from monitorkit.errors import ConfigError
 from monitorkit.metrics_registry import MetricInfo, register
@@ -26,20 +27,6 @@ TCP_STATES = (
     "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
     "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING",
 )
-# The socket kinds each psutil ``kind`` argument covers.
-KIND_COVERS: dict[str, tuple[str, ...]] = {
-    "all": ("tcp", "tcp6", "udp", "udp6", "unix"),
-    "inet": ("tcp", "tcp6", "udp", "udp6"),
-    "inet4": ("tcp", "udp"),
-    "inet6": ("tcp6", "udp6"),
-    "tcp": ("tcp", "tcp6"),
-    "tcp4": ("tcp",),
-    "tcp6": ("tcp6",),
-    "udp": ("udp", "udp6"),
-    "udp4": ("udp",),
-    "udp6": ("udp6",),
-    "unix": ("unix",),
-}
 AF_UNIX = getattr(socket, "AF_UNIX", None)  # missing on Windows
 PROTOCOLS: dict[int, str] = {socket.SOCK_STREAM: "tcp", socket.SOCK_DGRAM: "udp"}
 FAMILIES: dict[int, str] = {socket.AF_INET: "", socket.AF_INET6: "6"}
@@ -76,13 +63,13 @@ class ConnectionsCollector:
         self.name = "connections"
         self.interval = interval
         self.source: HostSource = source if source is not None else PsutilSource()
-        if kind not in KIND_COVERS:
-            raise ConfigError(f"connections kind {kind!r} is unknown; use one of {', '.join(KIND_COVERS)}")
+        if kind not in KIND_TABLES:
+            raise ConfigError(f"connections kind {kind!r} is unknown; use one of {', '.join(KIND_TABLES)}")
         self.kind = kind
         self.max_ports = max_ports
         # Zero-filled so a state that empties reads as 0 instead of a gap in the series.
         self.known_pairs = [
-            (k, state) for k in KIND_COVERS[kind] for state in (TCP_STATES if k.startswith("tcp") else ("NONE",))
+            (k, state) for k in KIND_TABLES[kind] for state in (TCP_STATES if k.startswith("tcp") else ("NONE",))
         ]
 
     def collect(self, now: datetime) -> list[Sample]:
