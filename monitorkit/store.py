@@ -16,7 +16,7 @@ import duckdb
 from monitorkit import duck
 from monitorkit.compaction import Compaction, compact
 from monitorkit.config import Settings, load_settings, parse_duration
-from monitorkit.errors import OwnerExistsError, StoreCorruptError, StoreError, StorePermissionError
+from monitorkit.errors import ConfigError, OwnerExistsError, StoreCorruptError, StoreError, StorePermissionError
 from monitorkit.migrations import migrate
 from monitorkit.rollup import enforce_retention, rollup
 from monitorkit.samples import Sample, SampleValidator, utcnow
@@ -80,10 +80,19 @@ class Store:
         self.path = Path(path or self.settings.get("store.path"))
         self._con = open_database(self.path)
         try:
+            threads = self.settings.get("store.threads", 0) or 0
+            if not isinstance(threads, int) or threads < 0:
+                raise ConfigError(f"store.threads must be a whole number >= 0 (0: one per core), not {threads!r}")
+            if threads > 0:
+                # DuckDB's thread pool is per database instance (SET threads is GLOBAL only).
+                self._con.execute(f"SET threads = {threads}")
             migrate(self._con)
         except duckdb.Error as exc:
             self._con.close()
             raise StoreError(f"cannot prepare {self.path}: {exc}") from exc
+        except ConfigError:
+            self._con.close()
+            raise
         self.writer = Writer(
             self._con, max_queued=int(self.settings.get("store.queue_max_samples")), hooks=hooks
         )
@@ -142,10 +151,24 @@ class Store:
         """
         at = now or utcnow()
         written = self.writer.submit(lambda con: rollup(con, at, self.lateness)).result()
-        if self._compaction is None or self._compaction.done():
-            self._compaction = self.writer.submit(lambda con: self._compact(con, at))
-            self._compaction.add_done_callback(self._compaction_done)
+        self._queue_compaction(at, urgent=True)
         return written  # type: ignore[return-value]
+
+    def rollup_soon(self, now: datetime | None = None) -> Future[object]:
+        """Queue a rollup (then a compaction) to run right after the writer's next due commit; don't wait.
+
+        The periodic pass of the collection loop: it forces no commit of its own (and so no
+        extra rule evaluation), and sees every sample queued before it. ``flush()`` waits for it.
+        """
+        at = now or utcnow()
+        future = self.writer.submit(lambda con: rollup(con, at, self.lateness), urgent=False)
+        self._queue_compaction(at, urgent=False)
+        return future
+
+    def _queue_compaction(self, at: datetime, *, urgent: bool) -> None:
+        if self._compaction is None or self._compaction.done():
+            self._compaction = self.writer.submit(lambda con: self._compact(con, at), urgent=urgent)
+            self._compaction.add_done_callback(self._compaction_done)
 
     def compact(self, now: datetime | None = None) -> Compaction:
         """Rewrite closed hours and days ordered by (series_id, time) and wait; return what was rewritten."""

@@ -54,6 +54,15 @@ class CommitInfo:
         self.new_series = new_series
 
 
+class _Deferred:
+    """A task that rides on the next commit due anyway instead of forcing one (``submit(urgent=False)``)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        self.fn = fn
+
+
 class Writer:
     """Take sample batches from a bounded queue and commit them (small ones as list inserts, large as Arrow).
 
@@ -78,7 +87,9 @@ class Writer:
         self._barriers = 0  # flush markers and submitted tasks waiting: commit without delay
         self._oldest = 0.0  # monotonic time the oldest uncommitted batch was queued
         self._hooks: list[CommitHook] = list(hooks)
-        self._queue: deque[Sequence[Sample] | Future[None] | Callable[[duckdb.DuckDBPyConnection], object]] = deque()
+        self._queue: deque[Sequence[Sample] | Future[None] | _Deferred | Callable[[duckdb.DuckDBPyConnection], object]] = (
+            deque()
+        )
         self._queued = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -127,8 +138,12 @@ class Writer:
             if first or self.flush_interval <= 0:
                 self._cond.notify()  # later batches join the armed timer: no wake-up per batch
 
-    def submit(self, fn: Callable[[duckdb.DuckDBPyConnection], object]) -> Future[object]:
-        """Run ``fn(write_connection)`` in the writer thread, after what is queued; return its future."""
+    def submit(self, fn: Callable[[duckdb.DuckDBPyConnection], object], *, urgent: bool = True) -> Future[object]:
+        """Run ``fn(write_connection)`` in the writer thread, after what is queued; return its future.
+
+        With ``urgent=False`` the task waits for the next commit that is due anyway (at most
+        ``flush_interval``) instead of forcing one: periodic work adds no commit of its own.
+        """
         future: Future[object] = Future()
 
         def task(con: duckdb.DuckDBPyConnection) -> None:
@@ -140,6 +155,12 @@ class Writer:
         with self._cond:
             if self._closed:
                 raise StoreClosedError("the store is closed")
+            if not urgent and self.flush_interval > 0:
+                if not self._queue:
+                    self._oldest = time.monotonic()
+                    self._cond.notify()  # arm the timer: nothing else may come to commit
+                self._queue.append(_Deferred(task))
+                return future
             self._queue.append(task)
             self._barriers += 1
             self._cond.notify()
@@ -193,18 +214,30 @@ class Writer:
                 self._queued = 0
                 self._barriers = 0
             batch: list[Sample] = []
+            deferred: list[_Deferred] = []
             for item in items:
+                if isinstance(item, _Deferred):
+                    deferred.append(item)  # after the commit of this batch, which it must see
+                    continue
                 if isinstance(item, Future):
                     self._commit(batch)
-                    batch = []
+                    batch = self._run_deferred(deferred)
                     item.set_result(None)
                 elif callable(item):
                     self._commit(batch)
-                    batch = []
+                    batch = self._run_deferred(deferred)
                     item(self._con)
                 else:
                     batch.extend(item)
             self._commit(batch)
+            self._run_deferred(deferred)
+
+    def _run_deferred(self, deferred: list[_Deferred]) -> list[Sample]:
+        """Run the deferred tasks (their batch is committed) and clear them; return a new empty batch."""
+        for task in deferred:
+            task.fn(self._con)
+        deferred.clear()
+        return []
 
     def _commit(self, batch: list[Sample]) -> None:
         if not batch:
@@ -214,8 +247,11 @@ class Writer:
         self._pending_new = []
         try:
             con.execute("BEGIN TRANSACTION")
-            firsts, runs, ids, new = self._columns(con, batch)
+            firsts, runs, ids = self._columns(batch)
+            new = len(self._pending_new)
             values = [s.value for s in batch]
+            if new:
+                self._insert_series(con)
             if len(batch) < SMALL_BATCH:
                 con.execute(_INSERT_LISTS, [firsts, [r + 1 for r in runs], ids, values])
             else:
@@ -247,10 +283,8 @@ class Writer:
             except Exception:  # a broken hook must not stop writing; it logs its own detail
                 log.exception("commit hook %r failed", hook)
 
-    def _columns(
-        self, con: duckdb.DuckDBPyConnection, batch: Sequence[Sample]
-    ) -> tuple[list[datetime], list[int], list[int], int]:
-        """Return distinct times, each sample's index into them, series ids (new ones inserted), new count."""
+    def _columns(self, batch: Sequence[Sample]) -> tuple[list[datetime], list[int], list[int]]:
+        """Return distinct times, each sample's index into them and series ids (new ones in ``_pending_new``)."""
         ids: list[int] = []
         firsts: list[datetime] = []
         runs: list[int] = []
@@ -264,14 +298,16 @@ class Writer:
                 last = s.time
                 firsts.append(s.time)
             runs.append(len(firsts) - 1)
+        return firsts, runs, ids
+
+    def _insert_series(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Insert the batch's new series in one statement."""
         new = self._pending_new
-        if new:
-            con.execute(_INSERT_SERIES, [
-                [self._series[k] for k in new], [k[0] for k in new], [k[1] for k in new],
-                [[lk for lk, _ in k[2]] for k in new], [[lv for _, lv in k[2]] for k in new],
-                [json.dumps(k) for k in new],
-            ])
-        return firsts, runs, ids, len(new)
+        con.execute(_INSERT_SERIES, [
+            [self._series[k] for k in new], [k[0] for k in new], [k[1] for k in new],
+            [[lk for lk, _ in k[2]] for k in new], [[lv for _, lv in k[2]] for k in new],
+            [json.dumps(k) for k in new],
+        ])
 
     def _series_id(self, s: Sample) -> int:
         key = (s.host, s.name, tuple(sorted(s.labels.items())))
