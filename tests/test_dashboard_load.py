@@ -44,7 +44,8 @@ def test_twenty_sessions_share_one_query_per_tick(server: Served) -> None:
     polls = after["monitorkit_dashboard_polls_total"] - before["monitorkit_dashboard_polls_total"]
     queries = after["monitorkit_dashboard_store_queries_total"] - before["monitorkit_dashboard_store_queries_total"]
     assert ticks >= WINDOW * 0.5, f"the scheduler ticked {ticks} times in {WINDOW:.0f} s"
-    assert queries == polls, "every poll is one query, and nothing else queries the store"
+    # The two counters are read while polls run: one poll may be counted in one and not yet in the other.
+    assert abs(queries - polls) <= 1, f"{queries} store queries for {polls} polls: every poll is one query, nothing else queries"
     assert ticks * 0.7 <= polls <= ticks + 1, f"{polls} polls for {ticks} ticks, whatever the {SESSIONS} sessions"
     last = max(seq for updates in watcher.updates for _, seq, _ in updates)
     for i, updates in enumerate(watcher.updates):
