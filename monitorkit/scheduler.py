@@ -7,9 +7,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from monitorkit.collectors.base import Collector
+from monitorkit.compaction import floor_period
 from monitorkit.config import parse_duration
 from monitorkit.samples import HOST, Sample, SampleValidator, utcnow
 from monitorkit.store import Store
@@ -18,7 +19,6 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 300.0
 RETENTION_EVERY = 3600.0
 ALIGN_TOLERANCE = 0.02  # of a tick: 20 ms at 1 s
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def align(now: datetime, tick: float, tolerance: float = ALIGN_TOLERANCE) -> datetime:
@@ -28,14 +28,11 @@ def align(now: datetime, tick: float, tolerance: float = ALIGN_TOLERANCE) -> dat
     at the tick they belong to, so a series' times are evenly spaced and compress to almost
     nothing once compacted (jittered microseconds cost about 1.4 bytes a sample).
     """
-    step = round(tick * 1_000_000)
-    if step <= 0:
+    if tick <= 0:
         return now
-    micros = (now - EPOCH) // timedelta(microseconds=1)
-    offset = micros % step
-    if offset > tolerance * step:
-        return now
-    return now - timedelta(microseconds=offset)
+    step = timedelta(seconds=tick)
+    boundary = floor_period(now, step)
+    return boundary if now - boundary <= tolerance * step else now
 
 
 @dataclass

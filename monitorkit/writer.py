@@ -221,23 +221,24 @@ class Writer:
                     continue
                 if isinstance(item, Future):
                     self._commit(batch)
-                    batch = self._run_deferred(deferred)
+                    batch = []
+                    self._run_deferred(deferred)
                     item.set_result(None)
                 elif callable(item):
                     self._commit(batch)
-                    batch = self._run_deferred(deferred)
+                    batch = []
+                    self._run_deferred(deferred)
                     item(self._con)
                 else:
                     batch.extend(item)
             self._commit(batch)
             self._run_deferred(deferred)
 
-    def _run_deferred(self, deferred: list[_Deferred]) -> list[Sample]:
-        """Run the deferred tasks (their batch is committed) and clear them; return a new empty batch."""
+    def _run_deferred(self, deferred: list[_Deferred]) -> None:
+        """Run the deferred tasks (the batch they must see is committed) and clear them."""
         for task in deferred:
             task.fn(self._con)
         deferred.clear()
-        return []
 
     def _commit(self, batch: list[Sample]) -> None:
         if not batch:

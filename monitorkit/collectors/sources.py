@@ -6,9 +6,13 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol, cast, overload
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, cast, overload
 
 import psutil
+
+if TYPE_CHECKING:
+    from monitorkit.collectors.procstat import ProcTable
 
 # Collectors catch these by name; canned processes raise the very same classes.
 AccessDenied = psutil.AccessDenied
@@ -248,14 +252,16 @@ class PsutilSource:
 
     def process_iter(self) -> Iterable[ProcessLike]:
         """Return the running processes, reused between calls (from /proc/<pid>/stat on Linux)."""
+        if self._proc_table is not None:
+            return self._proc_table.process_iter()
+        return cast("Iterable[ProcessLike]", psutil.process_iter())
+
+    @cached_property
+    def _proc_table(self) -> ProcTable | None:
+        """The /proc process reader, kept between scans for CPU percents; None where /proc has no stat files."""
         from monitorkit.collectors import procstat  # imports this module's records
 
-        if procstat.available():
-            table = self.__dict__.get("_proc_table")
-            if table is None:
-                table = self.__dict__["_proc_table"] = procstat.ProcTable()
-            return table.process_iter()
-        return cast("Iterable[ProcessLike]", psutil.process_iter())
+        return procstat.ProcTable() if procstat.available() else None
 
 
 @dataclass
