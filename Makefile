@@ -53,7 +53,7 @@ bench: $(STAMP)  ## Run the benchmark scripts and print their figures (peers: ap
 	$(BIN)/python benchmarks/alert_bench.py
 
 docs: $(STAMP)  ## Regenerate generated docs (metric table, CLI reference).
-	$(BIN)/python -m monitorkit.metrics_registry > docs/metrics.md
+	$(BIN)/python -m monitorkit.catalog > docs/metrics.md
 	$(BIN)/python tests/test_docs.py > docs/cli.md
 
 screenshots: $(STAMP)  ## Regenerate docs/images/ from the real app (needs Debian's chromium).

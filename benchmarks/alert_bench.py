@@ -83,7 +83,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def latency(n: int) -> None:
-    from monitorkit.runtime import OwnerContext, run_owner
+    from monitorkit.owner.runtime import OwnerContext, run_owner
 
     hook = Hook()
     with tempfile.TemporaryDirectory() as tmp:

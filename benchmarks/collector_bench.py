@@ -32,7 +32,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from monitorkit.owner import read_owner
+from monitorkit.owner.sidecar import read_owner
 
 VENV_BIN = Path(sys.executable).parent
 GRACE = 5.0  # seconds after startup before the window opens: imports and first scans are not steady state
@@ -94,11 +94,11 @@ def wait_for(check: object, timeout: float, what: str) -> None:
 COLLECT_ONLY = """
 import signal, sys, threading
 from monitorkit.config import load_settings
-from monitorkit.runtime import run_owner
+from monitorkit.owner.runtime import run_owner
 settings = load_settings().with_overrides({"store.path": sys.argv[1]})
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: stop.set())
-run_owner(settings, stop, services=("monitorkit.ingest:IngestService",))
+run_owner(settings, stop, services=("monitorkit.owner.ingest:IngestService",))
 """
 
 

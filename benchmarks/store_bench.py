@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monitorkit.config import DEFAULTS, Settings
-from monitorkit.connect import connect
+from monitorkit.owner.connect import connect
 from monitorkit.samples import Sample
 from monitorkit.store import Store
 
@@ -246,7 +246,7 @@ def raw_blocks(store: Store) -> int:
 
 def file_bytes(db: Path, store: Store) -> tuple[int, int]:
     """Return the file's size (with its WAL) and the bytes of its used blocks."""
-    store.writer.submit(lambda con: con.execute("CHECKPOINT")).result()
+    store.submit(lambda con: con.execute("CHECKPOINT")).result()
     wal = Path(f"{db}.wal")
     used = store.query("SELECT used_blocks * block_size FROM pragma_database_size()")[0][0]
     return db.stat().st_size + (wal.stat().st_size if wal.exists() else 0), int(used)
@@ -273,7 +273,7 @@ def one_day(db: Path, folder: Path, seconds: int) -> tuple[int, datetime]:
         started = time.perf_counter()
         hourly = store.compact(END - timedelta(seconds=1))
         hourly_s = time.perf_counter() - started
-        store.writer.submit(lambda con: con.execute("CHECKPOINT")).result()
+        store.submit(lambda con: con.execute("CHECKPOINT")).result()
         hour_blocks = raw_blocks(store)
         # Two hours later the day is closed: the store's own rollup queues the day's compaction.
         started = time.perf_counter()
@@ -336,7 +336,7 @@ def add_minute_history(db: Path, days: int, before: datetime) -> int:
             con.execute("CHECKPOINT")
             return int(row[0]) if row else 0
 
-        return int(store.writer.submit(fill).result())  # type: ignore[call-overload]
+        return int(store.submit(fill).result())
 
 
 OWNER_CHILD = """

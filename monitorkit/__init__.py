@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from monitorkit.errors import (
@@ -22,8 +20,8 @@ from monitorkit.samples import Sample, make_sample
 
 if TYPE_CHECKING:
     from monitorkit.config import Settings, load_settings
-    from monitorkit.connect import connect
-    from monitorkit.owner import Owner
+    from monitorkit.owner.connect import connect
+    from monitorkit.owner.owner import Owner
     from monitorkit.store import Store
 
 __version__ = "0.1.0"
@@ -33,37 +31,20 @@ __version__ = "0.1.0"
 _LAZY = {
     "Settings": "monitorkit.config",
     "load_settings": "monitorkit.config",
-    "connect": "monitorkit.connect",
-    "Owner": "monitorkit.owner",
-    "Store": "monitorkit.store",
+    "connect": "monitorkit.owner.connect",
+    "Owner": "monitorkit.owner.owner",
+    "Store": "monitorkit.store.store",
 }
 
 
-class _Package(types.ModuleType):
-    """The package module: ``monitorkit.connect`` stays the function when the submodule of that name loads."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return  # the import system binds submodules on their parent; the function keeps the name
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
 def __getattr__(name: str) -> Any:
+    """Load the heavy public names on first use (PEP 562)."""
     module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value
-        return value
-    if not name.startswith("_"):
-        try:  # `import monitorkit; monitorkit.store.Store` keeps working
-            return importlib.import_module(f"monitorkit.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"monitorkit.{name}":
-                raise
-    raise AttributeError(f"module 'monitorkit' has no attribute {name!r}")
+    if module is None:
+        raise AttributeError(f"module 'monitorkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

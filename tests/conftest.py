@@ -10,6 +10,7 @@ import pytest
 from store_helpers import isolated_settings, run_python
 
 from monitorkit.config import Settings
+from monitorkit.owner.schema import SCHEMA
 from monitorkit.store import Store
 
 
@@ -27,8 +28,8 @@ def settings() -> Settings:
 
 @pytest.fixture
 def store(tmp_db: Path, settings: Settings) -> Iterator[Store]:
-    """Return an open Store on ``tmp_db`` (closed after the test)."""
-    with Store(tmp_db, settings=settings) as s:
+    """Return an open Store on ``tmp_db`` with every domain's tables, as an owner opens it (closed after the test)."""
+    with Store(tmp_db, settings=settings, schema=SCHEMA) as s:
         yield s
 
 

@@ -14,17 +14,17 @@ from typing import NamedTuple
 
 from store_helpers import PYTHON, child_env, isolated_settings
 
-from monitorkit.ingest import IngestService
-from monitorkit.owner import Owner
-from monitorkit.runtime import OwnerContext
-from monitorkit.scheduler import Scheduler
+from monitorkit.owner.ingest import IngestService
+from monitorkit.owner.owner import Owner
+from monitorkit.owner.runtime import OwnerContext
+from monitorkit.owner.scheduler import Scheduler
 
 # An owner with no collectors and only the ingest service; prints "ready <port>" once it serves.
 OWNER_SCRIPT = textwrap.dedent(
     """
     import copy, signal, sys, threading
     from monitorkit.config import DEFAULTS, Settings
-    from monitorkit.runtime import run_owner
+    from monitorkit.owner.runtime import run_owner
 
     settings = Settings(copy.deepcopy(DEFAULTS), {}).with_overrides(
         {"store.path": sys.argv[1], "collect.interval": 0.5})
@@ -37,7 +37,7 @@ OWNER_SCRIPT = textwrap.dedent(
     def ready(ctx):
         print("ready", ctx.services["ingest"].port, flush=True)
 
-    run_owner(settings, stop, collectors=[], services=("monitorkit.ingest:IngestService",), on_ready=ready)
+    run_owner(settings, stop, collectors=[], services=("monitorkit.owner.ingest:IngestService",), on_ready=ready)
     print("stopped", flush=True)
     """
 )

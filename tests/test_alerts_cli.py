@@ -16,7 +16,7 @@ from rules_helpers import T0, engine_for, rule_settings, series, trigger, wait_u
 from store_helpers import run_python
 
 from monitorkit.cli import main
-from monitorkit.connect import RemoteConnection, connect
+from monitorkit.owner.connect import RemoteConnection, connect
 from monitorkit.rules.loader import default_rules_dir
 from monitorkit.samples import HOST, Sample
 from monitorkit.store import Store
@@ -139,7 +139,7 @@ class Trigger:
 @pytest.fixture
 def owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An owner running in a thread: the trigger collector, the rule service with `hot` and the heartbeat check."""
-    from monitorkit.runtime import run_owner
+    from monitorkit.owner.runtime import run_owner
 
     monkeypatch.chdir(tmp_path)
     write_rule(tmp_path / "rules", "hot")

@@ -12,13 +12,13 @@ import pytest
 from rules_helpers import receiver, wait_until, webhook_alerting, write_rule
 from store_helpers import read_line, spawn_python
 
-from monitorkit.connect import connect
+from monitorkit.owner.connect import connect
 
 # An owner whose only collector reads {key: value} from a JSON file every 0.2 s as `trigger` samples.
 OWNER_CHILD = """
     import copy, json, sys, threading
     from monitorkit.config import DEFAULTS, Settings
-    from monitorkit.runtime import run_owner
+    from monitorkit.owner.runtime import run_owner
     from monitorkit.samples import Sample
 
     db, rules, state, alerting = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])

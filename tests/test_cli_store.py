@@ -225,7 +225,7 @@ def test_metrics_lists_registered_metrics() -> None:
 
 
 def missing_services() -> list[str]:
-    from monitorkit.runtime import DEFAULT_SERVICES
+    from monitorkit.owner.runtime import DEFAULT_SERVICES
 
     return [spec for spec in DEFAULT_SERVICES if importlib.util.find_spec(spec.partition(":")[0]) is None]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from monitorkit.catalog import REGISTRY
 from monitorkit.collectors import (
     CannedProcess,
     CannedSource,
@@ -17,7 +18,6 @@ from monitorkit.collectors import (
     default_collectors,
 )
 from monitorkit.errors import ConfigError
-from monitorkit.metrics_registry import REGISTRY
 from monitorkit.samples import HOST, Sample, validate_sample
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)

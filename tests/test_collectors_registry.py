@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitorkit.collectors import processes
-from monitorkit.metrics_registry import (
+from monitorkit.catalog import (
     NOT_COLLECTED,
     REGISTRY,
     DuplicateMetricError,
@@ -20,6 +19,7 @@ from monitorkit.metrics_registry import (
     register,
     render_markdown,
 )
+from monitorkit.collectors import processes
 from monitorkit.samples import validate_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def test_register_refuses_a_bad_name() -> None:
 
 def test_docs_metrics_md_is_current() -> None:
     doc = (ROOT / "docs" / "metrics.md").read_text()
-    assert doc == render_markdown(), "regenerate: python -m monitorkit.metrics_registry > docs/metrics.md"
+    assert doc == render_markdown(), "regenerate: python -m monitorkit.catalog > docs/metrics.md"
 
 
 def test_render_markdown_has_one_row_per_metric_and_the_not_collected_note() -> None:
@@ -129,6 +129,6 @@ def test_processes_module_states_what_it_cannot_collect() -> None:
 
 def test_module_entry_point_prints_the_full_page() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "monitorkit.metrics_registry"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "monitorkit.catalog"], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout == render_markdown()

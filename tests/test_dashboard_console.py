@@ -13,7 +13,7 @@ from monitorkit.dashboard.errors import ConsoleRefusedError, ConsoleTimeoutError
 from monitorkit.dashboard.reader import StoreReader, table_names
 from monitorkit.dashboard.server import HIDDEN_TABLES
 from monitorkit.errors import QueryError
-from monitorkit.owner import Owner
+from monitorkit.owner.owner import Owner
 from monitorkit.samples import Sample, utcnow
 from monitorkit.store import Store
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Served, http_get, require_chromium, served, wait_for
 
 from monitorkit.cli import main
-from monitorkit.connect import connect
 from monitorkit.dashboard.layouts import from_file_json
+from monitorkit.owner.connect import connect
 
 
 @pytest.fixture(scope="module")
@@ -182,9 +182,9 @@ def test_in_the_browser(server: Served, tmp_path: Path) -> None:
 
 
 def test_the_notebook_dashboard_reads_through_the_owner(server: Served) -> None:
-    from monitorkit.connect import RemoteConnection
     from monitorkit.dashboard import dashboard
     from monitorkit.dashboard.reader import ConnectionReader
+    from monitorkit.owner.connect import RemoteConnection
 
     board = dashboard(db=server.db, panels=["cpu", "sql"])
     try:

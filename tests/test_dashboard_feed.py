@@ -104,7 +104,7 @@ def _alert(con: Any, aid: int, state: str, updated: datetime, acked_by: str | No
 
 def test_alerts_health_and_runs_come_in_the_same_query(store: Store) -> None:
     now = utcnow()
-    store.writer.submit(lambda con: _alert(con, 1, "firing", now - timedelta(hours=3))).result()
+    store.submit(lambda con: _alert(con, 1, "firing", now - timedelta(hours=3))).result()
     feed = _feed(store)
     sub, snap = feed.subscribe(lambda d: None)
     assert snap.alerts[1].state == "firing", "firing alerts are loaded however old"
@@ -119,7 +119,7 @@ def test_alerts_health_and_runs_come_in_the_same_query(store: Store) -> None:
         con.execute("INSERT INTO executions VALUES ('r1', 'reindex', ?, 2.5, 'error', 'Timeout', 'took too long', "
                     "MAP {}, 'web1', 42)", [now])
 
-    store.writer.submit(changes).result()
+    store.submit(changes).result()
     before = feed.reader.queries
     delta = feed.poll()
     assert feed.reader.queries - before == 1

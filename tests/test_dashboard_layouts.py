@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from monitorkit.cli import main
 from monitorkit.dashboard import layouts as lay
 from monitorkit.dashboard.errors import LayoutError, LayoutNotFoundError
-from monitorkit.owner import Owner
+from monitorkit.owner.owner import Owner
+from monitorkit.owner.schema import SCHEMA
 from monitorkit.store import Store
 
 MINE = lay.Layout("mine", (lay.PanelSpec("cpu", 4, 300), lay.PanelSpec("sql", 12, 500, {"query": "FROM latest"})), "1h", False)
@@ -63,22 +64,22 @@ def test_save_load_default_delete(store: Store) -> None:
     cur = store.cursor()
     assert lay.list_layouts(cur) == []
     assert lay.default_layout(cur) == lay.DEFAULT_LAYOUT
-    store.writer.submit(lambda con: lay.save_layout(con, MINE)).result()
-    store.writer.submit(lambda con: lay.save_layout(con, MINE._replace(name="two"), default=True)).result()
+    store.submit(lambda con: lay.save_layout(con, MINE)).result()
+    store.submit(lambda con: lay.save_layout(con, MINE._replace(name="two"), default=True)).result()
     assert lay.load_layout(cur, "mine") == MINE
     assert [(i.name, i.is_default, i.panels) for i in lay.list_layouts(cur)] == [("two", True, 2), ("mine", False, 2)]
     assert lay.default_layout(cur).name == "two"
-    store.writer.submit(lambda con: lay.set_default(con, "mine")).result()
+    store.submit(lambda con: lay.set_default(con, "mine")).result()
     assert [i.name for i in lay.list_layouts(cur) if i.is_default] == ["mine"]
     changed = MINE._replace(panels=MINE.panels[:1])
-    store.writer.submit(lambda con: lay.save_layout(con, changed)).result()
+    store.submit(lambda con: lay.save_layout(con, changed)).result()
     assert lay.load_layout(cur, "mine") == changed
     assert lay.default_layout(cur).name == "mine", "saving again keeps it the default"
-    store.writer.submit(lambda con: lay.delete_layout(con, "mine")).result()
+    store.submit(lambda con: lay.delete_layout(con, "mine")).result()
     with pytest.raises(LayoutNotFoundError, match="no layout named 'mine'"):
         lay.load_layout(cur, "mine")
     with pytest.raises(LayoutNotFoundError):
-        store.writer.submit(lambda con: lay.set_default(con, "mine")).result()
+        store.submit(lambda con: lay.set_default(con, "mine")).result()
     cur.close()
 
 
@@ -92,7 +93,7 @@ def test_dashboard_tables_have_no_function_defaults(store: Store) -> None:
 
 
 def test_cli_export_import_list_without_owner(tmp_db: Path, tmp_path: Path) -> None:
-    Store(tmp_db).close()
+    Store(tmp_db, schema=SCHEMA).close()
     runner = CliRunner()
     builtin = tmp_path / "overview.json"
     result = runner.invoke(main, ["layouts", "export", "overview", str(builtin), "--db", str(tmp_db)], catch_exceptions=False)

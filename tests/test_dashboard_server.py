@@ -17,19 +17,20 @@ from monitorkit.dashboard.feed import Feed
 from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, to_file_json
 from monitorkit.dashboard.reader import StoreReader
 from monitorkit.dashboard.server import DashboardServer, health_summary, is_loopback
+from monitorkit.owner.schema import SCHEMA
 from monitorkit.samples import Sample, utcnow
 from monitorkit.store import Store
 
 
 @pytest.fixture(scope="module")
 def closed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DashboardServer, Store]]:
-    with Store(tmp_path_factory.mktemp("server") / "m.duckdb") as store:
+    with Store(tmp_path_factory.mktemp("server") / "m.duckdb", schema=SCHEMA) as store:
         store.write([Sample(utcnow(), "monitorkit_collector_up", {"collector": "cpu"}, 1.0)])
         store.flush()
         reader = StoreReader(store)
         feed = Feed(reader)
         feed.poll()
-        app = AppContext(feed, reader, LayoutBackend(reader, lambda fn: store.writer.submit(fn).result(10)))
+        app = AppContext(feed, reader, LayoutBackend(reader, lambda fn: store.submit(fn).result(10)))
         server = DashboardServer(app, TokenAuth(make_credential("tok")), api_key="key-123")
         server.open_metrics = False  # as when listening beyond loopback with public_metrics = false
         server.start()
@@ -73,14 +74,14 @@ def test_the_layouts_api_saves_with_the_api_key(closed_server: tuple[DashboardSe
 
 
 def test_health_prefers_the_health_views(tmp_path: Path) -> None:
-    with Store(tmp_path / "m.duckdb") as store:
+    with Store(tmp_path / "m.duckdb", schema=SCHEMA) as store:
         now = utcnow()
         store.write([Sample(now, "monitorkit_collector_up", {"collector": "disk_io"}, 0.0)])
         store.flush()
         feed = Feed(StoreReader(store))
         feed.poll()
         assert health_summary(feed)["status"] == "failing"
-        store.writer.submit(lambda con: con.execute(
+        store.submit(lambda con: con.execute(
             "INSERT INTO health_status VALUES ('writer', 'health_writer', 'degraded', 'slow', ?, ?)", [now, now])).result()
         feed.poll()
         summary = health_summary(feed)

@@ -22,7 +22,8 @@ from monitorkit.dashboard.panels import AppPanel, ChartsPanel, ProcessesPanel, c
 from monitorkit.dashboard.reader import StoreReader
 from monitorkit.dashboard.records import AlertRow
 from monitorkit.dashboard.sqlpanel import SqlPanel
-from monitorkit.owner import Owner
+from monitorkit.owner.owner import Owner
+from monitorkit.owner.schema import SCHEMA
 from monitorkit.samples import Sample, utcnow
 from monitorkit.store import Store
 
@@ -66,7 +67,7 @@ def app(store: Store) -> Iterator[AppContext]:
     reader = StoreReader(store)
     feed = Feed(reader, cached=cached_metrics())
     feed.prime()
-    yield AppContext(feed, reader, LayoutBackend(reader, lambda fn: store.writer.submit(fn).result(10)), FakeActions(),
+    yield AppContext(feed, reader, LayoutBackend(reader, lambda fn: store.submit(fn).result(10)), FakeActions(),
                      None, 1.0, default_host="web1")
 
 
@@ -195,7 +196,7 @@ def test_layouts_save_load_default_export_import(app: AppContext) -> None:
 
 def _fire(store: Store) -> None:
     now = utcnow()
-    store.writer.submit(lambda con: con.execute(
+    store.submit(lambda con: con.execute(
         "INSERT INTO alerts (id, rule, fingerprint, labels, kind, severity, state, value, summary, since, updated_at, "
         "inhibited) VALUES (9, 'disk_full', 'f', MAP {'alertname': 'disk_full', 'mount': '/'}, 'resource', 'critical', "
         "'firing', 99.0, 'disk / is full', ?, ?, false)", [now, now])).result()
@@ -229,7 +230,7 @@ def test_health_falls_back_to_collector_up_then_uses_the_health_views(app: AppCo
     assert isinstance(panel, HealthPanel)
     assert "collector cpu" in panel.summary.object and "data-status='ok'" in panel.summary.object
     now = utcnow()
-    store.writer.submit(lambda con: (
+    store.submit(lambda con: (
         con.execute("INSERT INTO health_status VALUES ('writer', 'health_writer', 'failing', 'no commits', ?, ?)", [now, now]),
         con.execute("INSERT INTO health_history VALUES (?, 'writer', 'health_writer', 'failing', 'ok', 'no commits')", [now]),
     )).result()
@@ -287,7 +288,7 @@ def _ctx(feed: Feed, console: SqlConsole | None) -> Any:
 
 
 def test_notebook_dashboard_in_process_and_from_a_closed_file(tmp_db: Path) -> None:
-    with Store(tmp_db) as store:
+    with Store(tmp_db, schema=SCHEMA) as store:
         store.write(host_samples(utcnow()))
         store.flush()
         board = dashboard(db=store, panels=["cpu", "alerts"], range="5m")

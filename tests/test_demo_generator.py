@@ -84,7 +84,7 @@ def test_tiers_are_rolled_up(demo_db: tuple[demo.DemoReport, duckdb.DuckDBPyConn
 def test_metric_names_are_the_collectors_and_instrument_names(
     demo_db: tuple[demo.DemoReport, duckdb.DuckDBPyConnection],
 ) -> None:
-    from monitorkit.metrics_registry import all_metrics
+    from monitorkit.catalog import all_metrics
 
     _, con = demo_db
     names = {n for (n,) in con.execute("SELECT DISTINCT name FROM series").fetchall()}

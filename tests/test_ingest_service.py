@@ -19,7 +19,7 @@ from monitorkit.instrument.transport import (
     read_endpoint,
 )
 from monitorkit.instrument.wire import ARROW_TYPE, JSON_TYPE, encode_executions, encode_samples
-from monitorkit.owner import read_owner
+from monitorkit.owner.sidecar import read_owner
 from monitorkit.samples import Sample
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -160,7 +160,7 @@ def test_tick_writes_the_ingest_metrics(running: LocalOwner) -> None:
 
 
 def test_stop_closes_the_port_and_forgets_the_local_service(tmp_path: Path) -> None:
-    from monitorkit.ingest import local_service
+    from monitorkit.owner.ingest import local_service
 
     with local_owner(tmp_path / "s.duckdb") as lo:
         assert local_service(tmp_path / "s.duckdb") is lo.ingest
@@ -173,7 +173,7 @@ def test_stop_closes_the_port_and_forgets_the_local_service(tmp_path: Path) -> N
 def test_store_sink_refuses_invalid_samples_and_reports_a_closed_store(tmp_path: Path) -> None:
     from store_helpers import isolated_settings
 
-    from monitorkit.ingest import StoreSink
+    from monitorkit.owner.ingest import StoreSink
     from monitorkit.store import Store
 
     store = Store(tmp_path / "sink.duckdb", settings=isolated_settings())

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from monitorkit.catalog import REGISTRY, all_metrics
 from monitorkit.cli import main
 from monitorkit.instrument import Counter, Registry, Sender, tool_run, track
 from monitorkit.instrument.catalog import INGEST_EXECUTIONS, INGEST_REQUESTS, INGEST_SAMPLES
-from monitorkit.metrics_registry import REGISTRY, all_metrics
 
 
 def test_emitted_metrics_match_their_registry_entries(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from monitorkit.instrument.wire import (
     encode_executions,
     encode_samples,
 )
-from monitorkit.owner import Owner
+from monitorkit.owner.owner import Owner
 from monitorkit.samples import Sample
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 654321, tzinfo=UTC)

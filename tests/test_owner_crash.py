@@ -13,8 +13,8 @@ import pytest
 from store_helpers import isolated_settings, read_line, spawn_python
 
 from monitorkit import Store
-from monitorkit.connect import connect
-from monitorkit.owner import read_owner, sidecar_path
+from monitorkit.owner.connect import connect
+from monitorkit.owner.sidecar import read_owner, sidecar_path
 
 BATCH = 2000  # samples per write: large enough that a kill often lands inside a commit
 FLUSH_EVERY = 3  # batches between flushes: the most a kill may lose

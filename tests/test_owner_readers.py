@@ -18,9 +18,9 @@ from store_helpers import isolated_settings, monitorkit_cli, read_line, run_pyth
 
 import monitorkit
 from monitorkit import Owner, OwnerExistsError, Store
-from monitorkit.connect import connect
 from monitorkit.errors import QueryError
-from monitorkit.owner import read_owner, sidecar_path
+from monitorkit.owner.connect import connect
+from monitorkit.owner.sidecar import read_owner, sidecar_path
 
 # Writes 10 samples every 100 ms, flushing each batch, until a line arrives on stdin (or 60 s pass).
 OWNER_CHILD = """
@@ -209,8 +209,10 @@ def test_stale_sidecar_is_ignored(tmp_db: Path) -> None:
     assert not sidecar_path(tmp_db).exists()
 
 
-def test_public_connect_stays_the_function_after_its_module_is_imported() -> None:
-    # Importing a submodule sets the package attribute of the same name: monitorkit.connect must
-    # still be the documented function once monitorkit.connect (the module) has been imported.
-    module = importlib.import_module("monitorkit.connect")
-    assert monitorkit.connect is module.connect, "monitorkit.connect is the module, not the function"
+def test_public_connect_is_the_function_and_its_module_imports_plainly() -> None:
+    # No submodule shares a public name, so importing one never rebinds monitorkit.connect.
+    module = importlib.import_module("monitorkit.owner.connect")
+    assert monitorkit.connect is module.connect, "monitorkit.connect is not the connect function"
+    import monitorkit.owner.connect as mc
+
+    assert mc is module and callable(mc.connect)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rules_helpers import T0, engine_for, rule_settings, series, write_rule
 
-from monitorkit.connect import connect
+from monitorkit.owner.connect import connect
 from monitorkit.rules.backtest import backtest
 from monitorkit.rules.errors import RuleTestError
 from monitorkit.rules.loader import default_rules_dir, load_file

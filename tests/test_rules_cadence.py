@@ -14,7 +14,7 @@ from monitorkit.store import Store
 
 def commit(store: Store, engine: Engine) -> None:
     """Run the engine's commit hook in the writer thread, as the store does after a batch."""
-    store.writer.submit(lambda con: engine.on_commit()).result()
+    store.submit(lambda con: engine.on_commit()).result()
 
 
 def test_a_commit_with_no_rule_due_evaluates_nothing(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from rules_helpers import T0, engine_for, events, rule_settings, trigger, write_rule
 
-from monitorkit.connect import connect
+from monitorkit.owner.connect import connect
 from monitorkit.rules.health import heartbeat, register_local_store
 from monitorkit.store import Store
 

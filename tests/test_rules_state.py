@@ -166,7 +166,7 @@ def test_engine_sends_nothing_silenced_and_records_but_does_not_send_inhibited(
         store.flush()
         matchers = parse_matchers([silence]) if silence else []
         if matchers:
-            store.writer.submit(lambda con: create_silence(con, matchers, starts_at=T0 - timedelta(hours=1),
+            store.submit(lambda con: create_silence(con, matchers, starts_at=T0 - timedelta(hours=1),
                                                            duration=timedelta(hours=2), created_by="t",
                                                            comment="c", now=T0)).result()
         engine.run(T0)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitorkit.scheduler import align
+from monitorkit.owner.scheduler import align
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 
 from monitorkit.samples import Sample
 from monitorkit.store import Store
-from monitorkit.writer import SMALL_BATCH
+from monitorkit.store.writer import SMALL_BATCH
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 PLUS2 = timezone(timedelta(hours=2))

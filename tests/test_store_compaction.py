@@ -15,7 +15,7 @@ from store_helpers import isolated_settings, read_line, run_python, spawn_python
 
 import monitorkit
 from monitorkit import Sample, Store
-from monitorkit.compaction import floor_period
+from monitorkit.store.compaction import floor_period
 
 DAY0 = datetime(2025, 6, 1, tzinfo=UTC)
 SERIES = [
@@ -167,11 +167,11 @@ def test_file_size_stays_bounded_over_repeated_compactions(tmp_db: Path) -> None
     with open_store(tmp_db, **{"retention.raw": "2d"}) as store:
         for day in range(10):
             start = DAY0 + timedelta(days=day)
-            store.writer.submit(lambda con, start=start: add_day(con, start)).result()
+            store.submit(lambda con, start=start: add_day(con, start)).result()
             now = start + timedelta(days=1, minutes=1)
             assert store.compact(now).days == 1
             store.enforce_retention(now)
-            store.writer.submit(lambda con: con.execute("CHECKPOINT")).result()
+            store.submit(lambda con: con.execute("CHECKPOINT")).result()
             sizes.append(tmp_db.stat().st_size)
         kept = store.query("SELECT count(*) FROM samples_raw")[0][0]
     assert kept == 2 * day_rows - 6 * 50  # retention cut 2 days before now = 1 minute into the day
@@ -214,7 +214,7 @@ KILL_CHILD = """
     import os, signal, sys
     from datetime import datetime, timedelta, timezone
     from monitorkit import Sample, Store
-    from monitorkit.compaction import compact
+    from monitorkit.store.compaction import compact
 
     class KillAtCommit:
         def __init__(self, con):
@@ -230,9 +230,9 @@ KILL_CHILD = """
     store = Store(sys.argv[1])
     store.write([Sample(day + timedelta(seconds=i), "m", {"k": str(i % 7)}, float(i)) for i in range(20000)])
     store.flush()
-    store.writer.submit(lambda con: con.execute("CHECKPOINT")).result()
+    store.submit(lambda con: con.execute("CHECKPOINT")).result()
     print("written", flush=True)
-    store.writer.submit(lambda con: compact(KillAtCommit(con), day + timedelta(days=2))).result()
+    store.submit(lambda con: compact(KillAtCommit(con), day + timedelta(days=2))).result()
     print("not killed", flush=True)
 """
 

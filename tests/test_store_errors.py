@@ -26,7 +26,7 @@ from monitorkit import (
     StoreCorruptError,
     StorePermissionError,
 )
-from monitorkit.connect import connect
+from monitorkit.owner.connect import connect
 
 T = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 GOOD = Sample(T, "cpu_percent", {"cpu": "0"}, 1.5)
@@ -150,16 +150,14 @@ OPEN_AS_NOBODY = """
 import importlib, os, sys
 from monitorkit import Store
 from monitorkit.config import DEFAULTS, Settings
-from monitorkit.migrations import SCHEMA_MODULES
-for module in SCHEMA_MODULES:
-    importlib.import_module(module)
+from monitorkit.owner.schema import SCHEMA  # loaded before dropping privileges, like the owner does
 os.setgroups([])
 os.setgid(int(sys.argv[1]))
 os.setuid(int(sys.argv[1]))
 assert os.geteuid() != 0
 for path in sys.argv[2:]:
     try:
-        Store(path, settings=Settings(DEFAULTS, {})).close()
+        Store(path, settings=Settings(DEFAULTS, {}), schema=SCHEMA).close()
         print(path, "OPENED")
     except Exception as exc:
         print(path, type(exc).__name__, exc)

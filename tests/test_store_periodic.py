@@ -10,8 +10,8 @@ import pytest
 from store_helpers import isolated_settings
 
 from monitorkit.errors import ConfigError
+from monitorkit.owner.scheduler import Scheduler
 from monitorkit.samples import Sample
-from monitorkit.scheduler import Scheduler
 from monitorkit.store import Store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -31,7 +31,7 @@ def test_a_deferred_task_waits_for_the_next_commit_and_sees_everything_before_it
     with Store(tmp_path / "m.duckdb", settings=isolated_settings()) as store:
         store.writer.set_flush_interval(3600)  # never due by time within this test
         store.write(tick(0))
-        future = store.writer.submit(lambda con: count(con, "samples_raw"), urgent=False)
+        future = store.submit(lambda con: count(con, "samples_raw"), urgent=False)
         store.write(tick(1))
         assert not future.done()  # no commit forced
         assert store.writer.batches == 0
@@ -44,14 +44,14 @@ def test_an_urgent_task_still_commits_at_once(tmp_path: Path) -> None:
     with Store(tmp_path / "m.duckdb", settings=isolated_settings()) as store:
         store.writer.set_flush_interval(3600)
         store.write(tick(0))
-        assert store.writer.submit(lambda con: count(con, "samples_raw")).result(timeout=10) == 5
+        assert store.submit(lambda con: count(con, "samples_raw")).result(timeout=10) == 5
         assert store.writer.batches == 1
 
 
 def test_a_deferred_task_alone_runs_when_the_interval_is_due(tmp_path: Path) -> None:
     with Store(tmp_path / "m.duckdb", settings=isolated_settings()) as store:
         store.writer.set_flush_interval(0.05)
-        future = store.writer.submit(lambda con: "ran", urgent=False)
+        future = store.submit(lambda con: "ran", urgent=False)
         assert future.result(timeout=10) == "ran"
 
 

@@ -13,7 +13,7 @@ import pytest
 from store_helpers import isolated_settings
 
 from monitorkit import Sample, Store
-from monitorkit.rollup import floor_time
+from monitorkit.store.rollup import floor_time
 
 START = datetime(2025, 3, 9, 9, 13, 7, 250_000, tzinfo=UTC)
 LATENESS = timedelta(seconds=5)
@@ -211,7 +211,7 @@ def test_retention_removes_exactly_the_rows_past_each_limit(tmp_path: Path, over
     with Store(tmp_path / "ret.duckdb", settings=settings) as store:
         store.write([Sample(t, "m", {"k": "v"}, float(i)) for i, t in enumerate(raw_gone + raw_kept)])
         store.flush()
-        store.writer.submit(lambda con: _fill_tiers(con, m_gone + m_kept, h_gone + h_kept)).result()
+        store.submit(lambda con: _fill_tiers(con, m_gone + m_kept, h_gone + h_kept)).result()
         deleted = store.enforce_retention(NOW)
         raw = sorted(r[0] for r in store.query("SELECT time FROM samples_raw"))
         tier_1m = sorted(r[0] for r in store.query("SELECT bucket FROM samples_1m"))

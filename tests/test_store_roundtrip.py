@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_helpers import isolated_settings
 
-from monitorkit import Owner, Sample, Store, writer
-from monitorkit.connect import connect
+from monitorkit import Owner, Sample, Store
+from monitorkit.owner.connect import connect
 from monitorkit.samples import HOST
+from monitorkit.store import writer
 
 Row = tuple[datetime, str, str, tuple[tuple[str, str], ...], float]
 
@@ -59,7 +60,7 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 def wipe(store: Store) -> None:
     """Delete every raw sample through the writer thread (series stay: the writer caches their ids)."""
-    store.writer.submit(lambda con: con.execute("DELETE FROM samples_raw")).result()
+    store.submit(lambda con: con.execute("DELETE FROM samples_raw")).result()
 
 
 # The writer inserts small batches from bound lists and large ones through Arrow: force each path.

@@ -10,7 +10,7 @@ from store_helpers import isolated_settings
 
 from monitorkit.samples import Sample
 from monitorkit.store import Store
-from monitorkit.writer import CommitInfo
+from monitorkit.store.writer import CommitInfo
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -58,7 +58,7 @@ def test_submit_commits_pending_samples_first_and_close_writes_the_rest(tmp_path
     with Store(db, settings=isolated_settings()) as store:
         store.writer.set_flush_interval(3600)
         store.write(tick(0))
-        seen = store.writer.submit(lambda con: con.execute("SELECT count(*) FROM samples_raw").fetchone()[0])
+        seen = store.submit(lambda con: con.execute("SELECT count(*) FROM samples_raw").fetchone()[0])
         assert seen.result(30) == 5  # a task sees every sample queued before it
         store.write(tick(1))
     with Store(db, settings=isolated_settings()) as store:
@@ -76,7 +76,7 @@ def test_interval_zero_commits_each_batch(tmp_path: Path) -> None:
 
 
 def test_the_owner_applies_store_flush_interval(tmp_path: Path) -> None:
-    from monitorkit.runtime import run_owner
+    from monitorkit.owner.runtime import run_owner
 
     stop = threading.Event()
     seen: list[float] = []

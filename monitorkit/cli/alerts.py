@@ -47,7 +47,7 @@ def _print(rows: list[dict[str, Any]], columns: list[str], as_json: bool, empty:
 
 
 def _connect(db: str | None, config_path: str | None) -> Any:
-    from monitorkit.connect import connect
+    from monitorkit.owner.connect import connect
 
     return connect(settings_for(db, config_path).get("store.path"))
 

@@ -47,7 +47,7 @@ def serve(db: str | None, config_path: str | None, port: int | None, address: st
     The login URL is printed like Jupyter's; the token is shown when it is issued (first start,
     --new-token or the serve.token setting) and stored only as a salted hash.
     """
-    from monitorkit import runtime
+    from monitorkit.owner import runtime
 
     overrides = {"serve.port": port, "serve.address": address, "collect.interval": interval,
                  "serve.new_token": True if new_token else None}
@@ -88,8 +88,8 @@ def list_cmd(db: str | None, config_path: str | None, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from monitorkit.connect import connect
     from monitorkit.dashboard.layouts import list_layouts
+    from monitorkit.owner.connect import connect
 
     con = connect(settings_for(db, config_path).get("store.path"))
     try:
@@ -115,9 +115,9 @@ def list_cmd(db: str | None, config_path: str | None, as_json: bool) -> None:
 @config_option
 def export_cmd(name: str, file: str, db: str | None, config_path: str | None) -> None:
     """Write layout NAME to FILE as JSON (the built-in 'overview' when none is saved under that name)."""
-    from monitorkit.connect import connect
     from monitorkit.dashboard.errors import LayoutNotFoundError
     from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, load_layout, to_file_json
+    from monitorkit.owner.connect import connect
 
     con = connect(settings_for(db, config_path).get("store.path"))
     try:

@@ -39,7 +39,7 @@ def install_stop_handlers(stop: threading.Event) -> None:
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: run until stopped).")
 def collect(db: str | None, config_path: str | None, interval: float | None, duration: float | None) -> None:
     """Own the database, collect host metrics and evaluate rules until Ctrl-C or SIGTERM."""
-    from monitorkit.runtime import OwnerContext, run_owner
+    from monitorkit.owner.runtime import OwnerContext, run_owner
 
     settings = settings_for(db, config_path).with_overrides({"collect.interval": interval})
     stop = threading.Event()
@@ -67,8 +67,8 @@ def sql(query: str, db: str | None, config_path: str | None, fmt: str, output: s
     """Run a read-only SQL QUERY against the database, live while the owner writes."""
     import duckdb
 
-    from monitorkit.connect import connect
     from monitorkit.errors import QueryError
+    from monitorkit.owner.connect import connect
 
     settings = settings_for(db, config_path)
     con = connect(settings.get("store.path"))
@@ -129,8 +129,8 @@ def _print_table(table: object, output: str | None) -> None:
 @config_option
 def status(db: str | None, config_path: str | None) -> None:
     """Show the owner, rows and time span per tier, and the file size."""
-    from monitorkit.connect import connect
-    from monitorkit.owner import read_owner
+    from monitorkit.owner.connect import connect
+    from monitorkit.owner.sidecar import read_owner
 
     settings = settings_for(db, config_path)
     path = Path(settings.get("store.path"))
@@ -175,7 +175,7 @@ def config(config_path: str | None, as_json: bool) -> None:
 def metrics(as_json: bool) -> None:
     """List every metric monitorkit collects, with kind, unit, labels and help."""
     import monitorkit.collectors  # noqa: F401  registers the collectors' metrics
-    from monitorkit.metrics_registry import all_metrics
+    from monitorkit.catalog import all_metrics
 
     infos = all_metrics()
     if as_json:

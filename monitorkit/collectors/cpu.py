@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from monitorkit.catalog import MetricInfo, register
 from monitorkit.collectors.sources import HostSource, PsutilSource
-from monitorkit.metrics_registry import MetricInfo, register
 from monitorkit.samples import Sample
 
 CPU_PERCENT = register(MetricInfo(

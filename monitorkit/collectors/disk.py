@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from monitorkit.catalog import MetricInfo, register
 from monitorkit.collectors.sources import HostSource, PsutilSource
-from monitorkit.metrics_registry import MetricInfo, register
 from monitorkit.samples import Sample
 
 MOUNT_LABELS = ("mount", "device", "fstype")

@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from monitorkit.catalog import MetricInfo, MetricKind, register
 from monitorkit.errors import MonitorkitError
-from monitorkit.metrics_registry import MetricInfo, MetricKind, register
 from monitorkit.samples import Sample
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
+from monitorkit.catalog import MetricInfo, register
 from monitorkit.collectors.sources import (
     AccessDenied,
     HostSource,
@@ -19,7 +20,6 @@ from monitorkit.collectors.sources import (
     PsutilSource,
     ZombieProcess,
 )
-from monitorkit.metrics_registry import MetricInfo, register
 from monitorkit.samples import Sample
 
 PROC_LABELS = ("pid", "name", "user")

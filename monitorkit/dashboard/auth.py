@@ -19,6 +19,7 @@ from urllib.parse import quote
 from bokeh.server.auth_provider import AuthProvider
 from tornado.web import RequestHandler
 
+from monitorkit.dashboard.schema import SCHEMA as DASHBOARD_SCHEMA
 from monitorkit.samples import utcnow
 from monitorkit.store import Store
 
@@ -83,6 +84,7 @@ def ensure_token(store: Store, *, token: str | None = None, rotate: bool = False
 
     ``token`` (the ``serve.token`` setting) replaces the stored one if it differs.
     """
+    store.apply_schema(DASHBOARD_SCHEMA)
     cur = store.cursor()
     try:
         current = load_credential(cur)
@@ -97,7 +99,7 @@ def ensure_token(store: Store, *, token: str | None = None, rotate: bool = False
     else:
         return current, None
     credential = make_credential(issued)
-    store.writer.submit(lambda con: store_credential(con, credential)).result()
+    store.submit(lambda con: store_credential(con, credential)).result()
     return credential, issued
 
 

@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
-from monitorkit import duck
 from monitorkit.dashboard.errors import ConsoleRefusedError, ConsoleTimeoutError
 from monitorkit.errors import QueryError
+from monitorkit.store import duck
 
 ALIAS = "live"
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})

@@ -11,10 +11,8 @@ from monitorkit.dashboard.errors import DashboardError
 from monitorkit.dashboard.layouts import RANGES
 from monitorkit.dashboard.reader import Reader
 from monitorkit.dashboard.records import Points
+from monitorkit.store.tiers import BY_NAME, tier_for
 
-# The same thresholds as the store's metric_range macro: raw up to 6 h, 1 min up to 30 days.
-RAW_MAX = 6 * 3600
-MINUTE_MAX = 30 * 86400
 TARGET_POINTS = 900
 NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
@@ -39,16 +37,9 @@ class TimeRange(NamedTuple):
         return int(self.span / self.step) + 2
 
 
-def tier_for(span_seconds: float) -> str:
-    """Return the tier that serves a range of ``span_seconds``: raw, 1m or 1h."""
-    if span_seconds <= RAW_MAX:
-        return "raw"
-    return "1m" if span_seconds <= MINUTE_MAX else "1h"
-
-
 def step_for(span_seconds: float, tier: str, tick: float = 1.0) -> int:
     """Return a round step (seconds) giving about TARGET_POINTS points, never finer than the tier."""
-    floor = {"raw": max(1, round(tick)), "1m": 60, "1h": 3600}[tier]
+    floor = BY_NAME[tier].step or max(1, round(tick))
     want = max(floor, span_seconds / TARGET_POINTS)
     return next((s for s in NICE_STEPS if s >= want), NICE_STEPS[-1])
 

@@ -254,13 +254,14 @@ def install_layout(db: str | Path, layout: Layout, *, default: bool = False, set
     import urllib.error
     import urllib.request
 
-    from monitorkit.owner import read_owner
+    from monitorkit.owner.schema import SCHEMA
+    from monitorkit.owner.sidecar import read_owner
     from monitorkit.store import Store
 
     owner = read_owner(db)
     if owner is None:
-        with Store(db, settings=settings) as store:
-            store.writer.submit(lambda con: save_layout(con, layout, default=default)).result(30)
+        with Store(db, settings=settings, schema=SCHEMA) as store:
+            store.submit(lambda con: save_layout(con, layout, default=default)).result(30)
         return "file"
     url, key = owner.extra.get("dashboard_url"), owner.extra.get("dashboard_api_key")
     if not url or not key:

@@ -16,7 +16,6 @@ import panel as pn
 import param
 
 from monitorkit.config import load_settings
-from monitorkit.connect import RemoteConnection, connect
 from monitorkit.dashboard.actions import RulesActions
 from monitorkit.dashboard.app import AppContext, DashboardView, LayoutBackend
 from monitorkit.dashboard.console import SqlConsole
@@ -26,7 +25,9 @@ from monitorkit.dashboard.panels import cached_metrics
 from monitorkit.dashboard.reader import ConnectionReader, Reader, StoreReader
 from monitorkit.dashboard.server import HIDDEN_TABLES
 from monitorkit.errors import MonitorkitError
-from monitorkit.owner import Owner, read_owner
+from monitorkit.owner.connect import RemoteConnection, connect
+from monitorkit.owner.owner import Owner
+from monitorkit.owner.sidecar import read_owner
 from monitorkit.store import Store
 
 
@@ -95,7 +96,7 @@ def dashboard(db: str | Path | Store | Owner | None = None, panels: Sequence[str
                    else SqlConsole.for_file(path, tables) if store is None else None)
     except MonitorkitError:
         console = None
-    write = (lambda fn: store.writer.submit(fn).result(30)) if store is not None else None
+    write = (lambda fn: store.submit(fn).result(30)) if store is not None else None
     app = AppContext(feed, reader, LayoutBackend(reader, write), RulesActions(path), console, tick)
     view = DashboardView(app, _layout(panels, range))
     view.start(feed.snapshot())

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import duckdb
 
-from monitorkit.migrations import migration
+from monitorkit.store.migrations import SchemaSet
+
+SCHEMA = SchemaSet("dashboard", range(40, 50))
 
 # No DEFAULT that calls a function (Quack clients could not ATTACH the file, seen on 1.5.5):
 # every time is set by the code that inserts.
 
 
-@migration(40, "dashboard layouts")
+@SCHEMA.migration(40, "dashboard layouts")
 def _layouts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
@@ -25,7 +27,7 @@ def _layouts(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # Only a salted scrypt hash of the login token is kept; readers may see it, never the token.
-@migration(41, "dashboard login credential")
+@SCHEMA.migration(41, "dashboard login credential")
 def _credentials(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """

@@ -343,7 +343,7 @@ class DashboardService:
             self.console = SqlConsole.for_owner(owner.port, owner.token, tables) if owner is not None else None
         except MonitorkitError as exc:
             log.warning("SQL console unavailable: %s", exc)
-        backend = LayoutBackend(reader, write=lambda fn: store.writer.submit(fn).result(30))
+        backend = LayoutBackend(reader, write=lambda fn: store.submit(fn).result(30))
         app = AppContext(feed, reader, backend, RulesActions(ctx.owner.db, settings), self.console, tick)
         server = DashboardServer(
             app, TokenAuth(credential), address=str(settings.get("serve.address", "127.0.0.1")),

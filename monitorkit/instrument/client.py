@@ -178,7 +178,7 @@ class Sender:
             self._target = self._fixed_target
             return self._target
         if self._owner is not None:
-            from monitorkit.ingest import StoreSink
+            from monitorkit.owner.ingest import StoreSink
 
             self._target = LocalTarget(StoreSink(self._owner.store))
             return self._target

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import duckdb
 
-from monitorkit.migrations import migration
+from monitorkit.store.migrations import SchemaSet
+
+SCHEMA = SchemaSet("executions", range(10, 20))
 
 # One row per tool run, sent by applications through the ingest channel. No DEFAULT that
 # calls a function (Quack clients could not ATTACH the file): every value is set by the owner.
@@ -23,6 +25,6 @@ EXECUTIONS_DDL = """
     )"""
 
 
-@migration(10, "executions: one row per tool run")
+@SCHEMA.migration(10, "executions: one row per tool run")
 def _executions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(EXECUTIONS_DDL)

@@ -54,7 +54,7 @@ def _alive(pid: int) -> bool:
 def read_endpoint(db: str | Path) -> IngestEndpoint | None:
     """Return the ingest endpoint a live owner of ``db`` published, or None.
 
-    Reads the same ``<db>.owner.json`` as ``monitorkit.owner.read_owner`` without importing DuckDB.
+    Reads the same ``<db>.owner.json`` as ``monitorkit.owner.sidecar.read_owner`` without importing DuckDB.
     """
     try:
         data = json.loads(Path(f"{db}.owner.json").read_text())
@@ -124,7 +124,7 @@ class LocalTarget:
     """The owner running in this very process: batches go straight to its store."""
 
     def __init__(self, sink: object) -> None:
-        self.sink = sink  # a monitorkit.ingest.IngestService (has accept_samples / accept_executions)
+        self.sink = sink  # a monitorkit.owner.ingest.IngestService (has accept_samples / accept_executions)
 
     def send_samples(self, samples: list[Sample], extra: dict[str, str]) -> Delivery:
         """Write samples to the local store."""
@@ -139,5 +139,5 @@ class LocalTarget:
 
 def local_sink(db: str | Path) -> object | None:
     """Return the in-process ingest service of ``db`` if this process owns it, else None."""
-    ingest = sys.modules.get("monitorkit.ingest")  # loaded only where an owner runs
+    ingest = sys.modules.get("monitorkit.owner.ingest")  # loaded only where an owner runs
     return ingest.local_service(db) if ingest is not None else None

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from monitorkit.config import Settings, parse_duration
-from monitorkit.owner import read_owner
+from monitorkit.owner.schema import SCHEMA
+from monitorkit.owner.sidecar import read_owner
 from monitorkit.rules import alerts as alertdb
 from monitorkit.rules import silences as sil
 from monitorkit.rules.errors import InvalidRequestError
@@ -59,7 +60,7 @@ def owner_routes(engine: Engine) -> dict[str, Callable[[dict[str, Any]], Mapping
 
     def run(action: Action) -> Callable[[dict[str, Any]], Mapping[str, Any]]:
         def handler(payload: dict[str, Any]) -> Mapping[str, Any]:
-            return store.writer.submit(lambda con: action(con, payload, utcnow())).result(TIMEOUT)  # type: ignore[return-value]
+            return store.submit(lambda con: action(con, payload, utcnow())).result(TIMEOUT)
         return handler
 
     def ack(payload: dict[str, Any]) -> Mapping[str, Any]:
@@ -67,14 +68,14 @@ def owner_routes(engine: Engine) -> dict[str, Callable[[dict[str, Any]], Mapping
             inst = engine.ack(con, int(payload["id"]), str(payload.get("by", "")), str(payload.get("comment", "")),
                               utcnow())
             return {"id": inst.id, "rule": inst.rule, "state": inst.state, "acked_by": inst.acked_by}
-        return store.writer.submit(task).result(TIMEOUT)  # type: ignore[return-value]
+        return store.submit(task).result(TIMEOUT)
 
     def heartbeat(payload: dict[str, Any]) -> Mapping[str, Any]:
         submit_heartbeat(store, heartbeat_from_json(payload)).result(TIMEOUT)
         return {}
 
     def reload(payload: dict[str, Any]) -> Mapping[str, Any]:
-        done = store.writer.submit(lambda con: engine.reload(con, utcnow(), force=True)).result(TIMEOUT)
+        done = store.submit(lambda con: engine.reload(con, utcnow(), force=True)).result(TIMEOUT)
         return {"reloaded": bool(done), "errored": sorted(n for n, s in engine.status.items() if s.state != "ok")}
 
     routes = {path: run(action) for path, action in ACTIONS.items()}
@@ -88,8 +89,8 @@ def _perform(db: str | Path, path: str, payload: dict[str, Any], settings: Setti
     owner = read_owner(Path(db))
     if owner is not None:
         return {k: v for k, v in call(owner, path, payload).items() if k != "ok"}
-    with Store(db, settings=settings) as store:
-        return store.writer.submit(lambda con: ACTIONS[path](con, payload, utcnow())).result(TIMEOUT)  # type: ignore[return-value]
+    with Store(db, settings=settings, schema=SCHEMA) as store:
+        return store.submit(lambda con: ACTIONS[path](con, payload, utcnow())).result(TIMEOUT)
 
 
 def ack_alert(db: str | Path, alert_id: int, *, by: str, comment: str = "",

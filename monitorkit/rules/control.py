@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 
 from monitorkit.errors import MonitorkitError
-from monitorkit.owner import OwnerInfo
+from monitorkit.owner.sidecar import OwnerInfo
 from monitorkit.rules.errors import ControlError
 
 log = logging.getLogger(__name__)

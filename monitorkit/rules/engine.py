@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import duckdb
 
 from monitorkit.config import Settings, load_settings
+from monitorkit.instrument.schema import SCHEMA as EXECUTIONS_SCHEMA
 from monitorkit.rules import alerts as alertdb
 from monitorkit.rules import views
 from monitorkit.rules.alerts import Event, Instance
@@ -31,6 +32,7 @@ from monitorkit.rules.loader import Rule, load_rules, render, rules_config, snap
 from monitorkit.rules.notify import send
 from monitorkit.rules.routing import AlertingConfig, from_settings, inhibited
 from monitorkit.rules.runner import RuleResult, Watchdog, alert_labels, evaluate_rule
+from monitorkit.rules.schema import SCHEMA as RULES_SCHEMA
 from monitorkit.rules.silences import active_silences, silenced_by
 from monitorkit.rules.state import State, Timing, advance, fingerprint
 from monitorkit.samples import utcnow
@@ -71,6 +73,7 @@ class Engine:
 
     def __init__(self, store: Store, settings: Settings | None = None, *, sender: Sender = send) -> None:
         self.store = store
+        store.apply_schema(EXECUTIONS_SCHEMA, RULES_SCHEMA)  # rules read tool runs and write alert state
         self.settings = settings or store.settings or load_settings()
         self.config = rules_config(self.settings)
         self.alerting: AlertingConfig = from_settings(self.settings)
@@ -98,7 +101,7 @@ class Engine:
 
     def start(self) -> None:
         """Load state and rules, install views (in the writer thread), start the dispatcher."""
-        self.store.writer.submit(self.open).result()
+        self.store.submit(self.open).result()
         self.dispatcher.start()
 
     def open(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -144,7 +147,7 @@ class Engine:
 
     def run(self, at: datetime | None = None) -> PassReport:
         """Evaluate once at ``at`` (default now) in the writer thread and wait; for tests and tools."""
-        return self.store.writer.submit(lambda con: self.evaluate(con, at or utcnow())).result()  # type: ignore[return-value]
+        return self.store.submit(lambda con: self.evaluate(con, at or utcnow())).result()
 
     # -- rules ---------------------------------------------------------------------------------
 
@@ -378,7 +381,7 @@ class Engine:
             if result.ok:
                 alertdb.append_events(con, events)
 
-        self.store.writer.submit(write)
+        self.store.submit(write)
 
     def _delivery_done(self, note: Notification, ok: bool) -> None:
         if not ok:
@@ -386,7 +389,7 @@ class Engine:
             return
         self.groups.delivered(note)
         sent = json.dumps(dict(note.sent), sort_keys=True)
-        self.store.writer.submit(lambda con: con.execute(
+        self.store.submit(lambda con: con.execute(
             "INSERT OR REPLACE INTO notify_groups (group_key, receiver, last_flush, sent, updated_at) "
             "VALUES (?, ?, ?, ?, ?)", [note.group_key, note.receiver, note.time, sent, utcnow()]))
 

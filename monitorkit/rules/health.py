@@ -70,7 +70,7 @@ def write_heartbeat(con: duckdb.DuckDBPyConnection, hb: Heartbeat) -> None:
 
 def submit_heartbeat(store: Store, hb: Heartbeat) -> Future[object]:
     """Queue ``hb`` to the store's writer thread; the hook an ingest endpoint calls for heartbeat rows."""
-    return store.writer.submit(lambda con: write_heartbeat(con, hb))
+    return store.submit(lambda con: write_heartbeat(con, hb))
 
 
 _local: dict[str, Store] = {}
@@ -99,7 +99,7 @@ def heartbeat(component: str, status: str = "ok", reason: str = "", ttl: float =
         submit_heartbeat(store, hb)
         return True
     from monitorkit.config import load_settings
-    from monitorkit.owner import read_owner
+    from monitorkit.owner.sidecar import read_owner
     from monitorkit.rules.control import call
 
     owner = read_owner(Path(db or load_settings().get("store.path")))

@@ -41,11 +41,14 @@ import pyarrow as pa
 
 from monitorkit.config import parse_duration
 from monitorkit.errors import ConfigError
-from monitorkit.migrations import migrate
+from monitorkit.instrument.schema import SCHEMA as EXECUTIONS_SCHEMA
 from monitorkit.rules.backtest import Replay
 from monitorkit.rules.errors import RuleEvalError, RuleTestError
 from monitorkit.rules.loader import Rule, default_rules_dir, load_rules
 from monitorkit.rules.runner import evaluate_rule
+from monitorkit.rules.schema import SCHEMA as RULES_SCHEMA
+from monitorkit.store.migrations import migrate
+from monitorkit.store.schema import SCHEMA as STORE_SCHEMA
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TOKEN_RE = re.compile(r"^(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)(?:([+-])(\d+(?:\.\d+)?(?:e[+-]?\d+)?))?x(\d+)$")
@@ -186,7 +189,7 @@ def _run_one(name: str, test: Mapping[str, Any], rules: Mapping[str, Rule], star
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     try:
-        migrate(con)
+        migrate(con, (STORE_SCHEMA, EXECUTIONS_SCHEMA, RULES_SCHEMA))
         load_series(con, test.get("series", []), start, interval)
         checks: dict[timedelta, list[tuple[str, Mapping[str, Any]]]] = {}
         for kind in ("alerts", "health"):

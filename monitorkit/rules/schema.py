@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import duckdb
 
-from monitorkit.migrations import migration
+from monitorkit.store.migrations import SchemaSet
+
+SCHEMA = SchemaSet("rules", range(20, 40))
 
 # No DEFAULT calls a function (now(), nextval()): Quack clients could not ATTACH the file
 # (seen on 1.5.5); the engine sets every id and time explicitly.
 
 
-@migration(20, "rules, alerts and alert events")
+@SCHEMA.migration(20, "rules, alerts and alert events")
 def _alerts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
@@ -46,7 +48,7 @@ def _alerts(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-@migration(21, "silences, notifications and notification groups")
+@SCHEMA.migration(21, "silences, notifications and notification groups")
 def _notify(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
@@ -75,7 +77,7 @@ def _notify(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-@migration(22, "heartbeats, health status and health history")
+@SCHEMA.migration(22, "heartbeats, health status and health history")
 def _health(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
@@ -148,7 +150,7 @@ EMPTY_HEALTH = (
 )
 
 
-@migration(23, "rule macros and health roll-up views")
+@SCHEMA.migration(23, "rule macros and health roll-up views")
 def _views(con: duckdb.DuckDBPyConnection) -> None:
     for macro in MACROS:
         con.execute(macro)

@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from monitorkit.demo_signals import DemoData, Run, build_host
+from monitorkit.demo.signals import DemoData, Run, build_host
 from monitorkit.errors import MonitorkitError
 from monitorkit.samples import Sample
 
@@ -215,6 +215,7 @@ def generate(
     series); the rest is inserted as Arrow tables in the store's writer thread, in time order,
     then rolled up. ``progress(done, total)`` is called as time steps are written.
     """
+    from monitorkit.owner.schema import SCHEMA
     from monitorkit.store import Store
 
     config = check_config(config or DemoConfig())
@@ -222,7 +223,7 @@ def generate(
     _prepare_path(path, force)
     data = build(config)
     total = config.steps + 1
-    with Store(path) as store:
+    with Store(path, schema=SCHEMA) as store:
         first = [Sample(config.start, name, labels, float(values[0]), host) for host, name, labels, values in data.series]
         written = store.write(first)  # validated, and the writer assigns the series ids
         store.flush()
@@ -231,7 +232,7 @@ def generate(
         ids = [known[(h, n, tuple(sorted(lab.items())))] for h, n, lab, _ in data.series]
         pending = None
         for done, table in _arrow_chunks(config, data, ids):
-            future = store.writer.submit(partial(_insert_raw, table=table))
+            future = store.submit(partial(_insert_raw, table=table))
             if pending is not None:  # one batch in flight while the next is built
                 written += int(pending.result())  # type: ignore[call-overload]
             pending = future
@@ -240,7 +241,7 @@ def generate(
         if pending is not None:
             written += int(pending.result())  # type: ignore[call-overload]
         store.rollup(config.end + timedelta(minutes=1))
-        executions = int(store.writer.submit(lambda con: _insert_runs(con, config, data.runs)).result())  # type: ignore[call-overload]
+        executions = int(store.submit(lambda con: _insert_runs(con, config, data.runs)).result())
         if progress:
             progress(total, total)
     return DemoReport(path, config, written, len(data.series), executions, plan_incidents(config))
@@ -278,7 +279,7 @@ def _insert_runs(con: Any, config: DemoConfig, runs: list[Run]) -> int:
 
 
 def _prepare_path(path: Path, force: bool) -> None:
-    from monitorkit.owner import read_owner
+    from monitorkit.owner.sidecar import read_owner
 
     owner = read_owner(path)
     if owner is not None:

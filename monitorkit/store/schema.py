@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import duckdb
 
-from monitorkit.migrations import migration
+from monitorkit.store.migrations import SchemaSet
+from monitorkit.store.tiers import tier_case_sql
 
-TIERS = ("raw", "1m", "1h")
-TIER_SECONDS = {"1m": 60, "1h": 3600}
+SCHEMA = SchemaSet("store", range(1, 10))
+TIER_CASE = tier_case_sql("t1::TIMESTAMPTZ - t0::TIMESTAMPTZ")
+
 
 
 # metric_range: one metric between t0 and t1 at step seconds, from the tier that suits the
@@ -16,9 +18,7 @@ MACROS = [
     """
         CREATE OR REPLACE MACRO {schema}metric_range(metric, t0, t1, step := 60) AS TABLE
         WITH tier AS (
-            SELECT CASE WHEN t1::TIMESTAMPTZ - t0::TIMESTAMPTZ <= INTERVAL 6 HOUR THEN 'raw'
-                        WHEN t1::TIMESTAMPTZ - t0::TIMESTAMPTZ <= INTERVAL 30 DAY THEN '1m'
-                        ELSE '1h' END AS t
+            SELECT {tier_case} AS t
         ), pts AS (
             SELECT r.series_id, r.time AS t, r.value AS v_sum, 1::BIGINT AS v_n,
                    r.value AS v_min, r.value AS v_max
@@ -49,7 +49,7 @@ MACROS = [
 # database whose tables have one (seen on 1.5.5), so ids and times are set by the writer.
 
 
-@migration(1, "series, samples and rollup tiers")
+@SCHEMA.migration(1, "series, samples and rollup tiers")
 def _base(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
@@ -83,7 +83,7 @@ def _base(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-@migration(2, "long-format views, latest values, counter rates and range macros")
+@SCHEMA.migration(2, "long-format views, latest values, counter rates and range macros")
 def _views(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
@@ -127,10 +127,10 @@ def _views(con: duckdb.DuckDBPyConnection) -> None:
         WHERE d.dt > 0"""
     )
     for macro in MACROS:
-        con.execute(macro.format(schema=""))
+        con.execute(macro.format(schema="", tier_case=TIER_CASE))
 
 
-@migration(4, "read-only authorization for Quack readers")
+@SCHEMA.migration(4, "read-only authorization for Quack readers")
 def _quack_read_only(con: duckdb.DuckDBPyConnection) -> None:
     # Quack calls this for every client statement; only what json_serialize_sql accepts
     # (SELECT-like, one or more, no DML/DDL/COPY) is admitted.
@@ -141,7 +141,7 @@ def _quack_read_only(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-@migration(3, "retention and tier status")
+@SCHEMA.migration(3, "retention and tier status")
 def _status(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
@@ -152,8 +152,13 @@ def _status(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-@migration(5, "compaction watermarks")
+@SCHEMA.migration(5, "compaction watermarks")
 def _compaction_state(con: duckdb.DuckDBPyConnection) -> None:
     # samples_raw keeps its name and columns: compaction (monitorkit/compaction.py) only
     # reorders closed periods. Rows of an existing file are rewritten by the first rollup.
     con.execute("CREATE TABLE compaction_state (level VARCHAR PRIMARY KEY, watermark TIMESTAMPTZ NOT NULL)")
+
+
+@SCHEMA.migration(6, "drop the unused settings_kv table")
+def _drop_settings_kv(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DROP TABLE IF EXISTS settings_kv")

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitorkit.collectors.base import Collector
-from monitorkit.compaction import floor_period
 from monitorkit.config import parse_duration
 from monitorkit.samples import HOST, Sample, SampleValidator, utcnow
 from monitorkit.store import Store
+from monitorkit.store.compaction import floor_period
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 300.0

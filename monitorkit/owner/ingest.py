@@ -33,7 +33,7 @@ from monitorkit.samples import HOST, Sample
 from monitorkit.store import Store
 
 if TYPE_CHECKING:
-    from monitorkit.runtime import OwnerContext
+    from monitorkit.owner.runtime import OwnerContext
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def write_executions(store: Store, rows: list[Execution]) -> Future[object]:
         finally:
             con.unregister("_mk_executions")
 
-    return store.writer.submit(insert)
+    return store.submit(insert)
 
 
 class StoreSink:
@@ -240,4 +240,4 @@ class IngestService:
         if epoch >= self._next_retention:
             self._next_retention = epoch + RETENTION_CHECK_SECONDS
             cutoff = now - self.retention
-            self.store.writer.submit(lambda con: con.execute("DELETE FROM executions WHERE started < ?", [cutoff]))
+            self.store.submit(lambda con: con.execute("DELETE FROM executions WHERE started < ?", [cutoff]))

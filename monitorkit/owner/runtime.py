@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitorkit.collectors.base import Collector
-from monitorkit.config import Settings, parse_duration
-from monitorkit.owner import Owner
-from monitorkit.scheduler import Scheduler
+from monitorkit.config import Settings
+from monitorkit.owner.owner import Owner
+from monitorkit.owner.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
 # Services started by `monitorkit collect` (and `serve`, which adds the dashboard), in order.
 # Each names "module:Class"; the class takes no arguments and follows the Service protocol.
 DEFAULT_SERVICES: tuple[str, ...] = (
-    "monitorkit.ingest:IngestService",
+    "monitorkit.owner.ingest:IngestService",
     "monitorkit.rules.engine:RuleService",
 )
 
@@ -68,8 +68,6 @@ def run_owner(
     from monitorkit.collectors import default_collectors
 
     with Owner(settings.get("store.path"), settings=settings) as owner:
-        # One transaction per flush interval instead of per tick: readers see data at most that late.
-        owner.store.writer.set_flush_interval(parse_duration(settings.get("store.flush_interval", 0)).total_seconds())
         scheduler = Scheduler(
             owner.store,
             list(collectors) if collectors is not None else default_collectors(settings["collectors"]),

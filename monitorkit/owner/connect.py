@@ -9,11 +9,10 @@ from typing import Any
 
 import duckdb
 
-from monitorkit import duck
 from monitorkit.config import load_settings
 from monitorkit.errors import QueryError, StoreError
-from monitorkit.owner import OwnerInfo, read_owner
-from monitorkit.store import open_database
+from monitorkit.owner.sidecar import OwnerInfo, read_owner
+from monitorkit.store import duck, open_database
 
 
 class RemoteConnection:

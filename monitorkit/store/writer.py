@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -18,6 +19,7 @@ from monitorkit.errors import StoreClosedError
 from monitorkit.samples import Sample
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CommitHook = Callable[["CommitInfo"], None]
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
@@ -138,13 +140,13 @@ class Writer:
             if first or self.flush_interval <= 0:
                 self._cond.notify()  # later batches join the armed timer: no wake-up per batch
 
-    def submit(self, fn: Callable[[duckdb.DuckDBPyConnection], object], *, urgent: bool = True) -> Future[object]:
+    def submit(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, urgent: bool = True) -> Future[T]:
         """Run ``fn(write_connection)`` in the writer thread, after what is queued; return its future.
 
         With ``urgent=False`` the task waits for the next commit that is due anyway (at most
         ``flush_interval``) instead of forcing one: periodic work adds no commit of its own.
         """
-        future: Future[object] = Future()
+        future: Future[T] = Future()
 
         def task(con: duckdb.DuckDBPyConnection) -> None:
             try:

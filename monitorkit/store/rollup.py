@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-_MICROS = {"1m": 60_000_000, "1h": 3_600_000_000}
+from monitorkit.store.tiers import TIERS
+
+_MICROS = {tier.name: tier.step * 1_000_000 for tier in TIERS if tier.step}
 _SOURCE = {
     "1m": ("samples_raw", "time", "min(value), max(value), sum(value), count(*), arg_max(value, time), max(time)"),
     "1h": ("samples_1m", "bucket", "min(min), max(max), sum(sum), sum(count), arg_max(last, last_time), max(last_time)"),
@@ -82,10 +84,11 @@ def enforce_retention(
 ) -> dict[str, int]:
     """Delete rows older than each tier's retention; return rows deleted per tier."""
     deleted: dict[str, int] = {}
-    for tier, table, tcol in (("raw", "samples_raw", "time"), ("1m", "samples_1m", "bucket"), ("1h", "samples_1h", "bucket")):
-        keep = retention.get(tier)
+    for tier in TIERS:
+        table, tcol = tier.table, tier.time_col
+        keep = retention.get(tier.name)
         if keep is None:
             continue
         row = con.execute(f"DELETE FROM {table} WHERE {tcol} < ?", [now - keep]).fetchone()
-        deleted[tier] = int(row[0]) if row else 0
+        deleted[tier.name] = int(row[0]) if row else 0
     return deleted

@@ -3,64 +3,27 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
-from monitorkit import duck
-from monitorkit.compaction import Compaction, compact
 from monitorkit.config import Settings, load_settings, parse_duration
-from monitorkit.errors import ConfigError, OwnerExistsError, StoreCorruptError, StoreError, StorePermissionError
-from monitorkit.migrations import migrate
-from monitorkit.rollup import enforce_retention, rollup
+from monitorkit.errors import ConfigError, StoreError
 from monitorkit.samples import Sample, SampleValidator, utcnow
-from monitorkit.writer import CommitHook, Writer
+from monitorkit.store.compaction import Compaction, compact
+from monitorkit.store.database import open_database
+from monitorkit.store.migrations import SchemaSet, migrate
+from monitorkit.store.rollup import enforce_retention, rollup
+from monitorkit.store.schema import SCHEMA as STORE_SCHEMA
+from monitorkit.store.writer import CommitHook, Writer
 
 log = logging.getLogger(__name__)
-
-
-def open_database(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB file at ``path`` (creating folders), mapping failures to typed errors."""
-    path = Path(path)
-    if not read_only:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorePermissionError(f"cannot create folder {path.parent} for the database: {exc.strerror}") from exc
-        if path.parent.exists() and not os.access(path.parent, os.W_OK):
-            raise StorePermissionError(f"folder {path.parent} is not writable; choose another --db path or fix its permissions")
-    if path.exists() and path.is_dir():
-        raise StoreError(f"{path} is a folder; --db must name a database file")
-    corrupt = (
-        f"{path} is not a DuckDB database (or is damaged); it was left untouched. "
-        "Move it aside or pass another --db path."
-    )
-    # Check the header first: DuckDB would try to download an extension for e.g. a SQLite file.
-    try:
-        if path.is_file() and not duck.is_duckdb_file(path):
-            raise StoreCorruptError(corrupt)
-    except OSError as exc:
-        raise StorePermissionError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as exc:
-        text = str(exc)
-        if duck.is_lock_error(exc):
-            raise OwnerExistsError(str(path), duck.lock_holder_pid(exc)) from exc
-        signs = ("not a valid DuckDB database file", "Corrupt", "corrupt", "Could not read enough bytes")
-        if any(sign in text for sign in signs):
-            raise StoreCorruptError(corrupt) from exc
-        if "Permission denied" in text or "Read-only file system" in text:
-            raise StorePermissionError(f"cannot open {path} for writing: {text}") from exc
-        raise StoreError(f"cannot open {path}: {text}") from exc
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+T = TypeVar("T")
 
 
 class Store:
@@ -75,6 +38,7 @@ class Store:
         *,
         settings: Settings | None = None,
         hooks: Sequence[CommitHook] = (),
+        schema: Sequence[SchemaSet] = (STORE_SCHEMA,),
     ) -> None:
         self.settings = settings or load_settings()
         self.path = Path(path or self.settings.get("store.path"))
@@ -86,7 +50,7 @@ class Store:
             if threads > 0:
                 # DuckDB's thread pool is per database instance (SET threads is GLOBAL only).
                 self._con.execute(f"SET threads = {threads}")
-            migrate(self._con)
+            migrate(self._con, [STORE_SCHEMA, *schema])
         except duckdb.Error as exc:
             self._con.close()
             raise StoreError(f"cannot prepare {self.path}: {exc}") from exc
@@ -96,6 +60,8 @@ class Store:
         self.writer = Writer(
             self._con, max_queued=int(self.settings.get("store.queue_max_samples")), hooks=hooks
         )
+        # One transaction per flush interval instead of per batch: readers see data at most that late.
+        self.writer.set_flush_interval(parse_duration(self.settings.get("store.flush_interval", 0)).total_seconds())
         self.retention: dict[str, timedelta] = self.settings.retention()
         self.lateness = parse_duration(self.settings.get("store.rollup_lateness"))
         self._validate = SampleValidator()
@@ -135,6 +101,18 @@ class Store:
         self.writer.put(batch)
         return len(batch)
 
+    def submit(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, urgent: bool = True) -> Future[T]:
+        """Run ``fn(write_connection)`` on the writer thread after what is queued; return its future.
+
+        ``store.submit(lambda con: con.execute("DELETE FROM t").fetchone()).result()``. With
+        ``urgent=False`` it rides on the next commit due anyway instead of forcing one.
+        """
+        return self.writer.submit(fn, urgent=urgent)
+
+    def apply_schema(self, *sets: SchemaSet) -> list[int]:
+        """Apply the migrations of ``sets`` this file lacks (a domain's tables); return their numbers."""
+        return self.submit(lambda con: migrate(con, sets)).result()
+
     def add_hook(self, hook: CommitHook) -> None:
         """Call ``hook(CommitInfo)`` after each committed batch (in the writer thread)."""
         self.writer.add_hook(hook)
@@ -150,9 +128,9 @@ class Store:
         rewrite takes seconds and the caller is the collection loop. ``flush()`` waits for it.
         """
         at = now or utcnow()
-        written = self.writer.submit(lambda con: rollup(con, at, self.lateness)).result()
+        written = self.submit(lambda con: rollup(con, at, self.lateness)).result()
         self._queue_compaction(at, urgent=True)
-        return written  # type: ignore[return-value]
+        return written
 
     def rollup_soon(self, now: datetime | None = None) -> Future[object]:
         """Queue a rollup (then a compaction) to run right after the writer's next due commit; don't wait.
@@ -161,19 +139,19 @@ class Store:
         extra rule evaluation), and sees every sample queued before it. ``flush()`` waits for it.
         """
         at = now or utcnow()
-        future = self.writer.submit(lambda con: rollup(con, at, self.lateness), urgent=False)
+        future = self.submit(lambda con: rollup(con, at, self.lateness), urgent=False)
         self._queue_compaction(at, urgent=False)
         return future
 
     def _queue_compaction(self, at: datetime, *, urgent: bool) -> None:
         if self._compaction is None or self._compaction.done():
-            self._compaction = self.writer.submit(lambda con: self._compact(con, at), urgent=urgent)
+            self._compaction = self.submit(lambda con: self._compact(con, at), urgent=urgent)
             self._compaction.add_done_callback(self._compaction_done)
 
     def compact(self, now: datetime | None = None) -> Compaction:
         """Rewrite closed hours and days ordered by (series_id, time) and wait; return what was rewritten."""
         at = now or utcnow()
-        return self.writer.submit(lambda con: self._compact(con, at)).result()  # type: ignore[return-value]
+        return self.submit(lambda con: self._compact(con, at)).result()
 
     def _compact(self, con: duckdb.DuckDBPyConnection, at: datetime) -> Compaction:
         self.last_compaction = compact(con, at, self.lateness)
@@ -188,7 +166,7 @@ class Store:
     def enforce_retention(self, now: datetime | None = None) -> dict[str, int]:
         """Delete rows past each tier's retention; return rows deleted per tier."""
         at = now or utcnow()
-        return self.writer.submit(lambda con: enforce_retention(con, at, self.retention)).result()  # type: ignore[return-value]
+        return self.submit(lambda con: enforce_retention(con, at, self.retention)).result()
 
     def close(self) -> None:
         """Write everything queued, then close the file."""
