@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from collector_helpers import NOW
 
 from monitorkit.catalog import REGISTRY
 from monitorkit.collectors import (
@@ -20,7 +21,6 @@ from monitorkit.collectors import (
 from monitorkit.errors import ConfigError
 from monitorkit.samples import HOST, Sample, validate_sample
 
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 PROC = Path(__file__).resolve().parent / "proc"
 ALL_NAMES = ["cpu", "memory", "disk_usage", "disk_io", "network", "connections", "processes", "kernel"]
 

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import NamedTuple
 
+from collector_helpers import NOW, rows
+
 from monitorkit.collectors import CannedSource, DiskIOCollector, DiskUsageCollector
-from monitorkit.collectors.sources import DiskIO, DiskPartition, DiskUsage
-from monitorkit.samples import HOST, Sample
-
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
-
-
-def rows(samples: Iterable[Sample]) -> list[tuple[str, dict[str, str], float]]:
-    """Return (name, labels, value) of each sample after checking its time and host."""
-    out = []
-    for s in samples:
-        assert s.time == NOW and s.host == HOST
-        out.append((s.name, dict(s.labels), s.value))
-    return out
+from monitorkit.collectors.records import DiskIO, DiskPartition, DiskUsage
 
 
 def test_disk_usage_skips_pseudo_filesystems_repeated_devices_and_vanished_mounts() -> None:

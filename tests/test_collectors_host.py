@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collector_helpers import NOW, rows
 
 from monitorkit.collectors import CannedSource, CpuCollector, MemoryCollector
-from monitorkit.collectors.sources import CpuTimes, SwapMemory, VirtualMemory
-from monitorkit.samples import HOST, Sample
-
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
-
-
-def rows(samples: Iterable[Sample]) -> list[tuple[str, dict[str, str], float]]:
-    """Return (name, labels, value) of each sample after checking its time and host."""
-    out = []
-    for s in samples:
-        assert s.time == NOW and s.host == HOST
-        assert isinstance(s.value, float)
-        out.append((s.name, dict(s.labels), s.value))
-    return out
+from monitorkit.collectors.records import CpuTimes, SwapMemory, VirtualMemory
 
 
 def test_cpu_collector_reports_percent_seconds_load_and_count() -> None:

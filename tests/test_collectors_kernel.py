@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from collector_helpers import NOW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitorkit.collectors.kernel import KernelCollector, ProcNetFormatError, parse_proc_net
 from monitorkit.samples import HOST
 
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 PROC = Path(__file__).resolve().parent / "proc"
 
 

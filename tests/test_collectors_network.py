@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable
-from datetime import UTC, datetime
 
 import pytest
+from collector_helpers import NOW, rows
 
 from monitorkit.collectors import CannedSource, ConnectionsCollector, NetworkCollector
 from monitorkit.collectors.connections import TCP_STATES
-from monitorkit.collectors.sources import Address, Connection, NetIO, NicStats
+from monitorkit.collectors.records import Address, Connection, NetIO, NicStats
 from monitorkit.errors import ConfigError
-from monitorkit.samples import HOST, Sample
 
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 TCP, UDP = socket.SOCK_STREAM, socket.SOCK_DGRAM
 V4, V6, UNIX = socket.AF_INET, socket.AF_INET6, socket.AF_UNIX
-
-
-def rows(samples: Iterable[Sample]) -> list[tuple[str, dict[str, str], float]]:
-    """Return (name, labels, value) of each sample after checking its time and host."""
-    out = []
-    for s in samples:
-        assert s.time == NOW and s.host == HOST
-        out.append((s.name, dict(s.labels), s.value))
-    return out
 
 
 def test_network_collector_reports_raw_counters_link_state_and_known_speed() -> None:

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
+
+from collector_helpers import NOW, rows
 
 from monitorkit.collectors import CannedProcess, CannedSource, ProcessesCollector
-from monitorkit.collectors.sources import NoSuchProcess, ZombieProcess
-from monitorkit.samples import HOST, Sample
-
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
-
-
-def rows(samples: Iterable[Sample]) -> list[tuple[str, dict[str, str], float]]:
-    """Return (name, labels, value) of each sample after checking its time and host."""
-    out = []
-    for s in samples:
-        assert s.time == NOW and s.host == HOST
-        out.append((s.name, dict(s.labels), s.value))
-    return out
+from monitorkit.collectors.records import NoSuchProcess, ZombieProcess
 
 
 def per_process(got: list[tuple[str, dict[str, str], float]]) -> dict[str, dict[str, float]]:

@@ -6,16 +6,15 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 import pytest
+from collector_helpers import NOW
 
 from monitorkit.collectors import ConnectionsCollector, ProcessesCollector, procnet, procstat
-from monitorkit.collectors.sources import Address, NoSuchProcess
+from monitorkit.collectors.records import Address, NoSuchProcess
 
-NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0 100 0 0 10 0
    1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 1002 1 0 20 4 30 10 -1

@@ -6,9 +6,10 @@ import socket
 from collections import Counter
 from datetime import datetime
 
-from monitorkit.catalog import MetricInfo, register
+from monitorkit.catalog.registry import MetricInfo, register
 from monitorkit.collectors.procnet import KIND_TABLES  # the socket kinds each psutil ``kind`` covers
-from monitorkit.collectors.sources import Connection, HostSource, PsutilSource
+from monitorkit.collectors.records import Connection
+from monitorkit.collectors.sources import HostSource, PsutilSource
 from monitorkit.errors import ConfigError
 from monitorkit.samples import Sample
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from monitorkit.catalog import MetricInfo, register
+from monitorkit.catalog.registry import MetricInfo, register
 from monitorkit.collectors.sources import HostSource, PsutilSource
 from monitorkit.samples import Sample
 

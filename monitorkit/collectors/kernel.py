@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from monitorkit.catalog import MetricInfo, MetricKind, register
+from monitorkit.catalog.registry import MetricInfo, MetricKind, register
 from monitorkit.errors import MonitorkitError
 from monitorkit.samples import Sample
 

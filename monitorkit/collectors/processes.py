@@ -11,15 +11,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
-from monitorkit.catalog import MetricInfo, register
-from monitorkit.collectors.sources import (
-    AccessDenied,
-    HostSource,
-    NoSuchProcess,
-    ProcessLike,
-    PsutilSource,
-    ZombieProcess,
-)
+from monitorkit.catalog.registry import MetricInfo, register
+from monitorkit.collectors.records import AccessDenied, NoSuchProcess, ZombieProcess
+from monitorkit.collectors.sources import HostSource, ProcessLike, PsutilSource
 from monitorkit.samples import Sample
 
 PROC_LABELS = ("pid", "name", "user")

@@ -13,7 +13,7 @@ import struct
 import sys
 from pathlib import Path
 
-from monitorkit.collectors.sources import Address, Connection
+from monitorkit.collectors.records import Address, Connection
 
 # /proc/net/tcp* "st" column, as psutil names the states.
 TCP_STATES = {

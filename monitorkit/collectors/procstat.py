@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from monitorkit.collectors.sources import AccessDenied, MemoryInfo, NoSuchProcess
+from monitorkit.collectors.records import AccessDenied, MemoryInfo, NoSuchProcess
 
 # psutil's names for the one-letter states of /proc/<pid>/stat.
 STATES = {

@@ -5,7 +5,7 @@ Application-defined metrics are not listed here; these are the ones monitorkit n
 
 from __future__ import annotations
 
-from monitorkit.catalog import MetricInfo, register
+from monitorkit.catalog.registry import MetricInfo, register
 
 PM = ("protocol", "method")
 
