@@ -107,7 +107,7 @@ def latency(n: int) -> None:
             ready.set()
 
         owner = threading.Thread(target=run_owner, args=(settings, stop), daemon=True, kwargs={
-            "services": ("monitorkit.rules.engine:RuleService",), "on_ready": on_ready})
+            "services": ("monitorkit.rules.service:RuleService",), "on_ready": on_ready})
         owner.start()
         ready.wait(60)
         store = box["ctx"].owner.store

@@ -62,3 +62,7 @@ class ConfigError(MonitorkitError):
 
 class QueryError(MonitorkitError):
     """A query was refused or failed."""
+
+
+class OwnerApiError(MonitorkitError):
+    """The owner's API refused a request or could not be reached; the message says which and why."""

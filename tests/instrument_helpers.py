@@ -16,7 +16,7 @@ from store_helpers import PYTHON, child_env, isolated_settings
 
 from monitorkit.owner.ingest import IngestService
 from monitorkit.owner.owner import Owner
-from monitorkit.owner.runtime import OwnerContext
+from monitorkit.owner.runtime import OwnerContext, serving
 from monitorkit.owner.scheduler import Scheduler
 
 # An owner with no collectors and only the ingest service; prints "ready <port>" once it serves.
@@ -35,7 +35,7 @@ OWNER_SCRIPT = textwrap.dedent(
     timer.start()
 
     def ready(ctx):
-        print("ready", ctx.services["ingest"].port, flush=True)
+        print("ready", ctx.api.port, flush=True)
 
     run_owner(settings, stop, collectors=[], services=("monitorkit.owner.ingest:IngestService",), on_ready=ready)
     print("stopped", flush=True)
@@ -86,6 +86,7 @@ class LocalOwner(NamedTuple):
     owner: Owner
     ingest: IngestService
     scheduler: Scheduler
+    ctx: OwnerContext
 
 
 @contextmanager
@@ -95,8 +96,10 @@ def local_owner(db: Path, **ingest_options: float) -> Iterator[LocalOwner]:
     with Owner(db, settings=settings) as owner:
         scheduler = Scheduler(owner.store, [])
         service = IngestService(**ingest_options)  # type: ignore[arg-type]
-        service.start(OwnerContext(owner, scheduler, settings, threading.Event()))
-        try:
-            yield LocalOwner(owner, service, scheduler)
-        finally:
-            service.stop()
+        with serving(owner, scheduler, settings, threading.Event()) as ctx:
+            service.start(ctx)
+            ctx.services[service.name] = service
+            try:
+                yield LocalOwner(owner, service, scheduler, ctx)
+            finally:
+                service.stop()

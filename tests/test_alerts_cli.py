@@ -148,7 +148,7 @@ def owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     settings = rule_settings(tmp_path / "rules", **{"store.path": str(db), "collect.interval": 0.2})
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(target=run_owner, args=(settings, stop), kwargs={
-        "collectors": [Trigger()], "services": ("monitorkit.rules.engine:RuleService",),
+        "collectors": [Trigger()], "services": ("monitorkit.rules.service:RuleService",),
         "on_ready": lambda ctx: ready.set()}, daemon=True)
     thread.start()
     assert ready.wait(30)

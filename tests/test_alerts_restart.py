@@ -36,7 +36,7 @@ OWNER_CHILD = """
             return [Sample(now, "trigger", {"key": k}, float(v)) for k, v in values.items()]
 
     run_owner(settings, threading.Event(), collectors=[FileCollector()],
-              services=("monitorkit.rules.engine:RuleService",), on_ready=lambda ctx: print("ready", flush=True))
+              services=("monitorkit.rules.service:RuleService",), on_ready=lambda ctx: print("ready", flush=True))
 """
 
 RULE = """SELECT host, labels['key'] AS key, last AS value

@@ -33,7 +33,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOwner]:
 
 
 def post(lo: LocalOwner, path: str, body: bytes, content_type: str = JSON_TYPE, token: str | None = None) -> Delivery:
-    return http_post(lo.ingest.port, path, token or lo.ingest.token, content_type, body, timeout=10)
+    return http_post(lo.ctx.api.port, path, token or lo.ctx.api.token, content_type, body, timeout=10)
 
 
 def line(**fields: object) -> str:
@@ -49,12 +49,13 @@ def stored(lo: LocalOwner, name: str) -> list[tuple[object, ...]]:
         "SELECT time, host, labels, value FROM samples WHERE name = ? ORDER BY time, value", [name])
 
 
-def test_sidecar_publishes_port_and_token(running: LocalOwner) -> None:
+def test_sidecar_publishes_the_owner_api_port_and_token(running: LocalOwner) -> None:
     info = read_owner(running.owner.db)
     assert info is not None
-    assert info.extra["ingest_port"] == running.ingest.port
-    assert info.extra["ingest_token"] == running.ingest.token
-    assert read_endpoint(running.owner.db) == (info.pid, running.ingest.port, running.ingest.token)
+    assert info.extra["api_port"] == running.ctx.api.port
+    assert info.extra["api_token"] == running.ctx.api.token
+    assert read_endpoint(running.owner.db) == (info.pid, running.ctx.api.port, running.ctx.api.token)
+    assert not any(key.startswith(("ingest_", "control_")) for key in info.extra), "one API, one token"
 
 
 def test_wrong_or_missing_token_is_refused(running: LocalOwner) -> None:
@@ -160,12 +161,12 @@ def test_tick_writes_the_ingest_metrics(running: LocalOwner) -> None:
 
 
 def test_stop_closes_the_port_and_forgets_the_local_service(tmp_path: Path) -> None:
-    from monitorkit.owner.ingest import local_service
+    from monitorkit.instrument.transport import local_sink
 
     with local_owner(tmp_path / "s.duckdb") as lo:
-        assert local_service(tmp_path / "s.duckdb") is lo.ingest
-        port = lo.ingest.port
-    assert local_service(tmp_path / "s.duckdb") is None
+        assert local_sink(tmp_path / "s.duckdb") is lo.ingest
+        port = lo.ctx.api.port
+    assert local_sink(tmp_path / "s.duckdb") is None
     with pytest.raises(OSError):
         http_post(port, SAMPLES_PATH, "t", JSON_TYPE, b"", timeout=2)
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import duckdb
 import pytest
 from rules_helpers import T0, engine_for, events, rule_settings, trigger, write_rule
 
+from monitorkit.owner import local
 from monitorkit.owner.connect import connect
-from monitorkit.rules.health import heartbeat, register_local_store
+from monitorkit.owner.runtime import OwnerContext
+from monitorkit.rules.health import heartbeat
 from monitorkit.store import Store
 
 SLOW_SQL = "SELECT count(*)::DOUBLE AS value FROM range(100000000000) t(a) WHERE a % 7 = 99"
@@ -127,11 +131,12 @@ def test_health_checks_heartbeats_and_the_overall_status(tmp_path: Path) -> None
             engine_for(store) as engine:
         store.write([trigger(at(0), 1)])
         store.flush()
-        register_local_store(store)
+        here = cast(OwnerContext, SimpleNamespace(owner=SimpleNamespace(store=store)))  # the owner, in this process
+        local.register(store.path, here)
         try:
             assert heartbeat("billing", status="ok", ttl=30)
         finally:
-            register_local_store(None)
+            local.unregister(store.path, here)
         store.flush()
         [(beat,)] = store.query("SELECT updated_at FROM heartbeats WHERE component = 'billing'")
         engine.run(beat + timedelta(seconds=5))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -59,7 +58,7 @@ def read_endpoint(db: str | Path) -> IngestEndpoint | None:
     try:
         data = json.loads(Path(f"{db}.owner.json").read_text())
         extra = data.get("extra") or {}
-        endpoint = IngestEndpoint(int(data["pid"]), int(extra["ingest_port"]), str(extra["ingest_token"]))
+        endpoint = IngestEndpoint(int(data["pid"]), int(extra["api_port"]), str(extra["api_token"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return endpoint if _alive(endpoint.pid) else None
@@ -139,5 +138,7 @@ class LocalTarget:
 
 def local_sink(db: str | Path) -> object | None:
     """Return the in-process ingest service of ``db`` if this process owns it, else None."""
-    ingest = sys.modules.get("monitorkit.owner.ingest")  # loaded only where an owner runs
-    return ingest.local_service(db) if ingest is not None else None
+    from monitorkit.owner.local import lookup  # no DuckDB: only a dict of the owners running here
+
+    here = lookup(db)
+    return here.services.get("ingest") if here is not None else None

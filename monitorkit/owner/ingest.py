@@ -1,34 +1,31 @@
-"""The owner's ingest endpoint: instrumented applications POST samples and tool runs, the owner writes them.
+"""The owner's ingest routes: instrumented applications POST samples and tool runs, the owner writes them.
 
-``IngestService`` runs inside the owner (``runtime.DEFAULT_SERVICES``): an HTTP server on
-127.0.0.1 and a free port, guarded by a random bearer token, both published in the sidecar
-(``ingest_port``, ``ingest_token``). ``POST /v1/samples`` and ``POST /v1/executions`` take a
-batch as JSON lines or an Arrow IPC stream; every row is validated and an invalid batch is
-refused whole with 400 and the reason. 200 means committed, 202 queued but not yet committed.
+``IngestService`` runs inside the owner (``runtime.DEFAULT_SERVICES``) and registers
+``POST /v1/samples`` and ``POST /v1/executions`` on the owner API (``owner/api.py``: one
+loopback server, one token, published in the sidecar as ``api_port`` / ``api_token``). A batch
+is JSON lines or an Arrow IPC stream; every row is validated and an invalid batch is refused
+whole with 400 and the reason. 200 means committed, 202 queued but not yet committed.
 Writes go through the store's writer thread (Quack clients are read-only by design).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
-import secrets
 import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from monitorkit.config import parse_duration
 from monitorkit.errors import InvalidSampleError, StoreClosedError
 from monitorkit.instrument.catalog import INGEST_EXECUTIONS, INGEST_REQUESTS, INGEST_SAMPLES
+from monitorkit.instrument.schema import SCHEMA as EXECUTIONS_SCHEMA
 from monitorkit.instrument.tools import Execution
 from monitorkit.instrument.transport import EXECUTIONS_PATH, SAMPLES_PATH, Delivery
 from monitorkit.instrument.wire import decode_executions, decode_samples, executions_table
+from monitorkit.owner.api import MAX_BODY_BYTES, OwnerApi, Request, Response
 from monitorkit.samples import HOST, Sample
 from monitorkit.store import Store
 
@@ -37,21 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 2**20
-RETENTION_CHECK_SECONDS = 3600.0
-DEFAULT_EXECUTIONS_RETENTION = "90d"
-
-
-_LOCAL: dict[str, IngestService] = {}
-
-
-def _key(db: str | Path) -> str:
-    return str(Path(db).resolve())
-
-
-def local_service(db: str | Path) -> IngestService | None:
-    """Return the IngestService running in this process for ``db``, if any (applications write to it directly)."""
-    return _LOCAL.get(_key(db))
 
 
 def write_executions(store: Store, rows: list[Execution]) -> Future[object]:
@@ -108,110 +90,51 @@ class StoreSink:
         return Delivery(200, f"committed {len(rows)} tool runs")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    service: IngestService
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "monitorkit-ingest/1"
-    timeout = 30  # seconds a client may stall mid-request before its thread gives up
-
-    def do_POST(self) -> None:
-        svc = self.server.service
-        given = self.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, f"Bearer {svc.token}".encode()):
-            self._reply(401, "missing or wrong token: read ingest_token from the owner's sidecar file")
-            return
-        if self.path not in (SAMPLES_PATH, EXECUTIONS_PATH):
-            self._reply(404, f"unknown path {self.path}; POST to {SAMPLES_PATH} or {EXECUTIONS_PATH}")
-            return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self._reply(411, "Content-Length is required")
-            return
-        if length > svc.max_body_bytes:
-            self.close_connection = True
-            self._reply(413, f"batch of {length} bytes is over the limit of {svc.max_body_bytes}; send smaller ones")
-            return
-        body = self.rfile.read(length)
-        content_type = self.headers.get("Content-Type", "")
-        try:
-            if self.path == SAMPLES_PATH:
-                answer = svc.accept_samples(decode_samples(content_type, body), validated=True)
-            else:
-                answer = svc.accept_executions(decode_executions(content_type, body))
-        except InvalidSampleError as exc:
-            answer = Delivery(400, str(exc))
-        self._reply(answer.status, answer.message)
-
-    def _reply(self, status: int, message: str) -> None:
-        self.server.service.count_request(status)
-        data = message.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("ingest %s - %s", self.address_string(), format % args)
-
-
 class IngestService:
-    """Serve the ingest endpoint inside the owner and write what applications send."""
+    """Take batches from applications (over the owner API or in this process) and write them."""
 
     name = "ingest"
 
     def __init__(self, *, commit_timeout: float = 2.0, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.commit_timeout = commit_timeout
         self.max_body_bytes = max_body_bytes
-        self.token = secrets.token_urlsafe(24)
-        self.port = 0
-        self.requests: dict[str, int] = {}
         self.samples = 0
         self.executions = 0
         self._stats_lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._db_key = ""
-        self._next_retention = 0.0
+        self._api: OwnerApi | None = None
 
     def start(self, ctx: OwnerContext) -> None:
-        """Serve on 127.0.0.1:<free port>, publish port and token in the sidecar, hook into the ticks."""
+        """Register the ingest routes on the owner API, keep tool runs to their retention, count on every tick."""
         self.store = ctx.owner.store
+        self.store.apply_schema(EXECUTIONS_SCHEMA)
+        self.store.retain("executions", table="executions", column="started")
         self.sink = StoreSink(self.store, self.commit_timeout)
-        self.retention = parse_duration(ctx.settings.get("retention.executions", DEFAULT_EXECUTIONS_RETENTION))
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.service = self
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.5}, name="monitorkit-ingest", daemon=True
-        )
-        self._thread.start()
-        ctx.owner.publish(ingest_port=self.port, ingest_token=self.token)
-        self._db_key = _key(ctx.owner.db)
-        _LOCAL[self._db_key] = self
+        self._api = ctx.api
+        ctx.api.add_route("POST", SAMPLES_PATH, self._post_samples, max_body=self.max_body_bytes)
+        ctx.api.add_route("POST", EXECUTIONS_PATH, self._post_executions, max_body=self.max_body_bytes)
         ctx.scheduler.tick_hooks.append(self._tick)
 
     def stop(self) -> None:
-        """Stop serving; batches already accepted stay queued in the store's writer."""
-        if _LOCAL.get(self._db_key) is self:
-            del _LOCAL[self._db_key]
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Take the routes off the API; batches already accepted stay queued in the store's writer."""
+        if self._api is not None:
+            self._api.remove_route("POST", SAMPLES_PATH)
+            self._api.remove_route("POST", EXECUTIONS_PATH)
+            self._api = None
 
-    def count_request(self, status: int) -> None:
-        """Count one answered request by status."""
-        with self._stats_lock:
-            self.requests[str(status)] = self.requests.get(str(status), 0) + 1
+    def _answer(self, answer: Delivery) -> Response:
+        return Response.text(answer.status, answer.message)
+
+    def _post_samples(self, request: Request) -> Response:
+        try:
+            return self._answer(self.accept_samples(decode_samples(request.content_type, request.body), validated=True))
+        except InvalidSampleError as exc:
+            return self._answer(Delivery(400, str(exc)))
+
+    def _post_executions(self, request: Request) -> Response:
+        try:
+            return self._answer(self.accept_executions(decode_executions(request.content_type, request.body)))
+        except InvalidSampleError as exc:
+            return self._answer(Delivery(400, str(exc)))
 
     def accept_samples(self, samples: list[Sample], *, validated: bool = False) -> Delivery:
         """Write a batch of samples (from HTTP or an application in this process)."""
@@ -230,14 +153,10 @@ class IngestService:
         return answer
 
     def _tick(self, now: datetime) -> None:
+        answered = self._api.answered((SAMPLES_PATH, EXECUTIONS_PATH)) if self._api is not None else {}
         with self._stats_lock:
-            out = [Sample(now, INGEST_REQUESTS.name, {"status": status}, float(n), HOST)
-                   for status, n in self.requests.items()]
+            out = [Sample(now, INGEST_REQUESTS.name, {"status": str(status)}, float(n), HOST)
+                   for status, n in sorted(answered.items())]
             out.append(Sample(now, INGEST_SAMPLES.name, {}, float(self.samples), HOST))
             out.append(Sample(now, INGEST_EXECUTIONS.name, {}, float(self.executions), HOST))
         self.store.write(out, validate=False)
-        epoch = now.timestamp()
-        if epoch >= self._next_retention:
-            self._next_retention = epoch + RETENTION_CHECK_SECONDS
-            cutoff = now - self.retention
-            self.store.submit(lambda con: con.execute("DELETE FROM executions WHERE started < ?", [cutoff]))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitorkit.collectors.base import Collector
 from monitorkit.config import Settings
+from monitorkit.owner import local
+from monitorkit.owner.api import OwnerApi
 from monitorkit.owner.owner import Owner
 from monitorkit.owner.scheduler import Scheduler
 
@@ -20,18 +23,19 @@ log = logging.getLogger(__name__)
 # Each names "module:Class"; the class takes no arguments and follows the Service protocol.
 DEFAULT_SERVICES: tuple[str, ...] = (
     "monitorkit.owner.ingest:IngestService",
-    "monitorkit.rules.engine:RuleService",
+    "monitorkit.rules.service:RuleService",
 )
 
 
 @dataclass
 class OwnerContext:
-    """What a service gets: the owner (store, sidecar), the scheduler, settings and the stop event."""
+    """What a service gets: the owner (store, sidecar), the scheduler, the owner API, settings and the stop event."""
 
     owner: Owner
     scheduler: Scheduler
     settings: Settings
     stop: threading.Event
+    api: OwnerApi
     services: dict[str, Service] = field(default_factory=dict)
 
 
@@ -73,20 +77,36 @@ def run_owner(
             list(collectors) if collectors is not None else default_collectors(settings["collectors"]),
             tick=float(settings.get("collect.interval")),
         )
-        ctx = OwnerContext(owner, scheduler, settings, stop)
-        started: list[Service] = []
-        try:
-            for spec in services:
-                service = load_service(spec)
-                service.start(ctx)
-                ctx.services[service.name] = service
-                started.append(service)
-            if callable(on_ready):
-                on_ready(ctx)
-            scheduler.run(stop)
-        finally:
-            for service in reversed(started):
-                try:
-                    service.stop()
-                except Exception:  # one service failing to stop must not keep the file from closing
-                    log.exception("stopping service %s failed", service.name)
+        with serving(owner, scheduler, settings, stop) as ctx:
+            started: list[Service] = []
+            try:
+                for spec in services:
+                    service = load_service(spec)
+                    service.start(ctx)
+                    ctx.services[service.name] = service
+                    started.append(service)
+                if callable(on_ready):
+                    on_ready(ctx)
+                scheduler.run(stop)
+            finally:
+                for service in reversed(started):
+                    try:
+                        service.stop()
+                    except Exception:  # one service failing to stop must not keep the file from closing
+                        log.exception("stopping service %s failed", service.name)
+
+
+@contextmanager
+def serving(owner: Owner, scheduler: Scheduler, settings: Settings, stop: threading.Event) -> Iterator[OwnerContext]:
+    """Start the owner API, publish it, make the owner findable in this process; undo all of it on exit."""
+    api = OwnerApi()
+    ctx = OwnerContext(owner, scheduler, settings, stop, api)
+    api.start()
+    try:
+        if owner.info is not None:
+            owner.publish(api_port=api.port, api_token=api.token)
+        local.register(owner.db, ctx)
+        yield ctx
+    finally:
+        local.unregister(owner.db, ctx)
+        api.stop()

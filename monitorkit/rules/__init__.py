@@ -18,7 +18,7 @@ _EXPORTS = {
     "load_rules": "monitorkit.rules.loader",
     "run_rule_tests": "monitorkit.rules.ruletests",
     "Engine": "monitorkit.rules.engine",
-    "RuleService": "monitorkit.rules.engine",
+    "RuleService": "monitorkit.rules.service",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -84,7 +84,7 @@ def owner_routes(engine: Engine) -> dict[str, Callable[[dict[str, Any]], Mapping
 
 
 def _perform(db: str | Path, path: str, payload: dict[str, Any], settings: Settings | None) -> dict[str, Any]:
-    from monitorkit.rules.control import call
+    from monitorkit.owner.client import call
 
     owner = read_owner(Path(db))
     if owner is not None:

@@ -43,10 +43,6 @@ class AlertNotFoundError(MonitorkitError, KeyError):
         return str(self.args[0]) if self.args else "not found"
 
 
-class ControlError(MonitorkitError):
-    """The owner's control endpoint refused or failed a request."""
-
-
 class RuleTestError(MonitorkitError):
     """A rule unit-test file (TOML) is malformed."""
 

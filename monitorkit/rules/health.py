@@ -9,7 +9,6 @@ one. The engine merges every health check's rows (worst status per component), k
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from datetime import datetime
@@ -18,7 +17,9 @@ from typing import Any, NamedTuple
 
 import duckdb
 
-from monitorkit.rules.errors import ControlError, InvalidRequestError
+from monitorkit.errors import OwnerApiError
+from monitorkit.owner.local import lookup
+from monitorkit.rules.errors import InvalidRequestError
 from monitorkit.rules.runner import HEALTH_STATUSES, HealthRow
 from monitorkit.samples import HOST, utcnow
 from monitorkit.store import Store
@@ -73,41 +74,28 @@ def submit_heartbeat(store: Store, hb: Heartbeat) -> Future[object]:
     return store.submit(lambda con: write_heartbeat(con, hb))
 
 
-_local: dict[str, Store] = {}
-_local_lock = threading.Lock()
-
-
-def register_local_store(store: Store | None) -> None:
-    """Make ``heartbeat()`` in this process write to ``store`` (the owner's); None unregisters."""
-    with _local_lock:
-        _local.clear()
-        if store is not None:
-            _local["store"] = store
-
-
 def heartbeat(component: str, status: str = "ok", reason: str = "", ttl: float = 60, *,
               db: str | Path | None = None) -> bool:
     """Report ``component``'s health; return False when no owner runs to receive it.
 
     In the owner process the row goes straight to the writer; elsewhere it is sent to the
-    owner's control endpoint. ``monitorkit.rules.health.heartbeat("worker", ttl=30)``
+    owner's API. ``monitorkit.rules.health.heartbeat("worker", ttl=30)``
     """
     hb = make_heartbeat(component, status, reason, ttl)
-    with _local_lock:
-        store = _local.get("store")
-    if store is not None:
-        submit_heartbeat(store, hb)
+    here = lookup(db)
+    if here is not None:
+        submit_heartbeat(here.owner.store, hb)
         return True
     from monitorkit.config import load_settings
+    from monitorkit.owner.client import call
     from monitorkit.owner.sidecar import read_owner
-    from monitorkit.rules.control import call
 
     owner = read_owner(Path(db or load_settings().get("store.path")))
-    if owner is None or "control_port" not in owner.extra:
+    if owner is None:
         return False
     try:
         call(owner, "/heartbeat", hb._asdict() | {"time": None})
-    except ControlError:
+    except OwnerApiError:
         return False
     return True
 

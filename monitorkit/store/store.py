@@ -63,6 +63,7 @@ class Store:
         # One transaction per flush interval instead of per batch: readers see data at most that late.
         self.writer.set_flush_interval(parse_duration(self.settings.get("store.flush_interval", 0)).total_seconds())
         self.retention: dict[str, timedelta] = self.settings.retention()
+        self._retained: dict[str, tuple[str, str]] = {}
         self.lateness = parse_duration(self.settings.get("store.rollup_lateness"))
         self._validate = SampleValidator()
         self._closed = False
@@ -163,10 +164,24 @@ class Store:
         if self.compaction_error is not None:
             log.error("compacting %s failed: %s", self.path, self.compaction_error)
 
+    def retain(self, key: str, table: str, column: str) -> None:
+        """Delete rows of a domain's ``table`` older than setting ``retention.<key>`` with the tiers' retention."""
+        if key not in self.retention:
+            raise ConfigError(f"no setting retention.{key}; add it to [retention] in monitorkit.toml")
+        self._retained[key] = (table, column)
+
     def enforce_retention(self, now: datetime | None = None) -> dict[str, int]:
-        """Delete rows past each tier's retention; return rows deleted per tier."""
+        """Delete rows past each tier's (and each retained table's) retention; return rows deleted per name."""
         at = now or utcnow()
-        return self.submit(lambda con: enforce_retention(con, at, self.retention)).result()
+
+        def run(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+            deleted = enforce_retention(con, at, self.retention)
+            for key, (table, column) in self._retained.items():
+                row = con.execute(f"DELETE FROM {table} WHERE {column} < ?", [at - self.retention[key]]).fetchone()
+                deleted[key] = int(row[0]) if row else 0
+            return deleted
+
+        return self.submit(run).result()
 
     def close(self) -> None:
         """Write everything queued, then close the file."""

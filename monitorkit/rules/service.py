@@ -1,0 +1,52 @@
+"""The rules service inside the owner: the engine on every commit, and its routes on the owner API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from monitorkit.owner.api import json_route
+from monitorkit.rules.actions import owner_routes
+from monitorkit.rules.engine import Engine
+
+if TYPE_CHECKING:
+    from monitorkit.owner.api import OwnerApi
+    from monitorkit.owner.runtime import OwnerContext
+    from monitorkit.store.writer import CommitInfo
+
+
+class RuleService:
+    """The owner-side service: the engine on store commits, and the routes other processes write through."""
+
+    name = "rules"
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self._api: OwnerApi | None = None
+        self._paths: list[str] = []
+        self._running = False
+
+    def start(self, ctx: OwnerContext) -> None:
+        """Start the engine, hook it to every commit and register its routes on the owner API."""
+        store = ctx.owner.store
+        self.engine = Engine(store, ctx.settings)
+        self.engine.start()
+        self._api = ctx.api
+        for path, handler in owner_routes(self.engine).items():
+            ctx.api.add_route("POST", path, json_route(handler))
+            self._paths.append(path)
+        self._running = True
+        store.add_hook(self._on_commit)
+
+    def _on_commit(self, info: CommitInfo) -> None:
+        if self._running and self.engine is not None:
+            self.engine.on_commit()
+
+    def stop(self) -> None:
+        """Stop evaluating, take the routes off the owner API, stop the dispatcher."""
+        self._running = False
+        if self._api is not None:
+            for path in self._paths:
+                self._api.remove_route("POST", path)
+            self._paths.clear()
+        if self.engine is not None:
+            self.engine.close()
