@@ -190,8 +190,8 @@ class Watcher:
         await conn.read_message()
         await conn.read_message()
         pull = Protocol().create("PULL-DOC-REQ")
-        for frame in (pull.header_json, pull.metadata_json, pull.content_json):
-            await conn.write_message(frame)
+        for part in (pull.header_json, pull.metadata_json, pull.content_json):
+            await conn.write_message(part)
         opened.append(i)
         try:
             while not self._stop.is_set():

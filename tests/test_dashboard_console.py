@@ -8,10 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from monitorkit.dashboard.console import ONE_SCAN_HINT, SqlConsole
+from monitorkit.dashboard.console import HIDDEN_TABLES, ONE_SCAN_HINT, SqlConsole
 from monitorkit.dashboard.errors import ConsoleRefusedError, ConsoleTimeoutError
 from monitorkit.dashboard.reader import StoreReader, table_names
-from monitorkit.dashboard.server import HIDDEN_TABLES
 from monitorkit.errors import QueryError
 from monitorkit.owner.owner import Owner
 from monitorkit.samples import Sample, utcnow

@@ -14,9 +14,10 @@ from dashboard_helpers import http_get
 from monitorkit.dashboard.app import AppContext, LayoutBackend
 from monitorkit.dashboard.auth import TokenAuth, make_credential
 from monitorkit.dashboard.feed import Feed
+from monitorkit.dashboard.http import health_summary
 from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, to_file_json
 from monitorkit.dashboard.reader import StoreReader
-from monitorkit.dashboard.server import DashboardServer, health_summary, is_loopback
+from monitorkit.dashboard.server import DashboardServer, is_loopback
 from monitorkit.owner.schema import SCHEMA
 from monitorkit.samples import Sample, utcnow
 from monitorkit.store import Store

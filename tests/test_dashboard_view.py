@@ -12,16 +12,14 @@ from typing import Any
 import pytest
 
 from monitorkit.dashboard import dashboard
-from monitorkit.dashboard.alerting import AlertsPanel, HealthPanel
 from monitorkit.dashboard.app import AppContext, DashboardView, LayoutBackend
 from monitorkit.dashboard.console import SqlConsole
 from monitorkit.dashboard.errors import AlertActionError
 from monitorkit.dashboard.feed import Feed
 from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, Layout, PanelSpec, from_file_json
-from monitorkit.dashboard.panels import AppPanel, ChartsPanel, ProcessesPanel, cached_metrics
+from monitorkit.dashboard.panels import AlertsPanel, AppPanel, ChartsPanel, HealthPanel, ProcessesPanel, SqlPanel, cached_metrics
 from monitorkit.dashboard.reader import StoreReader
 from monitorkit.dashboard.records import AlertRow
-from monitorkit.dashboard.sqlpanel import SqlPanel
 from monitorkit.owner.owner import Owner
 from monitorkit.owner.schema import SCHEMA
 from monitorkit.samples import Sample, utcnow
@@ -194,6 +192,75 @@ def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     assert from_file_json(json.dumps(exported)).name == "imported"
 
 
+
+def test_every_layout_kind_has_a_panel_class() -> None:
+    from monitorkit.dashboard.layouts import PANEL_KINDS
+    from monitorkit.dashboard.panels import PANELS
+
+    assert set(PANELS) == set(PANEL_KINDS)
+
+
+class _Shelf:
+    """Saved layouts in a dict: a LayoutStore without a database."""
+
+    writable = True
+
+    def __init__(self) -> None:
+        self.saved: dict[str, Layout] = {}
+
+    def list(self) -> list[Any]:
+        from monitorkit.dashboard.layouts import LayoutInfo
+
+        return [LayoutInfo(n, False, len(v.panels), utcnow()) for n, v in sorted(self.saved.items())]
+
+    def load(self, name: str) -> Layout:
+        return self.saved[name]
+
+    def save(self, layout: Layout, default: bool = False) -> None:
+        self.saved[layout.name] = layout
+
+    def set_default(self, name: str) -> None:
+        pass
+
+    def delete(self, name: str) -> None:
+        del self.saved[name]
+
+
+class _Host:
+    """The least a LayoutHost must offer: the toolbar edits it without a DashboardView."""
+
+    def __init__(self) -> None:
+        self.layout_name = "start"
+        self.cards: list[Any] = []
+        self.layouts = _Shelf()
+        self.shown: list[Layout] = []
+
+    def current_layout(self, name: str | None = None) -> Layout:
+        return Layout(name or self.layout_name, (PanelSpec("cpu"),))
+
+    def set_layout(self, layout: Layout) -> None:
+        self.shown.append(layout)
+
+    def add_panel(self, spec: PanelSpec) -> None:
+        pass
+
+    def card_action(self, card: Any, action: str) -> None:
+        pass
+
+
+def test_the_layout_toolbar_needs_only_a_layout_host() -> None:
+    from monitorkit.dashboard.editor import LayoutToolbar
+
+    host = _Host()
+    bar = LayoutToolbar(host)
+    bar.open()
+    bar.name.value = "mine"
+    bar.run(bar._save)
+    assert host.layout_name == "mine" and list(host.layouts.saved) == ["mine"]
+    bar.run(bar._load)
+    assert [layout.name for layout in host.shown] == ["mine"] and "Loaded layout 'mine'" in bar.message.object
+
+
 def _fire(store: Store) -> None:
     now = utcnow()
     store.submit(lambda con: con.execute(
@@ -311,14 +378,16 @@ def test_notebook_dashboard_in_process_and_from_a_closed_file(tmp_db: Path) -> N
 def test_result_charts_put_times_in_epoch_milliseconds() -> None:
     import pyarrow as pa
 
-    from monitorkit.dashboard.sqlpanel import result_chart
+    from monitorkit.dashboard.panels.sql import result_chart
 
     now = utcnow()
     table = pa.table({"time": pa.array([now, now + timedelta(seconds=5)], pa.timestamp("us", tz="UTC")),
                       "v": [1.0, 2.0], "label": ["a", "b"]})
     fig = result_chart(table.to_pandas())
+    assert fig is not None
     xs = fig.renderers[0].data_source.data["x"]
     assert xs[0] == pytest.approx(now.timestamp() * 1000, abs=1) and xs[1] - xs[0] == pytest.approx(5000)
     bars = result_chart(table.select(["label", "v"]).to_pandas())
+    assert bars is not None
     assert list(bars.x_range.factors) == ["a", "b"]
     assert result_chart(table.select(["label"]).to_pandas()) is None

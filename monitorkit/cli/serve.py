@@ -13,7 +13,7 @@ import click
 from monitorkit.cli import config_option, db_option
 from monitorkit.cli.store import install_stop_handlers, settings_for
 
-DASHBOARD_SERVICE = "monitorkit.dashboard.server:DashboardService"
+DASHBOARD_SERVICE = "monitorkit.dashboard.service:DashboardService"
 
 
 def restart_with_system_malloc(enabled: bool) -> None:
@@ -57,7 +57,7 @@ def serve(db: str | None, config_path: str | None, port: int | None, address: st
     install_stop_handlers(stop)
 
     def ready(ctx: runtime.OwnerContext) -> None:
-        from monitorkit.dashboard.server import DashboardService
+        from monitorkit.dashboard.service import DashboardService
 
         service = ctx.services["dashboard"]
         assert isinstance(service, DashboardService)

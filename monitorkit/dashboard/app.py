@@ -223,6 +223,11 @@ class DashboardView:
         self.grid.objects = [c.view for c in self.cards]
 
     @property
+    def layouts(self) -> LayoutBackend:
+        """Return where this view's layouts are saved (what the layout toolbar needs)."""
+        return self.app.layouts
+
+    @property
     def panels(self) -> list[PanelView]:
         """Return the panels in grid order."""
         return [c.panel for c in self.cards]

@@ -27,6 +27,7 @@ from monitorkit.errors import QueryError
 from monitorkit.store import duck
 
 ALIAS = "live"
+HIDDEN_TABLES = frozenset({"dashboard_credentials"})  # the console never shows the login hash
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 FILE_FUNCTIONS = ("read_", "parquet_", "glob", "sniff_csv", "iceberg_", "delta_scan", "sqlite_", "postgres_", "mysql_")
 REFUSED_PREFIXES = ("quack", "duckdb_", "pragma_", "getenv", "current_setting", "which_secret")

@@ -5,17 +5,23 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import panel as pn
 
 from monitorkit.dashboard.errors import LayoutError
-from monitorkit.dashboard.layouts import MAX_HEIGHT, MIN_HEIGHT, PANEL_KINDS, Layout, PanelSpec, from_file_json, to_file_json
-from monitorkit.dashboard.panels import PanelView
+from monitorkit.dashboard.layouts import (
+    MAX_HEIGHT,
+    MIN_HEIGHT,
+    PANEL_KINDS,
+    Layout,
+    LayoutInfo,
+    PanelSpec,
+    from_file_json,
+    to_file_json,
+)
+from monitorkit.dashboard.panels.base import PanelView
 from monitorkit.dashboard.style import html_pane
-
-if TYPE_CHECKING:
-    from monitorkit.dashboard.app import DashboardView
 
 WIDTHS = (3, 4, 6, 8, 9, 12)
 HEIGHT_STEP = 60
@@ -70,11 +76,69 @@ class Card:
         return True
 
 
+
+class LayoutStore(Protocol):
+    """Where saved layouts live (``app.LayoutBackend``)."""
+
+    @property
+    def writable(self) -> bool:
+        """Tell whether layouts can be saved from here."""
+        ...
+
+    def list(self) -> list[LayoutInfo]:
+        """Return the saved layouts."""
+        ...
+
+    def load(self, name: str) -> Layout:
+        """Return the layout saved as ``name``."""
+        ...
+
+    def save(self, layout: Layout, default: bool = False) -> None:
+        """Save ``layout`` under its name."""
+        ...
+
+    def set_default(self, name: str) -> None:
+        """Make ``name`` the layout new sessions open with."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Delete the layout ``name``."""
+        ...
+
+
+class LayoutHost(Protocol):
+    """What the layout toolbar needs of the view it edits (``app.DashboardView``)."""
+
+    layout_name: str
+    cards: list[Card]
+
+    @property
+    def layouts(self) -> LayoutStore:
+        """Return where this view's layouts are saved."""
+        ...
+
+    def current_layout(self, name: str | None = None) -> Layout:
+        """Return the layout on screen, named ``name``."""
+        ...
+
+    def set_layout(self, layout: Layout) -> None:
+        """Show ``layout``."""
+        ...
+
+    def add_panel(self, spec: PanelSpec) -> None:
+        """Add a panel at the end of the grid."""
+        ...
+
+    def card_action(self, card: Card, action: str) -> None:
+        """Move, resize or remove ``card``."""
+        ...
+
+
 class LayoutToolbar:
     """Name, save, load, make default, delete, export and import layouts; add panels."""
 
-    def __init__(self, view: DashboardView) -> None:
-        self.view = view
+    def __init__(self, host: LayoutHost) -> None:
+        self.host = host
         # Built on first use: two dozen widgets a session mostly never opens cost a fifth of its start.
         self.toggle = pn.widgets.Toggle(label="Layouts", value=False, width=90, css_classes=["mk-layouts"])
         self.panels = pn.Column(sizing_mode="stretch_width", visible=False)
@@ -88,9 +152,9 @@ class LayoutToolbar:
         self.panels.visible = show
 
     def _build(self) -> None:
-        view = self.view
-        backend = view.app.layouts
-        self.name = pn.widgets.TextInput(label="Layout", value=view.layout_name, width=160, css_classes=["mk-layout-name"])
+        host = self.host
+        backend = host.layouts
+        self.name = pn.widgets.TextInput(label="Layout", value=host.layout_name, width=160, css_classes=["mk-layout-name"])
         self.save = pn.widgets.Button(label="Save", color="primary", width=70, css_classes=["mk-save"],
                                       disabled=not backend.writable)
         self.saved = pn.widgets.Select(label="Saved layouts", options=[], width=170, css_classes=["mk-saved"])
@@ -99,7 +163,7 @@ class LayoutToolbar:
                                               disabled=not backend.writable)
         self.delete = pn.widgets.Button(label="Delete", width=70, color="danger", css_classes=["mk-delete"],
                                         disabled=not backend.writable)
-        self.export = pn.widgets.FileDownload(callback=self._export_file, filename=f"{view.layout_name}.json",
+        self.export = pn.widgets.FileDownload(callback=self._export_file, filename=f"{host.layout_name}.json",
                                               label="Export", color="default", width=90, css_classes=["mk-export"])
         self.upload = pn.widgets.FileInput(accept=".json", width=200, css_classes=["mk-import"])
         # One set of edit controls acting on the chosen panel: per-card buttons (77 widgets for the
@@ -149,33 +213,33 @@ class LayoutToolbar:
         """List the panels on screen in the panel chooser, in grid order."""
         if not self.built:
             return
-        cards = self.view.cards
+        cards = self.host.cards
         current = self.target.value
         options = {f"{i + 1}. {c.panel.title}": id(c) for i, c in enumerate(cards)}
         self.target.options = options
         self.target.value = current if current in options.values() else next(iter(options.values()), None)
 
     def _add(self, event: Any = None) -> None:
-        self.view.add_panel(PanelSpec(str(self.add_kind.value)))
+        self.host.add_panel(PanelSpec(str(self.add_kind.value)))
         self.targets()
 
     def _act(self, action: str, event: Any = None) -> None:
-        card = next((c for c in self.view.cards if id(c) == self.target.value), None)
+        card = next((c for c in self.host.cards if id(c) == self.target.value), None)
         if card is not None:
-            self.view.card_action(card, action)
+            self.host.card_action(card, action)
             self.targets()
 
     def refresh(self) -> None:
         """Reload the saved layout names."""
-        infos = self.view.app.layouts.list()
+        infos = self.host.layouts.list()
         self.saved.options = [i.name for i in infos]
         if infos and self.saved.value not in self.saved.options:
             self.saved.value = infos[0].name
 
     def _save(self) -> str:
-        layout = self.view.current_layout(self.name.value)
-        self.view.app.layouts.save(layout)
-        self.view.layout_name = layout.name
+        layout = self.host.current_layout(self.name.value)
+        self.host.layouts.save(layout)
+        self.host.layout_name = layout.name
         self.refresh()
         self.saved.value = layout.name
         return f"Saved layout '{layout.name}' ({len(layout.panels)} panels)."
@@ -183,15 +247,15 @@ class LayoutToolbar:
     def _load(self) -> str:
         if not self.saved.value:
             raise LayoutError("no saved layout to load yet")
-        layout = self.view.app.layouts.load(self.saved.value)
+        layout = self.host.layouts.load(self.saved.value)
         self.name.value = layout.name
-        self.view.set_layout(layout)
+        self.host.set_layout(layout)
         return f"Loaded layout '{layout.name}'."
 
     def _default(self) -> str:
         if not self.saved.value:
             raise LayoutError("save a layout first")
-        self.view.app.layouts.set_default(self.saved.value)
+        self.host.layouts.set_default(self.saved.value)
         self.refresh()
         return f"'{self.saved.value}' opens by default now."
 
@@ -199,22 +263,22 @@ class LayoutToolbar:
         name = self.saved.value
         if not name:
             raise LayoutError("no saved layout selected")
-        self.view.app.layouts.delete(name)
+        self.host.layouts.delete(name)
         self.refresh()
         return f"Deleted layout '{name}'."
 
     def _export_file(self) -> io.StringIO:
-        return io.StringIO(to_file_json(self.view.current_layout(self.name.value)))
+        return io.StringIO(to_file_json(self.host.current_layout(self.name.value)))
 
     def _import(self) -> str:
         if not self.upload.value:
             return ""
         layout = self._parse(self.upload.value)
-        self.view.app.layouts.save(layout)
+        self.host.layouts.save(layout)
         self.refresh()
         self.saved.value = layout.name
         self.name.value = layout.name
-        self.view.set_layout(layout)
+        self.host.set_layout(layout)
         return f"Imported and loaded layout '{layout.name}'."
 
     @staticmethod

@@ -8,16 +8,24 @@ counters into rates, keeps the last ``window`` seconds of the charted metrics, a
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitorkit.dashboard.feedquery import (
+    LATENESS_MS,
+    RECENT_ALERTS,
+    alert_row,
+    execution_row,
+    health_event,
+    health_row,
+    poll_query,
+    series_info,
+)
 from monitorkit.dashboard.reader import Reader, table_names
 from monitorkit.dashboard.records import (
     AlertRow,
@@ -34,42 +42,6 @@ log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Delta], None]
 Key = tuple[int, str]  # (series_id, "v" for values or "r" for rates)
-SEP = "\x1f"
-LATENESS_MS = 5000.0  # rows committed up to this late behind the newest seen are still picked up
-RECENT_ALERTS = timedelta(days=1)
-RECENT_RUNS = timedelta(hours=1)
-
-SAMPLES_SQL = (
-    "SELECT 0 AS src, r.series_id::BIGINT AS sid, epoch_ms(r.time)::DOUBLE AS t, r.value AS v, "
-    "s.host || chr(31) || s.name || chr(31) || to_json(s.labels)::VARCHAR AS doc "
-    "FROM samples_raw r JOIN series s USING (series_id) WHERE r.time > ?"
-)
-# An acknowledgement sets acked_at but not updated_at, so a change is whichever is later.
-ALERTS_SQL = (
-    "SELECT 1, id::BIGINT, epoch_ms(greatest(updated_at, coalesce(acked_at, updated_at)))::DOUBLE, value, "
-    "to_json(struct_pack(rule := rule, labels := labels, "
-    "severity := severity, state := state, summary := summary, since := epoch_ms(since), "
-    "resolved := epoch_ms(resolved_at), acked_by := acked_by, silenced_by := silenced_by))::VARCHAR "
-    "FROM alerts WHERE greatest(updated_at, coalesce(acked_at, updated_at)) > ?{extra}"
-)
-HEALTH_SQL = (
-    "SELECT 2, NULL, epoch_ms(updated_at)::DOUBLE, NULL, to_json(struct_pack(component := component, "
-    "check_name := check_name, status := status, reason := reason, since := epoch_ms(since)))::VARCHAR "
-    "FROM health_status WHERE updated_at > ?"
-)
-HEALTH_EVENTS_SQL = (
-    "SELECT 3, NULL, epoch_ms(time)::DOUBLE, NULL, to_json(struct_pack(component := component, status := status, "
-    "previous := previous, reason := reason))::VARCHAR FROM health_history WHERE time > ?"
-)
-RUNS_SQL = (
-    "SELECT 4, NULL, epoch_ms(started)::DOUBLE, duration_s, to_json(struct_pack(run_id := run_id, tool := tool, "
-    "outcome := outcome, error_type := error_type, host := host))::VARCHAR "
-    "FROM (SELECT * FROM executions WHERE started > ? ORDER BY started DESC LIMIT 20)"
-)
-
-
-def _dt(ms: float) -> datetime:
-    return datetime.fromtimestamp(ms / 1000.0, UTC)
 
 
 @dataclass
@@ -134,25 +106,7 @@ class Feed:
     # -- polling -------------------------------------------------------------------------
 
     def _sql(self, prime: bool) -> tuple[str, list[Any]]:
-        now_ms = self.clock() * 1000.0
-        marks = self._marks
-        since = now_ms - self.window_ms if prime else marks["samples"] - LATENESS_MS
-        parts, params = [SAMPLES_SQL], [_dt(since)]
-        if "alerts" in self.tables:
-            extra = " OR state IN ('pending', 'firing')" if prime else ""
-            parts.append(ALERTS_SQL.format(extra=extra))
-            start = now_ms - RECENT_ALERTS.total_seconds() * 1000 if prime else marks["alerts"] - LATENESS_MS
-            params.append(_dt(start))
-        if "health_status" in self.tables:
-            parts.append(HEALTH_SQL)
-            params.append(_dt(0 if prime else marks["health"] - LATENESS_MS))
-        if "health_history" in self.tables:
-            parts.append(HEALTH_EVENTS_SQL)
-            params.append(_dt(now_ms - RECENT_ALERTS.total_seconds() * 1000 if prime else marks["events"] - LATENESS_MS))
-        if "executions" in self.tables:
-            parts.append(RUNS_SQL)
-            params.append(_dt(now_ms - RECENT_RUNS.total_seconds() * 1000))
-        return " UNION ALL ".join(parts), params
+        return poll_query(self.tables, self._marks, self.clock() * 1000.0, self.window_ms, prime)
 
     def prime(self) -> None:
         """Learn which tables exist and load the cache window (two queries, once)."""
@@ -199,8 +153,7 @@ class Feed:
             if src == 0:
                 info = self.series.get(sid)
                 if info is None:
-                    host, name, labels = doc.split(SEP, 2)
-                    info = self.series[sid] = SeriesInfo(sid, host, name, json.loads(labels))
+                    info = self.series[sid] = series_info(sid, doc)
                     new_series.append(info)
                 prev = self.latest.get(sid)
                 if prev is not None and t <= prev[0]:
@@ -215,30 +168,27 @@ class Feed:
                     rate = (v if v < prev[1] else v - prev[1]) / ((t - prev[0]) / 1000.0)
                     self._add(rates, sid, "r", t, rate, info)
             elif src == 1:
-                row = self._alert(sid, t, v, doc)
+                row = alert_row(sid, t, v, doc)
                 marks["alerts"] = max(marks["alerts"], t)
                 if self.alerts.get(row.id) != row:
                     self.alerts[row.id] = row
                     alerts.append(row)
             elif src == 2:
-                d = json.loads(doc)
-                hrow = HealthRow(d["component"], d["check_name"], d["status"], d["reason"], d["since"], t)
+                hrow = health_row(t, doc)
                 marks["health"] = max(marks["health"], t)
                 if self.health.get(hrow.component) != hrow:
                     self.health[hrow.component] = hrow
                     health.append(hrow)
             elif src == 3:
-                d = json.loads(doc)
-                key = (t, d["component"], d["status"])
+                event = health_event(t, doc)
+                key = (t, event.component, event.status)
                 marks["events"] = max(marks["events"], t)
                 if key not in self._event_keys:
                     self._event_keys.append(key)
-                    event = HealthEvent(t, d["component"], d["status"], d["previous"], d["reason"])
                     self.health_events.append(event)
                     events.append(event)
             elif src == 4:
-                d = json.loads(doc)
-                runs.append(ExecutionRow(d["run_id"], d["tool"], t, v or 0.0, d["outcome"], d["error_type"], d["host"]))
+                runs.append(execution_row(t, v, doc))
         self.newest_ms = newest
         run_list = tuple(sorted(runs, key=lambda r: -r.started_ms))
         changed_runs = run_list if run_list != self.executions else None
@@ -272,14 +222,6 @@ class Feed:
         for buf in self._history.values():
             while buf and buf[0][0] < cutoff:
                 buf.popleft()
-
-    @staticmethod
-    def _alert(aid: int, t: float, value: float | None, doc: str) -> AlertRow:
-        d = json.loads(doc)
-        return AlertRow(
-            int(aid), d["rule"], d["labels"] or {}, d["severity"], d["state"], value, d["summary"] or "",
-            d["since"], d["resolved"], t, d["acked_by"], d["silenced_by"],
-        )
 
     # -- sessions ------------------------------------------------------------------------
 

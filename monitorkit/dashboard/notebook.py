@@ -18,12 +18,11 @@ import param
 from monitorkit.config import load_settings
 from monitorkit.dashboard.actions import RulesActions
 from monitorkit.dashboard.app import AppContext, DashboardView, LayoutBackend
-from monitorkit.dashboard.console import SqlConsole
+from monitorkit.dashboard.console import HIDDEN_TABLES, SqlConsole
 from monitorkit.dashboard.feed import Feed
 from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, PANEL_KINDS, Layout, PanelSpec
 from monitorkit.dashboard.panels import cached_metrics
 from monitorkit.dashboard.reader import ConnectionReader, Reader, StoreReader
-from monitorkit.dashboard.server import HIDDEN_TABLES
 from monitorkit.errors import MonitorkitError
 from monitorkit.owner.connect import RemoteConnection, connect
 from monitorkit.owner.owner import Owner

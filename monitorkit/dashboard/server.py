@@ -1,7 +1,7 @@
 """The served dashboard: a Panel/Bokeh server on its own IOLoop thread inside the owner process.
 
-``DashboardService`` (a runtime Service) wires the store to one shared Feed, guards every
-page with the token login, and adds ``/healthz``, ``/metrics`` and ``/api/layouts``.
+``DashboardServer`` guards every page with the token login and adds the routes of ``http.py``;
+each browser session gets one ``DashboardView`` fed by the shared Feed.
 """
 
 from __future__ import annotations
@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
-import hmac
 import ipaddress
-import json
-import logging
 import secrets
 import socket
 import threading
@@ -24,23 +21,11 @@ from panel.io.resources import LOCAL_DIST
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
-from monitorkit.config import Settings, parse_duration
-from monitorkit.dashboard import exposition
-from monitorkit.dashboard.actions import RulesActions
-from monitorkit.dashboard.app import LIVE_VIEWS, AppContext, DashboardView, LayoutBackend
-from monitorkit.dashboard.auth import USER, TokenAuth, ensure_token, login_url
-from monitorkit.dashboard.console import SqlConsole
-from monitorkit.dashboard.errors import DashboardError, LayoutError
-from monitorkit.dashboard.feed import Feed
-from monitorkit.dashboard.layouts import from_file_json
-from monitorkit.dashboard.panels import cached_metrics
-from monitorkit.dashboard.reader import StoreReader
+from monitorkit.dashboard.app import AppContext, DashboardView
+from monitorkit.dashboard.auth import USER, TokenAuth
+from monitorkit.dashboard.errors import DashboardError
+from monitorkit.dashboard.http import routes
 from monitorkit.dashboard.records import Delta, merge_deltas
-from monitorkit.errors import MonitorkitError
-
-log = logging.getLogger(__name__)
-HIDDEN_TABLES = frozenset({"dashboard_credentials"})  # the console never shows the login hash
-STATUS_ORDER = ("ok", "degraded", "failing")
 
 
 def is_loopback(address: str) -> bool:
@@ -137,93 +122,6 @@ def collect_soon(delay: float = 2.0) -> None:
     IOLoop.current().call_later(delay, collect)
 
 
-def health_summary(feed: Feed) -> dict[str, Any]:
-    """Return the overall health: from the health views when they report, else from collector_up."""
-    if feed.health:
-        comps = [{"component": r.component, "status": r.status, "reason": r.reason} for r in feed.health.values()]
-        source = "health_status"
-    else:
-        latest = dict(feed.latest)
-        up = {f"collector {info.labels.get('collector', '?')}": latest[sid][1] >= 1
-              for sid, info in list(feed.series.items()) if info.name == "monitorkit_collector_up" and sid in latest}
-        comps = [{"component": name, "status": "ok" if ok else "failing",
-                  "reason": "collecting" if ok else "last collect failed"} for name, ok in up.items()]
-        source = "collector_up"
-    worst = max((c["status"] for c in comps), key=lambda s: STATUS_ORDER.index(s) if s in STATUS_ORDER else 0,
-                default="unknown")
-    return {"status": worst, "source": source, "components": sorted(comps, key=lambda c: c["component"]),
-            "newest_sample_ms": feed.newest_ms}
-
-
-class _Open(RequestHandler):
-    """A handler answering without login on loopback or with ``[serve] public_metrics = true``."""
-
-    auth: TokenAuth
-    open_access: bool
-
-    def prepare(self) -> None:
-        if not self.open_access and self.auth.user(self) is None:
-            self.set_status(401)
-            self.finish({"error": "sign in, or send Authorization: Bearer <token>"})
-
-
-class HealthzHandler(_Open):
-    """``GET /healthz``: overall and per-component health as JSON (503 when failing)."""
-
-    feed: Feed
-
-    def get(self) -> None:
-        summary = health_summary(self.feed)
-        self.set_status(503 if summary["status"] == "failing" else 200)
-        self.finish(summary)
-
-
-class MetricsHandler(_Open):
-    """``GET /metrics``: the latest sample of every series in Prometheus text format."""
-
-    feed: Feed
-    reader: Any
-
-    def get(self) -> None:
-        feed = self.feed
-        extra = [
-            exposition.Extra("monitorkit_dashboard_sessions", "gauge", {}, feed.subscribers),
-            exposition.Extra("monitorkit_dashboard_views", "gauge", {}, len(LIVE_VIEWS)),
-            exposition.Extra("monitorkit_dashboard_polls_total", "counter", {}, feed.polls),
-            exposition.Extra("monitorkit_dashboard_ticks_total", "counter", {}, feed.triggers),
-            exposition.Extra("monitorkit_dashboard_store_queries_total", "counter", {}, self.reader.queries),
-        ]
-        self.set_header("Content-Type", exposition.CONTENT_TYPE)
-        self.finish(exposition.render(dict(feed.series), dict(feed.latest), extra))
-
-
-class LayoutsApiHandler(RequestHandler):
-    """``POST /api/layouts`` with the API key from the owner's 0600 sidecar: save an exported layout."""
-
-    app: AppContext
-    api_key: str
-
-    def post(self) -> None:
-        header = self.request.headers.get("Authorization", "")
-        if not hmac.compare_digest(header.encode(), f"Bearer {self.api_key}".encode()):
-            self.set_status(401)
-            self.finish({"error": "wrong or missing API key (it is in the owner's sidecar file)"})
-            return
-        try:
-            body = json.loads(self.request.body or b"{}")
-            layout = from_file_json(json.dumps(body.get("layout")), body.get("name"))
-            self.app.layouts.save(layout, default=bool(body.get("default")))
-        except (ValueError, LayoutError) as exc:
-            self.set_status(400)
-            self.finish({"error": str(exc)})
-            return
-        self.finish({"saved": layout.name, "panels": len(layout.panels)})
-
-
-def _handler(base: type[RequestHandler], **attrs: Any) -> type[RequestHandler]:
-    return type(base.__name__, (base,), attrs)
-
-
 class DashboardServer:
     """Run the Panel server for ``app`` on a thread with its own IOLoop: ``start()``, ``url``, ``stop()``."""
 
@@ -253,13 +151,7 @@ class DashboardServer:
         return f"http://{host}:{self.port}"
 
     def _patterns(self) -> list[tuple[str, type[RequestHandler]]]:
-        feed = self.app.feed
-        common = {"auth": self.auth, "open_access": self.open_metrics}
-        return [
-            ("/healthz", _handler(HealthzHandler, feed=feed, **common)),
-            ("/metrics", _handler(MetricsHandler, feed=feed, reader=self.app.reader, **common)),
-            ("/api/layouts", _handler(LayoutsApiHandler, app=self.app, api_key=self.api_key)),
-        ]
+        return routes(self.app, self.auth, open_access=self.open_metrics, api_key=self.api_key)
 
     def _run(self) -> None:
         from panel.io.server import get_server
@@ -310,68 +202,3 @@ class DashboardServer:
         if self._thread is not None:
             self._thread.join(timeout=15)
         self._loop = self._server = None
-
-
-class DashboardService:
-    """The owner-side service started by ``monitorkit serve``: feed, console, login and the Panel server."""
-
-    name = "dashboard"
-
-    def __init__(self) -> None:
-        self.server: DashboardServer | None = None
-        self.feed: Feed | None = None
-        self.console: SqlConsole | None = None
-        self.token: str | None = None
-        self.url = ""
-        self._hook: Callable[..., None] | None = None
-        self._ctx: Any = None
-
-    def start(self, ctx: Any) -> None:
-        """Start polling the store once per tick, then serve; publish the URL in the owner's sidecar."""
-        settings: Settings = ctx.settings
-        store = ctx.owner.store
-        reader = StoreReader(store)
-        tick = float(ctx.scheduler.tick)
-        feed = Feed(reader, tick=tick, window=parse_duration(settings.get("serve.cache_window", "15m")).total_seconds(),
-                    cached=cached_metrics(), before_poll=store.flush)
-        feed.prime()
-        credential, self.token = ensure_token(store, token=settings.get("serve.token"),
-                                              rotate=bool(settings.get("serve.new_token", False)))
-        owner = ctx.owner.info
-        tables = feed.tables - HIDDEN_TABLES
-        try:
-            self.console = SqlConsole.for_owner(owner.port, owner.token, tables) if owner is not None else None
-        except MonitorkitError as exc:
-            log.warning("SQL console unavailable: %s", exc)
-        backend = LayoutBackend(reader, write=lambda fn: store.submit(fn).result(30))
-        app = AppContext(feed, reader, backend, RulesActions(ctx.owner.db, settings), self.console, tick)
-        server = DashboardServer(
-            app, TokenAuth(credential), address=str(settings.get("serve.address", "127.0.0.1")),
-            port=int(settings.get("serve.port", 5006)), public_metrics=bool(settings.get("serve.public_metrics", False)),
-            session_lifetime=parse_duration(settings.get("serve.session_lifetime", "15s")).total_seconds(),
-            origins=tuple(settings.get("serve.allow_origin", ()) or ()),
-        )
-        server.start()
-        self.server, self.feed, self._ctx = server, feed, ctx
-        self._hook = feed.trigger
-        ctx.scheduler.tick_hooks.append(self._hook)
-        feed.start(triggered=True)
-        self.url = server.url
-        if owner is not None:
-            ctx.owner.publish(dashboard_url=self.url, dashboard_api_key=server.api_key)
-
-    @property
-    def login_url(self) -> str:
-        """Return the URL to open: with ``?token=`` when a token was issued at this start."""
-        return login_url(self.url, self.token)
-
-    def stop(self) -> None:
-        """Stop polling and serving."""
-        if self._hook is not None and self._ctx is not None and self._hook in self._ctx.scheduler.tick_hooks:
-            self._ctx.scheduler.tick_hooks.remove(self._hook)
-        if self.feed is not None:
-            self.feed.stop()
-        if self.server is not None:
-            self.server.stop()
-        if self.console is not None:
-            self.console.close()

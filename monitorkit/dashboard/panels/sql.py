@@ -13,7 +13,7 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
 from monitorkit.dashboard.layouts import PanelSpec
-from monitorkit.dashboard.panels import HEADER, PanelContext, PanelView
+from monitorkit.dashboard.panels.base import HEADER, PanelContext, PanelView
 from monitorkit.dashboard.style import html_pane
 from monitorkit.errors import QueryError
 

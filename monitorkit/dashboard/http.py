@@ -1,0 +1,116 @@
+"""The dashboard's own Tornado routes beside Panel's: ``/healthz``, ``/metrics`` and ``/api/layouts``."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from tornado.web import RequestHandler
+
+from monitorkit.dashboard import exposition
+from monitorkit.dashboard.app import LIVE_VIEWS, AppContext
+from monitorkit.dashboard.auth import TokenAuth
+from monitorkit.dashboard.errors import LayoutError
+from monitorkit.dashboard.feed import Feed
+from monitorkit.dashboard.layouts import from_file_json
+
+STATUS_ORDER = ("ok", "degraded", "failing")
+
+
+def health_summary(feed: Feed) -> dict[str, Any]:
+    """Return the overall health: from the health views when they report, else from collector_up."""
+    if feed.health:
+        comps = [{"component": r.component, "status": r.status, "reason": r.reason} for r in feed.health.values()]
+        source = "health_status"
+    else:
+        latest = dict(feed.latest)
+        up = {f"collector {info.labels.get('collector', '?')}": latest[sid][1] >= 1
+              for sid, info in list(feed.series.items()) if info.name == "monitorkit_collector_up" and sid in latest}
+        comps = [{"component": name, "status": "ok" if ok else "failing",
+                  "reason": "collecting" if ok else "last collect failed"} for name, ok in up.items()]
+        source = "collector_up"
+    worst = max((c["status"] for c in comps), key=lambda s: STATUS_ORDER.index(s) if s in STATUS_ORDER else 0,
+                default="unknown")
+    return {"status": worst, "source": source, "components": sorted(comps, key=lambda c: c["component"]),
+            "newest_sample_ms": feed.newest_ms}
+
+
+class _Open(RequestHandler):
+    """A handler answering without login on loopback or with ``[serve] public_metrics = true``."""
+
+    auth: TokenAuth
+    open_access: bool
+
+    def prepare(self) -> None:
+        if not self.open_access and self.auth.user(self) is None:
+            self.set_status(401)
+            self.finish({"error": "sign in, or send Authorization: Bearer <token>"})
+
+
+class HealthzHandler(_Open):
+    """``GET /healthz``: overall and per-component health as JSON (503 when failing)."""
+
+    feed: Feed
+
+    def get(self) -> None:
+        summary = health_summary(self.feed)
+        self.set_status(503 if summary["status"] == "failing" else 200)
+        self.finish(summary)
+
+
+class MetricsHandler(_Open):
+    """``GET /metrics``: the latest sample of every series in Prometheus text format."""
+
+    feed: Feed
+    reader: Any
+
+    def get(self) -> None:
+        feed = self.feed
+        extra = [
+            exposition.Extra("monitorkit_dashboard_sessions", "gauge", {}, feed.subscribers),
+            exposition.Extra("monitorkit_dashboard_views", "gauge", {}, len(LIVE_VIEWS)),
+            exposition.Extra("monitorkit_dashboard_polls_total", "counter", {}, feed.polls),
+            exposition.Extra("monitorkit_dashboard_ticks_total", "counter", {}, feed.triggers),
+            exposition.Extra("monitorkit_dashboard_store_queries_total", "counter", {}, self.reader.queries),
+        ]
+        self.set_header("Content-Type", exposition.CONTENT_TYPE)
+        self.finish(exposition.render(dict(feed.series), dict(feed.latest), extra))
+
+
+class LayoutsApiHandler(RequestHandler):
+    """``POST /api/layouts`` with the API key from the owner's 0600 sidecar: save an exported layout."""
+
+    app: AppContext
+    api_key: str
+
+    def post(self) -> None:
+        header = self.request.headers.get("Authorization", "")
+        if not hmac.compare_digest(header.encode(), f"Bearer {self.api_key}".encode()):
+            self.set_status(401)
+            self.finish({"error": "wrong or missing API key (it is in the owner's sidecar file)"})
+            return
+        try:
+            body = json.loads(self.request.body or b"{}")
+            layout = from_file_json(json.dumps(body.get("layout")), body.get("name"))
+            self.app.layouts.save(layout, default=bool(body.get("default")))
+        except (ValueError, LayoutError) as exc:
+            self.set_status(400)
+            self.finish({"error": str(exc)})
+            return
+        self.finish({"saved": layout.name, "panels": len(layout.panels)})
+
+
+def handler_class(base: type[RequestHandler], **attrs: Any) -> type[RequestHandler]:
+    return type(base.__name__, (base,), attrs)
+
+
+
+def routes(app: AppContext, auth: TokenAuth, *, open_access: bool, api_key: str) -> list[tuple[str, type[RequestHandler]]]:
+    """Return the (pattern, handler) pairs the server adds to Panel's: health, metrics and the layouts API."""
+    common = {"auth": auth, "open_access": open_access}
+    return [
+        ("/healthz", handler_class(HealthzHandler, feed=app.feed, **common)),
+        ("/metrics", handler_class(MetricsHandler, feed=app.feed, reader=app.reader, **common)),
+        ("/api/layouts", handler_class(LayoutsApiHandler, app=app, api_key=api_key)),
+    ]
