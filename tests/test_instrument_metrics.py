@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from monitorkit.errors import CardinalityLimitError, InvalidLabelError, InvalidMetricNameError, InvalidValueError
-from monitorkit.instrument import Counter, Gauge, Histogram, Registry
+from monitorkit.instrument import Counter, Gauge, Histogram, Registry, counter, gauge, histogram
 from monitorkit.instrument.metrics import NOOP
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -133,17 +133,30 @@ def test_registry_refuses_duplicate_and_clashing_names(reg: Registry) -> None:
         Gauge("latency_sum", "clash with the histogram's sum", registry=reg)
 
 
-def test_registry_get_or_create_returns_the_same_metric(reg: Registry) -> None:
-    a = reg.counter("hits_total", "Hits", ["page"])
-    assert reg.counter("hits_total", "Hits", ["page"]) is a
+def test_factories_get_or_create_the_same_metric(reg: Registry) -> None:
+    a = counter("hits_total", "Hits", ["page"], registry=reg)
+    assert counter("hits_total", "Hits", ["page"], registry=reg) is a
+    assert reg.get("hits_total") is a
     with pytest.raises(InvalidMetricNameError, match="already exists"):
-        reg.counter("hits_total", "Hits", ["route"])
+        counter("hits_total", "Hits", ["route"], registry=reg)
     with pytest.raises(InvalidMetricNameError, match="already exists"):
-        reg.gauge("hits_total", "Hits", ["page"])
-    h = reg.histogram("size_bytes", "S", buckets=(1, 10))
-    assert reg.histogram("size_bytes", "S", buckets=(1, 10)) is h
+        gauge("hits_total", "Hits", ["page"], registry=reg)
+    h = histogram("size_bytes", "S", registry=reg, buckets=(1, 10))
+    assert histogram("size_bytes", "S", registry=reg, buckets=(1, 10)) is h
     with pytest.raises(InvalidMetricNameError, match="buckets"):
-        reg.histogram("size_bytes", "S", buckets=(1, 100))
+        histogram("size_bytes", "S", registry=reg, buckets=(1, 100))
+
+
+def test_factories_default_to_the_global_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitorkit.instrument import REGISTRY
+
+    monkeypatch.setattr(REGISTRY, "on_first_register", None)  # no autostart of a sender from a test
+    g = gauge("test_factory_default_depth", "Depth")
+    try:
+        assert REGISTRY.get("test_factory_default_depth") is g
+        assert gauge("test_factory_default_depth", "Depth") is g
+    finally:
+        REGISTRY.unregister(g)
 
 
 def test_histogram_writes_prometheus_style_series(reg: Registry) -> None:
@@ -248,11 +261,17 @@ def test_importing_instrument_loads_neither_duckdb_nor_pyarrow() -> None:
 
     result = run_python(
         """
-        import sys
+        import sys, tempfile
         from monitorkit import instrument
         instrument.Counter("x_total", "X", ["k"]).labels(k="a").inc()
         with instrument.track(protocol="p", method="m"):
             pass
+        with instrument.tool_run("t"):
+            pass
+        # A delivery cycle with no owner: asks owner/local.py and the sidecar, both free of DuckDB.
+        sender = instrument.Sender(tempfile.mkdtemp() + "/none.duckdb")
+        assert sender.flush() is False and sender.queued > 0 and sender.queued_executions == 1
+        assert "monitorkit.owner.local" in sys.modules
         heavy = sorted(m for m in ("duckdb", "pyarrow", "asyncio", "http.client") if m in sys.modules)
         import monitorkit
         print(heavy, callable(monitorkit.connect))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from monitorkit.errors import InvalidLabelError, InvalidValueError
-from monitorkit.instrument import Registry, tool, tool_run, track
+from monitorkit.instrument import Registry, outbox, tool, tool_run, track
 from monitorkit.instrument.blocks import outcome_of
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -32,7 +32,7 @@ def test_tool_run_context_manager_records_ok_and_error(reg: Registry) -> None:
         run.set_label("format", "png")
     with pytest.raises(ValueError, match="bad pixel"), tool_run("resize", registry=reg):
         raise ValueError("bad pixel")
-    rows = reg.drain_executions()
+    rows = outbox(reg).take()
     assert [(r.tool, r.outcome, r.error_type, r.error_message) for r in rows] == [
         ("resize", "ok", None, None),
         ("resize", "error", "ValueError", "bad pixel"),
@@ -42,7 +42,20 @@ def test_tool_run_context_manager_records_ok_and_error(reg: Registry) -> None:
     assert all(r.duration_s >= 0 and r.started.tzinfo is not None for r in rows)
     assert outcomes(reg) == {("resize", "ok"): 1.0, ("resize", "error"): 1.0}
     assert values(reg, "tool_run_duration_seconds_count") == {(("tool", "resize"),): 2.0}
-    assert reg.drain_executions() == []
+    assert outbox(reg).take() == []
+
+
+def test_runs_wait_in_the_outbox_of_their_registry_oldest_dropped_past_its_bound(reg: Registry) -> None:
+    other = Registry()
+    box = outbox(reg)
+    assert outbox(reg) is box and outbox(other) is not box
+    box.max_size = 2
+    for name in ("a", "b", "c"):
+        with tool_run(name, registry=reg):
+            pass
+    assert (len(box), box.dropped) == (2, 1)
+    assert [r.tool for r in box.take()] == ["b", "c"]
+    assert outbox(other).take() == [] and len(box) == 0
 
 
 def test_tool_decorator_sync_records_each_call_and_keeps_the_result(reg: Registry) -> None:
@@ -57,7 +70,7 @@ def test_tool_decorator_sync_records_each_call_and_keeps_the_result(reg: Registr
     with pytest.raises(TimeoutError):
         parse("")
     assert outcomes(reg) == {("parse", "ok"): 1.0, ("parse", "timeout"): 1.0}
-    assert [r.error_type for r in reg.drain_executions()] == [None, "TimeoutError"]
+    assert [r.error_type for r in outbox(reg).take()] == [None, "TimeoutError"]
 
 
 def test_bare_tool_decorator_uses_the_function_name() -> None:
@@ -100,7 +113,7 @@ def test_async_tool_outcomes_ok_timeout_cancelled(reg: Registry) -> None:
         ("deadline", "ok"): 1.0,
         ("deadline", "timeout"): 1.0,
     }
-    cancelled = [r for r in reg.drain_executions() if r.outcome == "cancelled"]
+    cancelled = [r for r in outbox(reg).take() if r.outcome == "cancelled"]
     assert {r.error_type for r in cancelled} == {"CancelledError"}
 
 
@@ -110,7 +123,7 @@ def test_async_with_tool_run_records_an_error(reg: Registry) -> None:
             run.fail("QuotaExceeded", "bucket b1 is full")
 
     asyncio.run(main())
-    (row,) = reg.drain_executions()
+    (row,) = outbox(reg).take()
     assert (row.outcome, row.error_type, row.error_message, row.labels) == (
         "error", "QuotaExceeded", "bucket b1 is full", {"bucket": "b1"})
 
@@ -136,7 +149,7 @@ def test_tool_names_and_labels_are_checked_at_the_api(reg: Registry) -> None:
         tool_run("ok", {"n": 3}, registry=reg)  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="generator"):
         tool("gen", registry=reg)(lambda: (yield))
-    assert reg.drain_executions() == []
+    assert outbox(reg).take() == []
 
 
 def test_track_context_manager_records_requests_bytes_and_status(reg: Registry) -> None:

@@ -20,7 +20,8 @@ Importing this package loads neither DuckDB nor pyarrow: instrumented applicatio
 from monitorkit.errors import CardinalityLimitError, InvalidLabelError, InvalidMetricNameError, InvalidValueError
 from monitorkit.instrument.blocks import OUTCOMES
 from monitorkit.instrument.client import Sender, autostart, sender, start, stop
-from monitorkit.instrument.metrics import DEFAULT_BUCKETS, Counter, Gauge, Histogram
+from monitorkit.instrument.executions import Outbox, outbox
+from monitorkit.instrument.metrics import DEFAULT_BUCKETS, Counter, Gauge, Histogram, counter, gauge, histogram
 from monitorkit.instrument.protocol import Exchange, track
 from monitorkit.instrument.registry import REGISTRY, Registry
 from monitorkit.instrument.tools import Execution, ToolRun, tool, tool_run
@@ -42,9 +43,14 @@ __all__ = [
     "InvalidLabelError",
     "InvalidMetricNameError",
     "InvalidValueError",
+    "Outbox",
     "Registry",
     "Sender",
     "ToolRun",
+    "counter",
+    "gauge",
+    "histogram",
+    "outbox",
     "sender",
     "start",
     "stop",

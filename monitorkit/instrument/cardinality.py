@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from monitorkit.errors import CardinalityLimitError, InvalidValueError
 
-log = logging.getLogger("monitorkit.instrument")
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SERIES = 1000
 LOG_EVERY_SECONDS = 60.0
@@ -34,17 +34,10 @@ def check_limit(value: object, what: str = "max_series") -> int:
 class CardinalityGuard:
     """Decide whether a metric may add a label set; count, log (or raise on) refusals."""
 
-    def __init__(
-        self,
-        max_series: int = DEFAULT_MAX_SERIES,
-        *,
-        strict: bool = False,
-        on_refused: Callable[[str], None] | None = None,
-    ) -> None:
+    def __init__(self, max_series: int = DEFAULT_MAX_SERIES, *, strict: bool = False) -> None:
         self.max_series = check_limit(max_series)
         self.strict = strict
         self.refused: dict[str, int] = {}
-        self._on_refused = on_refused
         self._last_log: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -60,8 +53,6 @@ class CardinalityGuard:
             due = now - self._last_log.get(metric, -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS
             if due:
                 self._last_log[metric] = now
-        if self._on_refused is not None:
-            self._on_refused(metric)
         message = (
             f"metric {metric!r} already has {limit} label sets (its max_series); refused new label set "
             f"{dict(labels)} ({count} refused so far, counted in monitorkit_cardinality_refused_total). "

@@ -11,7 +11,7 @@ PM = ("protocol", "method")
 
 
 def spec(info: MetricInfo) -> tuple[str, str, tuple[str, ...]]:
-    """Return (name, help, labels) of ``info``, the arguments ``Registry.counter()`` and friends take."""
+    """Return (name, help, labels) of ``info``, the arguments ``counter()`` and friends take."""
     return info.name, info.help, info.labels
 
 

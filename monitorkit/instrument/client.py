@@ -1,4 +1,4 @@
-"""The sender: a background thread that ships registry snapshots and tool runs to the owner.
+"""The sender: a background thread that ships registry snapshots and the registry's tool runs to the owner.
 
 ``monitorkit.instrument.start(db_path="data/monitorkit.duckdb", interval=1.0)``
 
@@ -22,8 +22,9 @@ from typing import Any
 
 from monitorkit.instrument.cardinality import check_limit
 from monitorkit.instrument.catalog import CLIENT_DROPPED_EXECUTIONS, CLIENT_DROPPED_SAMPLES, spec
+from monitorkit.instrument.executions import Execution, Outbox, outbox
+from monitorkit.instrument.metrics import counter
 from monitorkit.instrument.registry import REGISTRY, Registry
-from monitorkit.instrument.tools import Execution
 from monitorkit.instrument.transport import (
     Delivery,
     HttpTarget,
@@ -35,7 +36,7 @@ from monitorkit.instrument.transport import (
 from monitorkit.instrument.wire import choose_format
 from monitorkit.samples import Sample, utcnow, validate_labels
 
-log = logging.getLogger("monitorkit.instrument")
+log = logging.getLogger(__name__)
 
 # A queued sample costs about 110 bytes (its labels are shared), so the default bound is ~6 MB.
 DEFAULT_MAX_QUEUED_SAMPLES = 50_000
@@ -92,9 +93,11 @@ class Sender:
         self.sent = 0
         self.sent_executions = 0
         self.last_error: str | None = None
+        # Tool runs of this registry wait here until a cycle moves them to the send queue.
+        self.outbox: Outbox = outbox(self.registry)
         self.registry.on_first_register = None  # a sender made by hand: no autostart of another one
-        self._dropped_counter = self.registry.counter(*spec(CLIENT_DROPPED_SAMPLES))
-        self._dropped_exec_counter = self.registry.counter(*spec(CLIENT_DROPPED_EXECUTIONS))
+        self._dropped_counter = counter(*spec(CLIENT_DROPPED_SAMPLES), registry=self.registry)
+        self._dropped_exec_counter = counter(*spec(CLIENT_DROPPED_EXECUTIONS), registry=self.registry)
 
     @property
     def queued(self) -> int:
@@ -161,7 +164,7 @@ class Sender:
                 self._queued -= len(oldest)
                 self.dropped += len(oldest)
                 self._dropped_counter.inc(len(oldest))
-        runs = self.registry.drain_executions()
+        runs = self.outbox.take()
         if runs:
             self._executions.extend(runs)
             excess = len(self._executions) - self.max_queued_executions

@@ -1,6 +1,8 @@
-"""Counters, gauges and histograms with labels, in the spirit of prometheus_client.
+"""Counters, gauges and histograms with labels, in the spirit of prometheus_client, and their factories.
 
-``c = Counter("jobs_processed_total", "Jobs done", labelnames=["queue"]); c.labels(queue="a").inc()``
+``c = Counter("jobs_processed_total", "Jobs done", labelnames=["queue"]); c.labels(queue="a").inc()``;
+``counter("jobs_processed_total", "Jobs done", ["queue"], registry=reg)`` returns the metric of
+that name in ``reg`` or creates it.
 
 Names and labels are checked when the metric or the label set is created and refused with
 ``InvalidMetricNameError`` / ``InvalidLabelError``; values with ``InvalidValueError``. A metric
@@ -10,21 +12,20 @@ without labels is its own (only) child; a labelled one hands out one child per l
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from monitorkit.errors import InvalidLabelError, InvalidMetricNameError, InvalidValueError
 from monitorkit.instrument.cardinality import CardinalityGuard, check_limit
+from monitorkit.instrument.catalog import CARDINALITY_REFUSED, spec
+from monitorkit.instrument.registry import REGISTRY, Registry
 from monitorkit.instrument.values import NOOP, CounterChild, GaugeChild, HistogramChild, NoopChild, Timer
 from monitorkit.samples import HOST, LABEL_NAME_RE, Sample, validate_labels, validate_name
 
-if TYPE_CHECKING:
-    from monitorkit.instrument.registry import Registry
-
 __all__ = ["NOOP", "Counter", "CounterChild", "Gauge", "GaugeChild", "Histogram", "HistogramChild", "MetricFamily",
-           "NoopChild", "Timer"]
+           "NoopChild", "Timer", "counter", "gauge", "histogram"]
 
 INF = float("inf")
 # prometheus_client's defaults: request latencies from 5 ms to 10 s.
@@ -151,6 +152,9 @@ class MetricFamily:
             if len(self._children) < limit:
                 child = self._children[key] = self._new_child(label_map)
                 return child
+        if self.registry is not None:  # counted before a strict guard raises, and sent with the other metrics
+            refused = counter(*spec(CARDINALITY_REFUSED), registry=self.registry, max_series=1_000_000)
+            refused.labels(metric=self.name).inc()
         self._guard.refuse(self.name, label_map, limit)
         return NOOP
 
@@ -312,8 +316,43 @@ def check_buckets(name: str, buckets: Sequence[float]) -> tuple[float, ...]:
 
 
 def _default_registry(registry: Registry | None) -> Registry | None:
-    if registry is ...:
-        from monitorkit.instrument.registry import REGISTRY
+    return REGISTRY if registry is ... else registry
 
-        return REGISTRY
-    return registry
+
+F = TypeVar("F", bound=MetricFamily)
+
+
+def _existing(registry: Registry, cls: type[F], name: str, labelnames: Iterable[str], make: Callable[[], F]) -> F:
+    """Return ``registry``'s metric ``name`` if it is a ``cls`` with these labels, else make it; raise if it differs."""
+    known = registry.get_or_create(name, make)
+    if type(known) is not cls or known.labelnames != tuple(labelnames):
+        kind = getattr(known, "kind", type(known).__name__)
+        raise InvalidMetricNameError(
+            f"metric {name!r} already exists in this registry as a {kind} with labels "
+            f"{list(getattr(known, 'labelnames', ()))}; use the same definition or another name"
+        )
+    return known
+
+
+def counter(name: str, documentation: str, labelnames: Sequence[str] = (), *, registry: Registry = REGISTRY,
+            max_series: int | None = None) -> Counter:
+    """Return the counter ``name`` of ``registry``, creating it on first use."""
+    return _existing(registry, Counter, name, labelnames, lambda: Counter(
+        name, documentation, labelnames, registry=registry, max_series=max_series))
+
+
+def gauge(name: str, documentation: str, labelnames: Sequence[str] = (), *, registry: Registry = REGISTRY,
+          max_series: int | None = None) -> Gauge:
+    """Return the gauge ``name`` of ``registry``, creating it on first use."""
+    return _existing(registry, Gauge, name, labelnames, lambda: Gauge(
+        name, documentation, labelnames, registry=registry, max_series=max_series))
+
+
+def histogram(name: str, documentation: str, labelnames: Sequence[str] = (), *, registry: Registry = REGISTRY,
+              buckets: Sequence[float] = DEFAULT_BUCKETS, max_series: int | None = None) -> Histogram:
+    """Return the histogram ``name`` of ``registry``, creating it on first use (same buckets required)."""
+    hist = _existing(registry, Histogram, name, labelnames, lambda: Histogram(
+        name, documentation, labelnames, buckets=buckets, registry=registry, max_series=max_series))
+    if hist.bounds != check_buckets(name, buckets):
+        raise InvalidMetricNameError(f"histogram {name!r} already exists with buckets {list(hist.bounds)}")
+    return hist

@@ -18,7 +18,7 @@ from monitorkit.instrument.catalog import (
     PROTOCOL_RESPONSE_BYTES,
     spec,
 )
-from monitorkit.instrument.metrics import Counter, Histogram
+from monitorkit.instrument.metrics import Counter, Histogram, counter, histogram
 from monitorkit.instrument.registry import REGISTRY, Registry
 from monitorkit.samples import validate_labels
 
@@ -40,11 +40,11 @@ def protocol_metrics(registry: Registry) -> ProtocolMetrics:
 
     def make(reg: Registry) -> ProtocolMetrics:
         return ProtocolMetrics(
-            reg.counter(*spec(PROTOCOL_REQUESTS)),
-            reg.histogram(*spec(PROTOCOL_DURATION)),
-            reg.counter(*spec(PROTOCOL_REQUEST_BYTES)),
-            reg.counter(*spec(PROTOCOL_RESPONSE_BYTES)),
-            reg.counter(*spec(PROTOCOL_ERRORS)),
+            counter(*spec(PROTOCOL_REQUESTS), registry=reg),
+            histogram(*spec(PROTOCOL_DURATION), registry=reg),
+            counter(*spec(PROTOCOL_REQUEST_BYTES), registry=reg),
+            counter(*spec(PROTOCOL_RESPONSE_BYTES), registry=reg),
+            counter(*spec(PROTOCOL_ERRORS), registry=reg),
         )
 
     return registry.bundle("protocol", make)

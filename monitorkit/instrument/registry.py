@@ -1,51 +1,57 @@
-"""The Registry: the metrics of one application and the tool runs waiting to be sent.
+"""The Registry: the metrics of one application, snapshotted as Samples.
 
 ``REGISTRY`` is the default, global one; tests inject their own (``Counter(..., registry=Registry())``).
+Like prometheus_client's ``CollectorRegistry`` it knows nothing of metric kinds: the factories
+that return an existing metric or make it (``counter()``, ``gauge()``, ``histogram()``) live
+next to the metric classes in ``metrics.py``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from monitorkit.errors import InvalidMetricNameError
-from monitorkit.instrument.cardinality import DEFAULT_MAX_SERIES, CardinalityGuard
-from monitorkit.instrument.catalog import CARDINALITY_REFUSED, spec
-from monitorkit.instrument.metrics import DEFAULT_BUCKETS, Counter, Gauge, Histogram, MetricFamily, check_buckets
+from monitorkit.instrument.cardinality import DEFAULT_MAX_SERIES, CardinalityGuard, check_limit
 from monitorkit.samples import HOST, Sample, utcnow
 
-if TYPE_CHECKING:
-    from monitorkit.instrument.tools import Execution
-
-DEFAULT_MAX_EXECUTIONS = 10_000
 T = TypeVar("T")
-M = TypeVar("M", bound=MetricFamily)
+
+
+class Metric(Protocol):
+    """What a registry needs of a metric (``metrics.MetricFamily`` follows it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def sample_names(self) -> tuple[str, ...]:
+        """Return the sample names the metric writes."""
+        ...
+
+    def _attach(self, registry: Registry, guard: CardinalityGuard) -> None: ...
+
+    def collect(self, now: datetime, host: str = HOST) -> list[Sample]:
+        """Return one Sample per series at ``now``."""
+        ...
+
+
+M = TypeVar("M", bound=Metric)
 
 
 class Registry:
-    """Hold metrics by name, snapshot them as Samples and buffer tool runs until they are sent.
+    """Hold metrics by name and snapshot them as Samples.
 
     ``max_series`` is the default cardinality limit of its metrics; ``strict=True`` makes a
     refused label set raise ``CardinalityLimitError`` instead of returning a no-op child.
     """
 
-    def __init__(
-        self,
-        *,
-        max_series: int = DEFAULT_MAX_SERIES,
-        strict: bool = False,
-        max_executions: int = DEFAULT_MAX_EXECUTIONS,
-    ) -> None:
-        self.guard = CardinalityGuard(max_series, strict=strict, on_refused=self._count_refusal)
-        self._metrics: dict[str, MetricFamily] = {}
+    def __init__(self, *, max_series: int = DEFAULT_MAX_SERIES, strict: bool = False) -> None:
+        self.guard = CardinalityGuard(max_series, strict=strict)
+        self._metrics: dict[str, Metric] = {}
         self._sample_names: dict[str, str] = {}
         self._lock = threading.RLock()
-        self._executions: deque[Execution] = deque()
-        self.max_executions = max_executions
-        self.dropped_executions = 0
         self._bundles: dict[str, object] = {}
         # Called once, on the first registration (the global registry's autostart of the sender).
         self.on_first_register: Callable[[Registry], None] | None = None
@@ -57,11 +63,9 @@ class Registry:
 
     @max_series.setter
     def max_series(self, value: int) -> None:
-        from monitorkit.instrument.cardinality import check_limit
-
         self.guard.max_series = check_limit(value)
 
-    def register(self, metric: MetricFamily) -> None:
+    def register(self, metric: Metric) -> None:
         """Add ``metric``; a name (or a sample name it writes) already taken raises InvalidMetricNameError."""
         with self._lock:
             for sample_name in (metric.name, *metric.sample_names()):
@@ -69,7 +73,8 @@ class Registry:
                 if owner is not None:
                     raise InvalidMetricNameError(
                         f"metric name {sample_name!r} is already used in this registry by {owner!r}; reuse that "
-                        "metric object (or registry.counter()/gauge()/histogram(), which return it) or pick another name"
+                        "metric object (or counter()/gauge()/histogram() with registry=, which return it) or pick "
+                        "another name"
                     )
             self._metrics[metric.name] = metric
             for sample_name in (metric.name, *metric.sample_names()):
@@ -79,7 +84,7 @@ class Registry:
         if hook is not None:
             hook(self)
 
-    def unregister(self, metric: MetricFamily) -> None:
+    def unregister(self, metric: Metric) -> None:
         """Remove ``metric`` (its series are no longer sent)."""
         with self._lock:
             if self._metrics.get(metric.name) is metric:
@@ -87,47 +92,20 @@ class Registry:
                 for sample_name in (metric.name, *metric.sample_names()):
                     self._sample_names.pop(sample_name, None)
 
-    def get(self, name: str) -> MetricFamily | None:
+    def get(self, name: str) -> Metric | None:
         """Return the metric called ``name``, or None."""
         return self._metrics.get(name)
 
-    def metrics(self) -> list[MetricFamily]:
+    def metrics(self) -> list[Metric]:
         """Return every registered metric."""
         with self._lock:
             return list(self._metrics.values())
 
-    def _get_or_create(self, cls: type[M], name: str, labelnames: Iterable[str], make: Callable[[], M]) -> M:
+    def get_or_create(self, name: str, make: Callable[[], M]) -> Metric:
+        """Return the metric called ``name``, else the one ``make()`` creates (and registers), atomically."""
         with self._lock:
             known = self._metrics.get(name)
-            if known is None:
-                return make()
-            if type(known) is not cls or known.labelnames != tuple(labelnames):
-                raise InvalidMetricNameError(
-                    f"metric {name!r} already exists in this registry as a {known.kind} with labels "
-                    f"{list(known.labelnames)}; use the same definition or another name"
-                )
-            return known  # type: ignore[return-value]
-
-    def counter(self, name: str, documentation: str, labelnames: Sequence[str] = (), *,
-                max_series: int | None = None) -> Counter:
-        """Return the counter ``name``, creating it on first use."""
-        return self._get_or_create(Counter, name, labelnames, lambda: Counter(
-            name, documentation, labelnames, registry=self, max_series=max_series))
-
-    def gauge(self, name: str, documentation: str, labelnames: Sequence[str] = (), *,
-              max_series: int | None = None) -> Gauge:
-        """Return the gauge ``name``, creating it on first use."""
-        return self._get_or_create(Gauge, name, labelnames, lambda: Gauge(
-            name, documentation, labelnames, registry=self, max_series=max_series))
-
-    def histogram(self, name: str, documentation: str, labelnames: Sequence[str] = (), *,
-                  buckets: Sequence[float] = DEFAULT_BUCKETS, max_series: int | None = None) -> Histogram:
-        """Return the histogram ``name``, creating it on first use (same buckets required)."""
-        hist = self._get_or_create(Histogram, name, labelnames, lambda: Histogram(
-            name, documentation, labelnames, buckets=buckets, registry=self, max_series=max_series))
-        if hist.bounds != check_buckets(name, buckets):
-            raise InvalidMetricNameError(f"histogram {name!r} already exists with buckets {list(hist.bounds)}")
-        return hist
+            return known if known is not None else make()
 
     def bundle(self, key: str, make: Callable[[Registry], T]) -> T:
         """Return the object ``make(self)`` built once per registry under ``key`` (helpers' metric sets)."""
@@ -144,25 +122,6 @@ class Registry:
         for metric in self.metrics():
             out.extend(metric.collect(at, host))
         return out
-
-    def _count_refusal(self, metric: str) -> None:
-        refused = self.counter(*spec(CARDINALITY_REFUSED), max_series=1_000_000)
-        refused.labels(metric=metric).inc()
-
-    def record_execution(self, execution: Execution) -> None:
-        """Buffer one tool run until a sender takes it; the oldest are dropped past ``max_executions``."""
-        with self._lock:
-            self._executions.append(execution)
-            while len(self._executions) > self.max_executions:
-                self._executions.popleft()
-                self.dropped_executions += 1
-
-    def drain_executions(self) -> list[Execution]:
-        """Return and forget every buffered tool run."""
-        with self._lock:
-            out = list(self._executions)
-            self._executions.clear()
-            return out
 
 
 REGISTRY = Registry()

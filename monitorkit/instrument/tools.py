@@ -1,5 +1,7 @@
 """Tool-execution metrics: one ``executions`` row per run plus run counts and durations per tool.
 
+Each finished run waits in its registry's outbox (``executions.outbox``) until a sender takes it.
+
 ``@tool("resize_image")`` on a def or async def, or ``with tool_run("resize_image", {"size": "big"}) as run:``.
 Outcomes: ok, error, timeout (TimeoutError), cancelled (asyncio.CancelledError, Ctrl-C).
 """
@@ -8,13 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, NamedTuple, TypeVar, overload
 
 from monitorkit.errors import InvalidLabelError
 from monitorkit.instrument.blocks import OUTCOMES, TimedBlock, outcome_of
 from monitorkit.instrument.catalog import TOOL_DURATION, TOOL_RUNS, spec
-from monitorkit.instrument.metrics import Counter, Histogram
+from monitorkit.instrument.executions import Execution, outbox
+from monitorkit.instrument.metrics import Counter, Histogram, counter, histogram
 from monitorkit.instrument.registry import REGISTRY, Registry
 from monitorkit.samples import HOST, validate_labels
 
@@ -22,21 +24,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_ERROR_MESSAGE = 2000
 # Tool runs last from milliseconds (a parser) to minutes (a model call).
 TOOL_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-
-class Execution(NamedTuple):
-    """One tool run, as stored in the ``executions`` table."""
-
-    run_id: str
-    tool: str
-    started: datetime
-    duration_s: float
-    outcome: str
-    error_type: str | None
-    error_message: str | None
-    labels: Mapping[str, str]
-    host: str
-    pid: int
 
 
 class ToolMetrics(NamedTuple):
@@ -51,8 +38,8 @@ def tool_metrics(registry: Registry) -> ToolMetrics:
 
     def make(reg: Registry) -> ToolMetrics:
         return ToolMetrics(
-            reg.counter(*spec(TOOL_RUNS)),
-            reg.histogram(*spec(TOOL_DURATION), buckets=TOOL_BUCKETS),
+            counter(*spec(TOOL_RUNS), registry=reg),
+            histogram(*spec(TOOL_DURATION), registry=reg, buckets=TOOL_BUCKETS),
         )
 
     return registry.bundle("tools", make)
@@ -107,7 +94,7 @@ class ToolRun(TimedBlock):
         metrics.runs.labels(self.tool, self.outcome).inc()
         metrics.duration.labels(self.tool).observe(seconds)
         assert self.started is not None
-        self.registry.record_execution(Execution(
+        outbox(self.registry).put(Execution(
             self.run_id, self.tool, self.started, seconds, self.outcome, self.error_type, self.error_message,
             dict(self.labels), HOST, os.getpid(),
         ))
@@ -139,4 +126,5 @@ def tool(name: Any = None, labels: Mapping[str, str] | None = None, *, registry:
     return ToolRun(name, labels, registry=registry)
 
 
+# Execution stays importable from here for monitorkit.owner.ingest (its home is executions.py).
 __all__ = ["OUTCOMES", "Execution", "ToolRun", "tool", "tool_metrics", "tool_run"]

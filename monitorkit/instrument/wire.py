@@ -16,7 +16,8 @@ from typing import Any
 
 from monitorkit.errors import InvalidSampleError, InvalidValueError
 from monitorkit.instrument.blocks import OUTCOMES
-from monitorkit.instrument.tools import Execution, check_tool_name
+from monitorkit.instrument.executions import Execution
+from monitorkit.instrument.tools import check_tool_name
 from monitorkit.samples import Sample, make_sample, validate_labels, validate_time
 
 JSON_TYPE = "application/x-ndjson"
