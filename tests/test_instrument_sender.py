@@ -165,6 +165,20 @@ def test_no_sidecar_means_no_endpoint(tmp_path: Path) -> None:
     assert read_endpoint(tmp_path / "dead.duckdb") is None  # a dead owner's sidecar is ignored
 
 
+def test_the_endpoint_is_the_owner_api_of_a_live_owner(tmp_path: Path) -> None:
+    import json
+    import os
+
+    def sidecar(name: str, extra: dict[str, object]) -> Path:
+        info = {"pid": os.getpid(), "port": 1, "token": "t", "started": "", "path": "", "extra": extra}
+        (tmp_path / f"{name}.owner.json").write_text(json.dumps(info))
+        return tmp_path / name
+
+    assert read_endpoint(sidecar("api.duckdb", {"api_port": 4321, "api_token": "tok"})) == (os.getpid(), 4321, "tok")
+    # The separate ingest server (ingest_port/ingest_token) is gone: such an owner is not reachable.
+    assert read_endpoint(sidecar("old.duckdb", {"ingest_port": 2, "ingest_token": "x"})) is None
+
+
 @pytest.mark.parametrize("content_type", [JSON_TYPE, ARROW_TYPE])
 def test_wire_round_trip(content_type: str) -> None:
     samples = [Sample(T0 + timedelta(seconds=i), "m_total", {"k": str(i)}, i * 1.5, "h") for i in range(3)]

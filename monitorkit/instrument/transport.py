@@ -1,90 +1,51 @@
-"""How a sender reaches the owner: the sidecar, a minimal HTTP POST to its ingest endpoint, or the owner in-process.
+"""How a sender reaches the owner: the owner API over loopback (found in the sidecar), or the owner in-process.
 
-The sidecar reader and the HTTP client are deliberately small: ``monitorkit.owner`` imports
-DuckDB and ``http.client`` costs about 5 MB, and an instrumented application must stay light.
+Everything here stays free of DuckDB (``owner.sidecar``, ``owner.client`` and ``owner.local``
+import none): an instrumented application must stay light.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
-from monitorkit.instrument.tools import Execution
+from monitorkit.errors import OwnerApiError
+from monitorkit.instrument.executions import Execution
 from monitorkit.instrument.wire import encode_executions, encode_samples
+from monitorkit.owner import client, local
+from monitorkit.owner.sidecar import read_owner
 from monitorkit.samples import Sample
 
 SAMPLES_PATH = "/v1/samples"
 EXECUTIONS_PATH = "/v1/executions"
 
-
-class Delivery(NamedTuple):
-    """The owner's answer to one batch: HTTP-like status and its message."""
-
-    status: int
-    message: str
-
-    @property
-    def ok(self) -> bool:
-        """Tell whether the batch was accepted (200 committed, 202 queued)."""
-        return self.status in (200, 202)
+# The owner's answer to one batch (HTTP-like status and message; ``ok`` for 200 committed, 202 queued).
+Delivery = client.Answer
 
 
 class IngestEndpoint(NamedTuple):
-    """Where a running owner takes batches: its pid, ingest port and token (from the sidecar)."""
+    """Where a running owner takes batches: its pid, API port and token (from the sidecar)."""
 
     pid: int
     port: int
     token: str
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
-
-
 def read_endpoint(db: str | Path) -> IngestEndpoint | None:
-    """Return the ingest endpoint a live owner of ``db`` published, or None.
-
-    Reads the same ``<db>.owner.json`` as ``monitorkit.owner.sidecar.read_owner`` without importing DuckDB.
-    """
-    try:
-        data = json.loads(Path(f"{db}.owner.json").read_text())
-        extra = data.get("extra") or {}
-        endpoint = IngestEndpoint(int(data["pid"]), int(extra["api_port"]), str(extra["api_token"]))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    """Return the API endpoint a live owner of ``db`` published (``api_port``, ``api_token``), or None."""
+    owner = read_owner(db)
+    if owner is None:
         return None
-    return endpoint if _alive(endpoint.pid) else None
+    try:
+        port, token = client.endpoint(owner)
+    except OwnerApiError:  # an owner without the API (starting, or an older monitorkit): not reachable yet
+        return None
+    return IngestEndpoint(owner.pid, port, token)
 
 
 def http_post(port: int, path: str, token: str, content_type: str, body: bytes, timeout: float) -> Delivery:
-    """POST ``body`` to 127.0.0.1:``port`` and return the status and body text; OSError if unreachable."""
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode("latin-1")
-    chunks: list[bytes] = []
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(head + body)
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    raw = b"".join(chunks)
-    status_line, _, rest = raw.partition(b"\r\n")
-    parts = status_line.split(b" ", 2)
-    if len(parts) < 2 or not parts[1].isdigit():
-        raise ConnectionError(f"not an HTTP answer from port {port}: {status_line[:80]!r}")
-    _, _, payload = rest.partition(b"\r\n\r\n")
-    return Delivery(int(parts[1]), payload.decode("utf-8", "replace").strip())
+    """POST ``body`` to the owner API on 127.0.0.1:``port``; OSError if unreachable or late (``client.request``)."""
+    return client.request(port, "POST", path, token, content_type, body, timeout)
 
 
 class Target(Protocol):
@@ -99,8 +60,21 @@ class Target(Protocol):
         ...
 
 
+@runtime_checkable
+class Sink(Protocol):
+    """What takes batches inside the owner process (``owner.ingest.IngestService``, ``StoreSink``)."""
+
+    def accept_samples(self, samples: list[Sample]) -> Delivery:
+        """Write a batch of samples."""
+        ...
+
+    def accept_executions(self, rows: list[Execution]) -> Delivery:
+        """Write a batch of tool runs."""
+        ...
+
+
 class HttpTarget:
-    """An owner in another process, reached over its loopback ingest endpoint."""
+    """An owner in another process, reached over the owner API on loopback."""
 
     def __init__(self, endpoint: IngestEndpoint, content_type: str, timeout: float) -> None:
         self.endpoint = endpoint
@@ -108,7 +82,8 @@ class HttpTarget:
         self.timeout = timeout
 
     def _post(self, path: str, body: bytes) -> Delivery:
-        return http_post(self.endpoint.port, path, self.endpoint.token, self.content_type, body, self.timeout)
+        return client.request(self.endpoint.port, "POST", path, self.endpoint.token, self.content_type, body,
+                              self.timeout)
 
     def send_samples(self, samples: list[Sample], extra: dict[str, str]) -> Delivery:
         """POST samples to /v1/samples."""
@@ -122,23 +97,22 @@ class HttpTarget:
 class LocalTarget:
     """The owner running in this very process: batches go straight to its store."""
 
-    def __init__(self, sink: object) -> None:
-        self.sink = sink  # a monitorkit.owner.ingest.IngestService (has accept_samples / accept_executions)
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
 
     def send_samples(self, samples: list[Sample], extra: dict[str, str]) -> Delivery:
         """Write samples to the local store."""
         if extra:
             samples = [s._replace(labels={**extra, **s.labels}) for s in samples]
-        return self.sink.accept_samples(samples)  # type: ignore[attr-defined, no-any-return]
+        return self.sink.accept_samples(samples)
 
     def send_executions(self, rows: list[Execution]) -> Delivery:
         """Write tool runs to the local store."""
-        return self.sink.accept_executions(rows)  # type: ignore[attr-defined, no-any-return]
+        return self.sink.accept_executions(rows)
 
 
-def local_sink(db: str | Path) -> object | None:
+def local_sink(db: str | Path) -> Sink | None:
     """Return the in-process ingest service of ``db`` if this process owns it, else None."""
-    from monitorkit.owner.local import lookup  # no DuckDB: only a dict of the owners running here
-
-    here = lookup(db)
-    return here.services.get("ingest") if here is not None else None
+    here = local.lookup(db)
+    service = here.services.get("ingest") if here is not None else None
+    return service if isinstance(service, Sink) else None
