@@ -13,6 +13,7 @@ import duckdb
 
 from monitorkit.config import Settings
 from monitorkit.errors import OwnerExistsError, StoreError
+from monitorkit.owner.readers import ReaderPolicy, database_relations
 from monitorkit.owner.schema import SCHEMA
 from monitorkit.owner.sidecar import OwnerInfo, read_owner, sidecar_path, write_sidecar
 from monitorkit.store import Store, duck
@@ -22,6 +23,9 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+AUTHORIZER = "monitorkit_reader_admit"
 
 
 class Owner:
@@ -47,11 +51,15 @@ class Owner:
     def _serve(self) -> None:
         token = secrets.token_urlsafe(24)
         con = self.store.cursor()
+        catalog = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+        self.readers = ReaderPolicy(database_relations(self.store.cursor, catalog), catalog)
+        # Quack asks this Python callback before every client statement: the allowlist, on the parse tree.
+        con.create_function(AUTHORIZER, self.readers.admit, ["VARCHAR", "VARCHAR"], "BOOLEAN")  # type: ignore[list-item]
         last: Exception | None = None
         for _ in range(5):  # a port picked as free can be taken before quack binds it
             port = _free_port()
             try:
-                duck.quack_serve(con, port, token, authorization="monitorkit_read_only")
+                duck.quack_serve(con, port, token, authorization=AUTHORIZER)
             except duckdb.Error as exc:
                 last = exc
                 continue

@@ -1,6 +1,6 @@
 """Every DuckDB-version-specific line: the pin, extension loading and the Quack calls.
 
-Upgrading DuckDB means changing this module only (ARCHITECTURE.md, decision 3).
+DuckDB is pinned together with its extension wheels (they load offline and signed only at the same\nversion); upgrading DuckDB means changing this module only.
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
     """LOAD the named extensions from their wheels (offline, signed)."""
     for name in names:
         con.execute(f"LOAD '{extension_path(name)}'")
+
+
+# What DuckDB 1.5.5's Quack client itself asks a server on ATTACH (its catalog), whitespace-normalised:
+# readers are admitted these exact statements beside the allowlist (monitorkit.owner.readers).
+QUACK_CLIENT_CATALOG_QUERIES = frozenset({
+    "SELECT catalog_name, schema_name FROM information_schema.schemata "
+    "WHERE catalog_name NOT IN ('system', 'temp') ORDER BY ALL",
+    "SELECT schema_name, sql, 'table' FROM duckdb_tables() UNION ALL SELECT schema_name, view_name, 'view' FROM duckdb_views()",
+})
 
 
 def quack_uri(port: int, host: str = "127.0.0.1") -> str:
