@@ -15,6 +15,7 @@ _EXTENSION_MODULES = {
     "quack": "duckdb_extension_quack",
     "httpfs": "duckdb_extension_httpfs",
     "ducklake": "duckdb_extension_ducklake",
+    "postgres_scanner": "duckdb_extension_postgres_scanner",
 }
 
 
@@ -29,6 +30,15 @@ def load_extensions(con: duckdb.DuckDBPyConnection, *names: str) -> None:
     """LOAD the named extensions from their wheels (offline, signed)."""
     for name in names:
         con.execute(f"LOAD '{extension_path(name)}'")
+
+
+def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
+    """LOAD postgres_scanner, then ducklake: ``ATTACH 'ducklake:postgres:...'`` needs both loaded first.
+
+    The file of the duckdb-extension-postgres wheel does not load at 1.5.5 (wrong entrypoint);
+    the duckdb-extension-postgres-scanner wheel's does. Unloaded, ATTACH looks in ~/.duckdb.
+    """
+    load_extensions(con, "postgres_scanner", "ducklake")
 
 
 # What DuckDB 1.5.5's Quack client itself asks a server on ATTACH (its catalog), whitespace-normalised:
