@@ -2,54 +2,70 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from monitorkit.config import load_settings
-from monitorkit.errors import QueryError, StoreError
+from monitorkit.errors import MonitorkitError, QueryError, StoreError
+from monitorkit.owner import client
+from monitorkit.owner.queries import QUERY_PATH
+from monitorkit.owner.readers import QueryRefused
 from monitorkit.owner.sidecar import OwnerInfo, read_owner
-from monitorkit.store import duck, open_database
+from monitorkit.store import open_database
+
+QUERY_DEADLINE = 3600.0  # the owner's readers.timeout stops a query first; this only bounds a hung socket
 
 
 class RemoteConnection:
     """A read-only connection to a running owner: every statement runs whole on the owner.
 
-    DuckDB 1.5.5's Quack client cannot scan two remote tables in one query, so each
-    statement is shipped with ``quack_query`` and only its result travels back. The
-    owner admits SELECT-like statements only (its authorization macro refuses DML, DDL
-    and COPY). ``execute``, ``sql``, ``fetchall``, ``df``, ``pl`` and ``to_arrow_table``
-    behave like DuckDB's own connection.
+    Each statement is POSTed to the owner API's query route (``owner/queries.py``), where the
+    readers' allowlist checks it, a time limit and the client's own presence bound it (Ctrl-C
+    stops it on the owner too) and its result comes back as Arrow, bounded in size. ``execute``,
+    ``sql``, ``fetchall``, ``df``, ``pl`` and ``to_arrow_table`` behave like DuckDB's own connection.
     """
 
     def __init__(self, owner: OwnerInfo) -> None:
         self.owner = owner
         self._con = duckdb.connect()
         self._con.execute("SET TimeZone = 'UTC'")
-        duck.load_extensions(self._con, "httpfs", "quack")
+        self._last: pa.Table | None = None
 
-    def _remote(self, query: str, params: Sequence[Any] | None) -> str:
+    def _run(self, query: str, params: Sequence[Any] | None) -> pa.Table:
         if params:
             query = inline_params(query, params)
-        return duck.quack_query_sql(self.owner.port, self.owner.token, query.strip().rstrip(";"))
+        port, token = client.endpoint(self.owner)
+        body = json.dumps({"sql": query.strip().rstrip(";")}).encode()
+        try:
+            answer = client.request_bytes(port, "POST", QUERY_PATH, token, "application/json", body, QUERY_DEADLINE)
+        except OSError as exc:
+            raise StoreError(f"owner process {self.owner.pid} did not answer on API port {port}: {exc}; "
+                             "`monitorkit status` tells whether it still runs") from None
+        if answer.status != 200:
+            try:
+                error = json.loads(answer.body)
+            except ValueError:
+                error = {"error": answer.body.decode("utf-8", "replace"), "kind": "error"}
+            kind, message = error.get("kind", "error"), str(error.get("error", f"HTTP {answer.status}"))
+            raise (QueryRefused if kind == "refused" else QueryError)(message)
+        return pa.ipc.open_stream(answer.body).read_all()
 
     def execute(self, query: str, parameters: Sequence[Any] | None = None) -> RemoteConnection:
         """Run ``query`` on the owner; fetch with fetchall(), df(), pl() or fetch_arrow_table()."""
-        try:
-            self._con.execute(self._remote(query, parameters))
-        except duckdb.Error as exc:
-            raise _remote_error(exc, self.owner) from exc
+        table = self._run(query, parameters)
+        self._con.register("_mk_result", table)
+        self._con.execute("SELECT * FROM _mk_result")
         return self
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
         """Return a relation over ``query``'s result, as ``duckdb.sql`` does."""
-        try:
-            return self._con.sql(self._remote(query, params))
-        except duckdb.Error as exc:
-            raise _remote_error(exc, self.owner) from exc
+        return self._con.from_arrow(self._run(query, params))
 
     query = sql
 
@@ -86,13 +102,62 @@ class RemoteConnection:
         self.close()
 
 
-def _remote_error(exc: duckdb.Error, owner: OwnerInfo) -> Exception:
-    text = str(exc)
+    def _error(self, exc: duckdb.Error, query: str) -> MonitorkitError:
+        """Return the error to raise for ``query``: in the user's terms, without the remote-query wrapper.
+
+        ``from None`` above drops DuckDB's chained error, whose text carries the wrapper and the token.
+        """
+        return remote_error(exc, query, self.owner, self._con)
+
+
+def remote_error(exc: duckdb.Error, query: str, owner: OwnerInfo, local: duckdb.DuckDBPyConnection) -> MonitorkitError:
+    """Map a failed remote statement to a typed error that says what happened and what to do.
+
+    The owner answers a refused statement with a bare "Authorization failed", also for a typo,
+    so a refusal is explained by parsing ``query`` here: a syntax error is reported as DuckDB's
+    parser error with its position, a statement that is not a read by its kind.
+    """
+    text = strip_wrapper(str(exc), owner.token)
     if "Authorization failed" in text:
-        return QueryError("the owner only admits read-only statements (SELECT, FROM, WITH, DESCRIBE)")
+        return refusal(query, local)
     if "Could not connect" in text or "Failed to send" in text:
-        return StoreError(f"owner process {owner.pid} did not answer on port {owner.port}: {text}")
+        return StoreError(f"owner process {owner.pid} did not answer on port {owner.port}: {text}; "
+                          "`monitorkit status` tells whether it still runs")
     return QueryError(text)
+
+
+# Statement kinds a reader may run; the owner's authorization admits only these.
+READ_STATEMENTS = frozenset({"SELECT"})
+
+
+def refusal(query: str, local: duckdb.DuckDBPyConnection) -> QueryError:
+    """Return why the owner refused ``query``: its syntax error, or the kind of statement that is not a read."""
+    try:
+        statements = local.extract_statements(query)
+    except duckdb.Error as exc:
+        return QueryError(str(exc))
+    kinds = [s.type.name for s in statements]
+    writes = [k for k in kinds if k not in READ_STATEMENTS]
+    if writes:
+        article = "an" if writes[0][:1] in "AEIOU" else "a"
+        return QueryError(
+            f"the owner refused {article} {writes[0]} statement: readers of a running owner may only read "
+            "(SELECT, FROM, WITH, DESCRIBE, SHOW, SUMMARIZE); acknowledge and silence with `monitorkit alerts`, "
+            "or stop the owner to change the file")
+    return QueryError(
+        "the owner refused this query: readers may read monitorkit's tables, views and table macros, "
+        "not files, the network, extensions, settings or the server's own functions")
+
+
+def strip_wrapper(text: str, token: str) -> str:
+    """Remove the ``quack_query(...)`` wrapper DuckDB appends to a remote error, and the token if it shows."""
+    head, sep, _ = text.partition("\n\nLINE 1: SELECT * FROM quack_query(")
+    if not sep:
+        head, sep, _ = text.partition("LINE 1: SELECT * FROM quack_query(")
+    text = head.rstrip() if sep else text
+    if text.startswith("Invalid Input Error: ") and "\n\nLINE " in text:
+        text = text[len("Invalid Input Error: "):]  # the remote's own message follows, with its position
+    return text.replace(token, "***") if token else text
 
 
 def inline_params(query: str, params: Sequence[Any]) -> str:
