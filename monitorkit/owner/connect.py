@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from monitorkit.config import load_settings
-from monitorkit.errors import MonitorkitError, QueryError, StoreError
+from monitorkit.errors import QueryError, StoreError
 from monitorkit.owner import client
 from monitorkit.owner.queries import QUERY_PATH
 from monitorkit.owner.readers import QueryRefused
@@ -100,64 +100,6 @@ class RemoteConnection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-    def _error(self, exc: duckdb.Error, query: str) -> MonitorkitError:
-        """Return the error to raise for ``query``: in the user's terms, without the remote-query wrapper.
-
-        ``from None`` above drops DuckDB's chained error, whose text carries the wrapper and the token.
-        """
-        return remote_error(exc, query, self.owner, self._con)
-
-
-def remote_error(exc: duckdb.Error, query: str, owner: OwnerInfo, local: duckdb.DuckDBPyConnection) -> MonitorkitError:
-    """Map a failed remote statement to a typed error that says what happened and what to do.
-
-    The owner answers a refused statement with a bare "Authorization failed", also for a typo,
-    so a refusal is explained by parsing ``query`` here: a syntax error is reported as DuckDB's
-    parser error with its position, a statement that is not a read by its kind.
-    """
-    text = strip_wrapper(str(exc), owner.token)
-    if "Authorization failed" in text:
-        return refusal(query, local)
-    if "Could not connect" in text or "Failed to send" in text:
-        return StoreError(f"owner process {owner.pid} did not answer on port {owner.port}: {text}; "
-                          "`monitorkit status` tells whether it still runs")
-    return QueryError(text)
-
-
-# Statement kinds a reader may run; the owner's authorization admits only these.
-READ_STATEMENTS = frozenset({"SELECT"})
-
-
-def refusal(query: str, local: duckdb.DuckDBPyConnection) -> QueryError:
-    """Return why the owner refused ``query``: its syntax error, or the kind of statement that is not a read."""
-    try:
-        statements = local.extract_statements(query)
-    except duckdb.Error as exc:
-        return QueryError(str(exc))
-    kinds = [s.type.name for s in statements]
-    writes = [k for k in kinds if k not in READ_STATEMENTS]
-    if writes:
-        article = "an" if writes[0][:1] in "AEIOU" else "a"
-        return QueryError(
-            f"the owner refused {article} {writes[0]} statement: readers of a running owner may only read "
-            "(SELECT, FROM, WITH, DESCRIBE, SHOW, SUMMARIZE); acknowledge and silence with `monitorkit alerts`, "
-            "or stop the owner to change the file")
-    return QueryError(
-        "the owner refused this query: readers may read monitorkit's tables, views and table macros, "
-        "not files, the network, extensions, settings or the server's own functions")
-
-
-def strip_wrapper(text: str, token: str) -> str:
-    """Remove the ``quack_query(...)`` wrapper DuckDB appends to a remote error, and the token if it shows."""
-    head, sep, _ = text.partition("\n\nLINE 1: SELECT * FROM quack_query(")
-    if not sep:
-        head, sep, _ = text.partition("LINE 1: SELECT * FROM quack_query(")
-    text = head.rstrip() if sep else text
-    if text.startswith("Invalid Input Error: ") and "\n\nLINE " in text:
-        text = text[len("Invalid Input Error: "):]  # the remote's own message follows, with its position
-    return text.replace(token, "***") if token else text
 
 
 def inline_params(query: str, params: Sequence[Any]) -> str:
