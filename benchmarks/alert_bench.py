@@ -195,7 +195,7 @@ def measure(engine: Engine, times: list[datetime], all_due: bool = False) -> tup
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for at in times:
         if all_due:
-            engine.status = {n: s._replace(last_eval=None) for n, s in engine.status.items()}
+            engine.status.update({n: s._replace(last_eval=None) for n, s in engine.status.items()})
         engine.run(at)
     return (time.process_time() - cpu0) / len(times) * 1000, (time.perf_counter() - wall0) / len(times) * 1000
 

@@ -72,6 +72,27 @@ def events(store: Store, rule: str | None = None) -> list[tuple[Any, ...]]:
         [rule] if rule else None)
 
 
+class FakeClock:
+    """A monotonic clock and a wall clock that move only when told: ``Engine(..., clock=c.monotonic, now=c.utcnow)``."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.wall = start
+        self.mono = 1000.0
+
+    def monotonic(self) -> float:
+        """Return the monotonic seconds."""
+        return self.mono
+
+    def utcnow(self) -> datetime:
+        """Return the wall-clock time."""
+        return self.wall
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks ``seconds`` forward."""
+        self.mono += seconds
+        self.wall += timedelta(seconds=seconds)
+
+
 @contextmanager
 def engine_for(store: Store, settings: Settings | None = None, **kwargs: Any) -> Iterator[Engine]:
     """Start an Engine on ``store`` and close it afterwards."""

@@ -1,6 +1,7 @@
 """Alerts and health as SQL views: rule files, the engine, silences, routing, notifications, backtests.
 
-The names below load on first use, because every Store imports ``monitorkit.rules.schema``.
+The names below load on first use: the owner's list of schema sets imports ``monitorkit.rules.schema``,
+which must not load the engine (DuckDB, pyarrow, the dispatcher) with it.
 ``from monitorkit.rules import heartbeat``; backtests: ``from monitorkit.rules.backtest import backtest``.
 """
 

@@ -1,8 +1,9 @@
 """Acknowledge, silence and unsilence from any process: through the owner if one runs, else on the file.
 
-Each action is one function of ``(write_connection, payload, now)``; the owner runs it in
-its writer thread behind a control route, and without an owner it runs on a Store opened
-here. ``ack_alert("data/monitorkit.duckdb", 3, by="ana", comment="on it")``
+Each action is one function of ``(write_connection, payload, now)`` in ``ACTIONS``: the
+owner runs it in its writer thread behind a route of the owner API (``rules/service.py``),
+and without an owner it runs on a Store opened here. These are the only code paths that
+write an ack or a silence. ``ack_alert("data/monitorkit.duckdb", 3, by="ana", comment="on it")``
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
@@ -20,12 +21,8 @@ from monitorkit.owner.sidecar import read_owner
 from monitorkit.rules import alerts as alertdb
 from monitorkit.rules import silences as sil
 from monitorkit.rules.errors import InvalidRequestError
-from monitorkit.rules.health import heartbeat_from_json, submit_heartbeat
 from monitorkit.samples import utcnow
 from monitorkit.store import Store
-
-if TYPE_CHECKING:
-    from monitorkit.rules.engine import Engine
 
 Action = Callable[[duckdb.DuckDBPyConnection, Mapping[str, Any], datetime], dict[str, Any]]
 TIMEOUT = 30.0
@@ -52,35 +49,6 @@ def _unsilence(con: duckdb.DuckDBPyConnection, p: Mapping[str, Any], now: dateti
 
 
 ACTIONS: dict[str, Action] = {"/ack": _ack, "/silence": _silence, "/unsilence": _unsilence}
-
-
-def owner_routes(engine: Engine) -> dict[str, Callable[[dict[str, Any]], Mapping[str, Any]]]:
-    """Return the control routes the owner serves: each action, heartbeats and rule reloads."""
-    store = engine.store
-
-    def run(action: Action) -> Callable[[dict[str, Any]], Mapping[str, Any]]:
-        def handler(payload: dict[str, Any]) -> Mapping[str, Any]:
-            return store.submit(lambda con: action(con, payload, utcnow())).result(TIMEOUT)
-        return handler
-
-    def ack(payload: dict[str, Any]) -> Mapping[str, Any]:
-        def task(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-            inst = engine.ack(con, int(payload["id"]), str(payload.get("by", "")), str(payload.get("comment", "")),
-                              utcnow())
-            return {"id": inst.id, "rule": inst.rule, "state": inst.state, "acked_by": inst.acked_by}
-        return store.submit(task).result(TIMEOUT)
-
-    def heartbeat(payload: dict[str, Any]) -> Mapping[str, Any]:
-        submit_heartbeat(store, heartbeat_from_json(payload)).result(TIMEOUT)
-        return {}
-
-    def reload(payload: dict[str, Any]) -> Mapping[str, Any]:
-        done = store.submit(lambda con: engine.reload(con, utcnow(), force=True)).result(TIMEOUT)
-        return {"reloaded": bool(done), "errored": sorted(n for n, s in engine.status.items() if s.state != "ok")}
-
-    routes = {path: run(action) for path, action in ACTIONS.items()}
-    routes.update({"/ack": ack, "/heartbeat": heartbeat, "/reload": reload})
-    return routes
 
 
 def _perform(db: str | Path, path: str, payload: dict[str, Any], settings: Settings | None) -> dict[str, Any]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from monitorkit.rules.errors import AlertNotFoundError, InvalidRequestError
-from monitorkit.rules.state import Phase
+from monitorkit.rules.state import Event, Phase
 
 COLUMNS = (
     "id", "rule", "fingerprint", "labels", "kind", "severity", "state", "value", "summary", "description",
@@ -56,21 +56,6 @@ class Instance:
             self.summary, self.description, p.since, p.fired_at, p.last_active, p.resolved_at, self.updated_at,
             self.acked_by, self.acked_at, self.ack_comment, self.silenced_by, self.inhibited,
         )
-
-
-class Event(NamedTuple):
-    """One line of an alert's history (a transition, ack, silence change or notification)."""
-
-    time: datetime
-    alert_id: int
-    rule: str
-    fingerprint: str
-    labels: dict[str, str]
-    event: str
-    state: str | None = None
-    value: float | None = None
-    actor: str | None = None
-    comment: str | None = None
 
 
 def _instance(row: Sequence[Any]) -> Instance:

@@ -19,7 +19,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -186,7 +185,7 @@ def load_file(path: Path) -> Rule:
 
 def default_rules_dir() -> Path:
     """Return the folder of the rules shipped with monitorkit."""
-    return Path(str(resources.files("monitorkit.rules") / "default"))
+    return Path(__file__).with_name("default")  # package data beside this module
 
 
 def rule_files(dirs: Iterable[Path]) -> list[Path]:

@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from monitorkit.owner.api import json_route
-from monitorkit.rules.actions import owner_routes
+from monitorkit.rules.actions import ACTIONS, TIMEOUT, Action
 from monitorkit.rules.engine import Engine
+from monitorkit.rules.health import heartbeat_from_json, submit_heartbeat
 
 if TYPE_CHECKING:
     from monitorkit.owner.api import OwnerApi
     from monitorkit.owner.runtime import OwnerContext
     from monitorkit.store.writer import CommitInfo
+
+Route = Callable[[dict[str, Any]], Mapping[str, Any]]
+
+
+def routes(engine: Engine) -> dict[str, Route]:
+    """Return the routes the owner serves for rules: each action (ack through the engine), heartbeats, reloads."""
+    store = engine.store
+
+    def run(action: Action) -> Route:
+        def handler(payload: dict[str, Any]) -> Mapping[str, Any]:
+            return store.submit(lambda con: action(con, payload, engine.now())).result(TIMEOUT)
+        return handler
+
+    def ack(payload: dict[str, Any]) -> Mapping[str, Any]:
+        return store.submit(lambda con: engine.ack(con, payload, engine.now())).result(TIMEOUT)
+
+    def heartbeat(payload: dict[str, Any]) -> Mapping[str, Any]:
+        submit_heartbeat(store, heartbeat_from_json(payload)).result(TIMEOUT)
+        return {}
+
+    def reload(payload: dict[str, Any]) -> Mapping[str, Any]:
+        done = store.submit(lambda con: engine.reload(con, engine.now(), force=True)).result(TIMEOUT)
+        return {"reloaded": bool(done), "errored": sorted(n for n, s in engine.status.items() if s.state != "ok")}
+
+    out = {path: run(action) for path, action in ACTIONS.items() if path != "/ack"}
+    out.update({"/ack": ack, "/heartbeat": heartbeat, "/reload": reload})
+    return out
 
 
 class RuleService:
@@ -31,7 +60,7 @@ class RuleService:
         self.engine = Engine(store, ctx.settings)
         self.engine.start()
         self._api = ctx.api
-        for path, handler in owner_routes(self.engine).items():
+        for path, handler in routes(self.engine).items():
             ctx.api.add_route("POST", path, json_route(handler))
             self._paths.append(path)
         self._running = True

@@ -1,8 +1,9 @@
-"""The alert state machine, pure: inactive → pending (for ``for``) → firing → resolved.
+"""The alert state machine, pure: inactive → pending (for ``for``) → firing → resolved; and its records.
 
 ``advance(phase, active, now, timing)`` returns the next phase and the states entered, in
 order; a rule with ``for: 0s`` enters pending and firing in the same evaluation, so the
-recorded history never skips a state.
+recorded history never skips a state. ``Event`` is one line of an alert's history,
+``RuleStatus`` how a rule last evaluated and ``PassReport`` what one evaluation pass did.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
+
+from monitorkit.rules.groups import Notification
 
 State = Literal["inactive", "pending", "firing", "resolved"]
 STATES: tuple[State, ...] = ("inactive", "pending", "firing", "resolved")
@@ -69,3 +72,39 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     """Return a stable 16-hex-digit id of a label set (order does not matter)."""
     text = json.dumps(sorted(labels.items()), separators=(",", ":"))
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+class Event(NamedTuple):
+    """One line of an alert's history (a transition, ack, silence change or notification)."""
+
+    time: datetime
+    alert_id: int
+    rule: str
+    fingerprint: str
+    labels: dict[str, str]
+    event: str
+    state: str | None = None
+    value: float | None = None
+    actor: str | None = None
+    comment: str | None = None
+
+
+class RuleStatus(NamedTuple):
+    """How a rule last went: ok or errored (with the message), when, how long, how many rows."""
+
+    state: str = "ok"
+    error: str | None = None
+    last_eval: datetime | None = None
+    eval_ms: float | None = None
+    rows: int | None = None
+
+
+class PassReport(NamedTuple):
+    """What one evaluation did."""
+
+    time: datetime
+    evaluated: int
+    errors: dict[str, str]
+    events: list[Event]
+    notifications: list[Notification]
+    seconds: float

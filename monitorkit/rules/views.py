@@ -13,7 +13,7 @@ from monitorkit.rules.loader import HEALTH_COLUMNS, Rule
 from monitorkit.rules.schema import EMPTY_HEALTH
 
 if TYPE_CHECKING:
-    from monitorkit.rules.engine import RuleStatus
+    from monitorkit.rules.state import RuleStatus
 
 
 def _short(exc: BaseException) -> str:
