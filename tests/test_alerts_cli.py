@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_helpers import invoke
+from click.testing import Result
 from rules_helpers import T0, engine_for, rule_settings, series, trigger, wait_until, write_rule
 from store_helpers import run_python
 
-from monitorkit.cli import main
 from monitorkit.owner.connect import RemoteConnection, connect
 from monitorkit.rules.loader import default_rules_dir
 from monitorkit.samples import HOST, Sample
@@ -23,8 +23,7 @@ from monitorkit.store import Store
 
 
 def cli(*args: str, db: Path) -> Result:
-    return CliRunner(catch_exceptions=False).invoke(main, [*args, "--db", str(db)], prog_name="monitorkit",
-                                                    terminal_width=200)
+    return invoke(args, db=db, width=200)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +47,8 @@ def test_alert_commands_on_a_file(fired: Path) -> None:
     out = cli("alerts", "list", db=fired)
     assert out.exit_code == 0 and "a hot" in out.output and "firing" in out.output
     rows = json.loads(cli("alerts", "list", "--state", "firing", "--json", db=fired).output)
-    assert [(r["rule"], r["labels"]) for r in rows] == [("hot", "host=h1, key=a"), ("hot", "host=h1, key=b")]
+    assert [(r["rule"], r["labels"]) for r in rows] == [("hot", {"host": "h1", "key": "a"}),
+                                                        ("hot", {"host": "h1", "key": "b"})]
     pending = json.loads(cli("alerts", "list", "--state", "pending", "--json", db=fired).output)
     assert [r["rule"] for r in pending] == ["cpu_saturation"]  # for: 2m
     assert len(json.loads(cli("alerts", "list", "--all", "--json", db=fired).output)) == 3
@@ -83,7 +83,7 @@ def test_alert_commands_on_a_file(fired: Path) -> None:
     ],
 )
 def test_mistakes_are_one_line_errors(fired: Path, args: list[str], message: str) -> None:
-    out = CliRunner().invoke(main, [*args, "--db", str(fired)], prog_name="monitorkit")
+    out = invoke(args, db=fired)
     assert out.exit_code == 1 and message in out.output
 
 
@@ -100,8 +100,7 @@ def test_rule_commands(fired: Path) -> None:
     broken = fired.parent / "more"
     write_rule(broken, "fine", "SELECT 1 AS value")
     write_rule(broken, "no_value", "SELECT 1 AS x")
-    out = CliRunner().invoke(main, ["rules", "check", str(broken), "--db", str(fired)], prog_name="monitorkit",
-                             terminal_width=200)
+    out = cli("rules", "check", str(broken), db=fired)
     assert out.exit_code == 1 and "1 rule(s) errored" in out.output and "'value' column" in out.output
 
     test_file = fired.parent / "hot_test.toml"
@@ -111,10 +110,10 @@ rule_files = ["rules/hot.sql"]
 series = [{ metric = "trigger", host = "x", labels = { key = "k" }, values = "80x3" }]
 alerts = [{ at = "1m", rule = "hot", expected = [{ labels = { host = "x", key = "k" } }] }]
 """)
-    out = CliRunner().invoke(main, ["rules", "test", str(test_file)], prog_name="monitorkit")
+    out = invoke(["rules", "test", str(test_file)])
     assert out.exit_code == 0 and "1 tests, 1 checks, 0 failures" in out.output
     test_file.write_text(test_file.read_text().replace('key = "k" } }', 'key = "other" } }'))
-    out = CliRunner().invoke(main, ["rules", "test", str(test_file)], prog_name="monitorkit")
+    out = invoke(["rules", "test", str(test_file)])
     assert out.exit_code == 1 and "FAIL" in out.output
 
 
@@ -170,7 +169,7 @@ def test_writes_go_through_the_owner_while_it_runs(owner: Path) -> None:
         assert wait_until(lambda: con.execute("SELECT silenced_by FROM alerts").fetchall() == [(1,)])
         assert con.execute("SELECT count(*) FROM alert_hot").fetchall() == [(1,)]  # views over Quack
         [row] = json.loads(cli("alerts", "list", "--json", db=owner).output)
-        assert (row["labels"], row["acked_by"], row["silenced_by"]) == ("host=" + HOST + ", key=a", "bo", 1)
+        assert (row["labels"], row["acked_by"], row["silenced_by"]) == ({"host": HOST, "key": "a"}, "bo", 1)
         events = json.loads(cli("alerts", "show", "1", "--json", db=owner).output)
         assert [e["event"] for e in events][:2] == ["pending", "firing"] and "ack" in [e["event"] for e in events]
         [window] = json.loads(cli("rules", "backtest", "hot", "--from", "30s", "--step", "5s", "--json",
@@ -185,3 +184,27 @@ def test_writes_go_through_the_owner_while_it_runs(owner: Path) -> None:
             "SELECT component, status FROM health_components").fetchall())
         out = cli("health", db=owner)
         assert out.exit_code == 0 and "worker" in out.output
+
+
+def test_recent_history_tells_pending_only_from_resolved(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    write_rule(rules, "slow", for_="5m")  # goes pending, and the trigger stops before 5 minutes
+    write_rule(rules, "fast")  # fires at once, then resolves
+    db = tmp_path / "m.duckdb"
+    with Store(db, settings=rule_settings(rules)) as store, engine_for(store) as engine:
+        store.write([trigger(T0, 80)])
+        store.flush()
+        engine.run(T0)
+        engine.run(T0 + timedelta(minutes=2))  # no trigger value in the last minute: both clear
+    rows = json.loads(cli("alerts", "recent", "--since", (T0 - timedelta(hours=1)).isoformat(), "--json",
+                          db=db).stdout)
+    got = {r["rule"]: (r["state"], r["outcome"], r["fired_at"] is not None) for r in rows}
+    assert got == {"fast": ("resolved", "resolved", True), "slow": ("inactive", "pending only (never fired)", False)}
+    table = cli("alerts", "recent", "--since", (T0 - timedelta(hours=1)).isoformat(), db=db).stdout
+    slow = next(line for line in table.splitlines() if " slow " in line)
+    assert "pending only (never fired)" in slow and "resolved" not in slow
+    assert "inactive" not in table
+    shown = cli("alerts", "show", str(next(r["id"] for r in rows if r["rule"] == "slow")), db=db).stdout
+    assert "state pending only (never fired)" in shown
+    late = cli("alerts", "recent", "--since", (T0 + timedelta(hours=1)).isoformat(), db=db)
+    assert late.exit_code == 0 and late.output.startswith("no alert ended since 2024-05-01 11:00:00")

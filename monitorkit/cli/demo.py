@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+from monitorkit.cli import output
 
 
 def parse_end(value: str | None, days: int, step: int) -> datetime | None:
@@ -42,6 +41,9 @@ def parse_end(value: str | None, days: int, step: int) -> datetime | None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def demo(db: str, seed: int, days: int, hosts: int, step: int, end: str | None, force: bool, quiet: bool) -> None:
     """Write a realistic demo database: several hosts and days with documented incidents."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
     from monitorkit.demo import DemoConfig, check_config, generate
 
     start = parse_end(end, days, step) if step > 0 and days > 0 else None
@@ -54,14 +56,13 @@ def demo(db: str, seed: int, days: int, hosts: int, step: int, end: str | None, 
     with Progress(*columns, console=console, transient=True, disable=quiet) as bar:
         task = bar.add_task("writing", total=config.steps + 1)
         report = generate(db, config, force=force, progress=lambda done, total: bar.update(task, completed=done))
-    console.print(
+    if quiet:
+        return
+    click.echo(
         f"wrote {report.samples:,} samples in {report.series} series and {report.executions:,} tool runs to {report.path} "
-        f"({config.start:%Y-%m-%d %H:%M} to {config.end:%Y-%m-%d %H:%M} UTC, every {config.step} s)"
+        f"({config.start:%Y-%m-%d %H:%M} to {config.end:%Y-%m-%d %H:%M} UTC, every {config.step} s)", err=True
     )
-    table = Table(title="injected incidents (monitorkit.demo.INCIDENTS, docs/notebooks.md)")
-    for column in ("kind", "host", "from", "to"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("metric", overflow="fold")
-    for i in report.incidents:
-        table.add_row(i.kind, i.host, f"{i.start:%m-%d %H:%M}", f"{i.end:%m-%d %H:%M}", i.metric)
-    console.print(table)
+    click.echo("injected incidents (monitorkit.demo.INCIDENTS, docs/notebooks.md):", err=True)
+    rows = [{"kind": i.kind, "host": i.host, "from": f"{i.start:%m-%d %H:%M}", "to": f"{i.end:%m-%d %H:%M}",
+             "metric": i.metric} for i in report.incidents]
+    output.emit(rows, ["kind", "host", "from", "to", "metric"], None, err=True)

@@ -1,8 +1,7 @@
-"""CLI commands of the dashboard: ``serve`` (owner + Panel server) and ``layouts`` (list, export, import)."""
+"""CLI commands of the dashboard: ``serve`` (owner + Panel server), ``token`` and ``layouts`` (list, export, import)."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -10,8 +9,10 @@ from pathlib import Path
 
 import click
 
-from monitorkit.cli import config_option, db_option
-from monitorkit.cli.store import install_stop_handlers, settings_for
+from monitorkit.cli import output
+from monitorkit.cli.options import config_option, db_option, install_stop_handlers, settings_for, stop_after
+
+TOKEN_ROUTE = "/v1/dashboard/token"
 
 DASHBOARD_SERVICE = "monitorkit.dashboard.service:DashboardService"
 
@@ -45,13 +46,18 @@ def serve(db: str | None, config_path: str | None, port: int | None, address: st
     """Own the database, collect, evaluate rules and serve the dashboard until Ctrl-C or SIGTERM.
 
     The login URL is printed like Jupyter's; the token is shown when it is issued (first start,
-    --new-token or the serve.token setting) and stored only as a salted hash.
+    --new-token or the serve.token setting) and stored only as a salted hash. With a server
+    already running on the file, --new-token asks it for a fresh login URL (as `monitorkit token`).
     """
     from monitorkit.owner import runtime
+    from monitorkit.owner.sidecar import read_owner
 
     overrides = {"serve.port": port, "serve.address": address, "collect.interval": interval,
                  "serve.new_token": True if new_token else None}
     settings = settings_for(db, config_path).with_overrides(overrides)
+    if new_token and read_owner(settings.get("store.path")) is not None:
+        click.echo(fresh_login_url(settings.get("store.path")))
+        return
     restart_with_system_malloc(bool(settings.get("serve.system_malloc", True)))
     stop = threading.Event()
     install_stop_handlers(stop)
@@ -63,15 +69,43 @@ def serve(db: str | None, config_path: str | None, port: int | None, address: st
         assert isinstance(service, DashboardService)
         pid = ctx.owner.info.pid if ctx.owner.info else "?"
         click.echo(f"monitorkit: serving {ctx.owner.db} (pid {pid}); Ctrl-C to stop", err=True)
-        note = "" if service.token else "  (login token unchanged; `monitorkit serve --new-token` issues a new one)"
+        note = "" if service.token else "  (login token unchanged; `monitorkit token` prints a fresh login URL)"
         click.echo(f"dashboard: {service.login_url}{note}")
-        if duration is not None:
-            timer = threading.Timer(duration, stop.set)
-            timer.daemon = True
-            timer.start()
+        stop_after(duration, stop)
 
     runtime.run_owner(settings, stop, services=(*runtime.DEFAULT_SERVICES, DASHBOARD_SERVICE), on_ready=ready)
     click.echo("monitorkit: stopped; last batch written", err=True)
+
+
+@click.command()
+@db_option
+@config_option
+def token(db: str | None, config_path: str | None) -> None:
+    """Print a fresh login URL for the running dashboard, issued through its owner.
+
+    Like `jupyter server list`: use it when the URL printed at start is lost. The server must be
+    running (`monitorkit serve`); `monitorkit status` shows its address.
+    """
+    click.echo(fresh_login_url(settings_for(db, config_path).get("store.path")))
+
+
+def fresh_login_url(db: str) -> str:
+    """Ask the running owner of ``db`` for a new login URL of its dashboard; OwnerApiError/StoreError if it cannot."""
+    from monitorkit.errors import StoreError
+    from monitorkit.owner.client import call
+    from monitorkit.owner.sidecar import read_owner
+
+    owner = read_owner(db)
+    if owner is None:
+        raise StoreError(f"no owner runs for {db}; `monitorkit serve --db {db}` starts one and prints its login URL")
+    if not owner.extra.get("dashboard_url"):
+        raise StoreError(f"the owner of {db} (pid {owner.pid}) serves no dashboard: it was started by "
+                         "`monitorkit collect`; stop it and run `monitorkit serve`")
+    answer = call(owner, TOKEN_ROUTE, {})
+    url = answer.get("url")
+    if not isinstance(url, str) or not url:
+        raise StoreError(f"the owner of {db} (pid {owner.pid}) gave no login URL; is it an older monitorkit? restart it")
+    return url
 
 
 @click.group()
@@ -82,12 +116,9 @@ def layouts() -> None:
 @layouts.command("list")
 @db_option
 @config_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_cmd(db: str | None, config_path: str | None, as_json: bool) -> None:
+@output.format_options
+def list_cmd(db: str | None, config_path: str | None, fmt: str | None) -> None:
     """List the saved layouts; the default one is marked."""
-    from rich.console import Console
-    from rich.table import Table
-
     from monitorkit.dashboard.layouts import list_layouts
     from monitorkit.owner.connect import connect
 
@@ -96,16 +127,9 @@ def list_cmd(db: str | None, config_path: str | None, as_json: bool) -> None:
         infos = list_layouts(con)
     finally:
         con.close()
-    if as_json:
-        click.echo(json.dumps([{"name": i.name, "default": i.is_default, "panels": i.panels,
-                                "updated_at": str(i.updated_at)} for i in infos], indent=1))
-        return
-    table = Table("name", "default", "panels", "updated")
-    for i in infos:
-        table.add_row(i.name, "yes" if i.is_default else "", str(i.panels), str(i.updated_at))
-    Console().print(table)
-    if not infos:
-        click.echo("no saved layouts; the dashboard opens with the built-in 'overview'", err=True)
+    rows = [{"name": i.name, "default": i.is_default, "panels": i.panels, "updated_at": i.updated_at} for i in infos]
+    output.emit(rows, ["name", "default", "panels", "updated_at"], fmt,
+                empty="no saved layouts; the dashboard opens with the built-in 'overview'")
 
 
 @layouts.command("export")
