@@ -44,7 +44,8 @@ class UnknownMetric(NamedTuple):
     @property
     def message(self) -> str:
         """Return the warning: ``no metric 'cpu_percnt'; did you mean cpu_percent?``."""
-        what = f"no metric matches {self.name!r}" if self.pattern else f"no metric {self.name!r}"
+        # an underscore is a LIKE wildcard too, but in a metric name it almost always means itself
+        what = f"no metric matches {self.name!r}" if self.pattern and "%" in self.name else f"no metric {self.name!r}"
         if self.suggestions:
             return f"{what}; did you mean {self.suggestions[0]}?"
         return f"{what}; `monitorkit metrics` lists the collected ones, `SELECT DISTINCT name FROM series` the stored"
