@@ -46,7 +46,7 @@ def test_each_default_collector_on_this_machine_emits_valid_registered_samples(c
 
 
 def test_default_collectors_on_canned_sources_emit_valid_registered_samples() -> None:
-    source = CannedSource(processes=[CannedProcess(1, "init", cpu=1.0, rss=1_000)])
+    source = CannedSource(processes=[CannedProcess(1, "init", user_seconds=1.0, rss=1_000)])
     collectors = default_collectors({"kernel": {"proc_root": str(PROC)}}, source=source)
     assert [c.name for c in collectors] == ALL_NAMES
     for c in collectors:
@@ -67,7 +67,7 @@ def test_default_set_and_intervals() -> None:
 def test_config_overrides_options_and_disables_collectors() -> None:
     collectors = default_collectors(
         {
-            "processes": {"interval": 20, "top_n": 5},
+            "processes": {"interval": 20, "max_groups": 5},
             "connections": {"enabled": False},
             "disk_usage": {"interval": "1m"},
             "kernel": {"proc_root": str(PROC), "interval": 2.5},
@@ -79,7 +79,7 @@ def test_config_overrides_options_and_disables_collectors() -> None:
     assert "connections" not in by_name
     processes = by_name["processes"]
     assert isinstance(processes, ProcessesCollector)
-    assert (processes.interval, processes.top_n) == (20.0, 5)
+    assert (processes.interval, processes.max_groups) == (20.0, 5)
     assert by_name["disk_usage"].interval == 60.0
     kernel = by_name["kernel"]
     assert isinstance(kernel, KernelCollector) and kernel.proc_root == PROC and kernel.interval == 2.5
@@ -107,8 +107,9 @@ def test_kernel_collector_is_left_out_where_proc_net_snmp_is_missing(tmp_path: P
         ({"cpu": {"interval": 0}}, "interval must be a duration > 0"),
         ({"cpu": {"interval": -1}}, "interval must be"),
         ({"cpu": {"interval": "often"}}, "interval must be"),
-        ({"processes": {"top_n": 0}}, "top_n must be an integer > 0"),
-        ({"processes": {"top_n": True}}, "top_n must be"),
+        ({"processes": {"max_groups": 0}}, "max_groups must be an integer > 0"),
+        ({"processes": {"max_groups": True}}, "max_groups must be"),
+        ({"processes": {"top_n": 5}}, "no setting 'top_n'; use one of: enabled, interval, max_groups"),
         ({"network": {"exclude": 3}}, "exclude must be"),
         ({"connections": {"kind": 4}}, "kind must be"),
         ({"connections": {"kind": "sctp"}}, "unknown"),

@@ -124,7 +124,8 @@ def write_proc(root: Path, pid: int, *, comm: str = "worker", state: str = "S", 
 
 
 def test_stat_processes_read_status_memory_threads_names_users_and_fds(tmp_path: Path) -> None:
-    write_proc(tmp_path, 10, comm="a (weird) name", state="R", threads=7, resident=25, fds=4)
+    write_proc(tmp_path, 10, comm="a (weird) name", state="R", threads=7, resident=25, fds=4,
+               cmdline=b"/usr/bin/python3\0-u\0app.py\0")
     write_proc(tmp_path, 11, comm="averyverylongna", cmdline=b"/usr/bin/averyverylongname-daemon\0--flag\0")
     write_proc(tmp_path, 12, comm="kworker/0:1", state="I", uid=0)
     (tmp_path / "self").mkdir()
@@ -133,26 +134,30 @@ def test_stat_processes_read_status_memory_threads_names_users_and_fds(tmp_path:
     assert sorted(procs) == [10, 11, 12]
     p = procs[10]
     with p.oneshot():
-        assert (p.status(), p.num_threads(), p.memory_info().rss) == ("running", 7, 25 * procstat.PAGE_SIZE)
+        assert (p.status(), p.num_threads()) == ("running", 7)
+        assert p.memory_info() == (25 * procstat.PAGE_SIZE, 1_000_000)  # statm's resident pages, stat's vsize
         assert (p.name(), p.username(), p.num_fds()) == ("a (weird) name", "root", 4)
+        assert p.cmdline() == ["/usr/bin/python3", "-u", "app.py"]
     assert procs[11].name() == "averyverylongname-daemon"  # psutil's rule for 15-character names
-    assert procs[12].status() == "idle"
+    assert procs[12].status() == "idle" and procs[12].cmdline() == []
 
 
-def test_cpu_percent_has_a_baseline_per_process_and_a_reused_pid_starts_afresh(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = iter([100.0, 102.0, 104.0])
-    monkeypatch.setattr(procstat.time, "monotonic", lambda: next(clock))
-    write_proc(tmp_path, 10, utime=100, stime=0)
+def test_cpu_times_in_seconds_objects_kept_per_process_and_a_reused_pid_starts_afresh(tmp_path: Path) -> None:
+    write_proc(tmp_path, 10, utime=100, stime=0, cmdline=b"job\0")
     table = procstat.ProcTable(tmp_path)
     [first] = table.process_iter()
-    assert first.cpu_percent() == 0.0  # no baseline yet, like psutil
-    write_proc(tmp_path, 10, utime=100 + procstat.CLOCK_TICKS, stime=0)  # one CPU second in two seconds
+    assert first.cpu_times() == (100 / procstat.CLOCK_TICKS, 0.0)
+    assert first.cmdline() == ["job"]
+    write_proc(tmp_path, 10, utime=100 + procstat.CLOCK_TICKS, stime=2 * procstat.CLOCK_TICKS, cmdline=b"changed\0")
     [same] = table.process_iter()
-    assert same is first and same.cpu_percent() == 50.0
-    write_proc(tmp_path, 10, start=9999)  # the pid now belongs to a new process
+    assert same is first and same.cpu_times() == (100 / procstat.CLOCK_TICKS + 1, 2.0)
+    assert same.cmdline() == ["job"]  # read once per process (and name): not re-read every scan
+    write_proc(tmp_path, 10, start=9999, cmdline=b"changed\0")  # the pid now belongs to a new process
     [fresh] = table.process_iter()
-    assert fresh is not first and fresh.cpu_percent() == 0.0
+    assert fresh is not first and fresh.cmdline() == ["changed"]
+    write_proc(tmp_path, 10, start=9999, comm="other", cmdline=b"other\0")  # it exec'd another program
+    [renamed] = table.process_iter()
+    assert renamed is fresh and renamed.cmdline() == ["other"]
 
 
 def test_a_process_that_exits_is_left_out_or_reported_gone(tmp_path: Path) -> None:
@@ -169,8 +174,9 @@ def test_a_process_that_exits_is_left_out_or_reported_gone(tmp_path: Path) -> No
 
 
 def test_processes_collector_over_stat_files(tmp_path: Path) -> None:
-    write_proc(tmp_path, 10, comm="big", resident=1000)
-    write_proc(tmp_path, 11, comm="small", resident=10, state="Z")
+    write_proc(tmp_path, 10, comm="big", resident=1000, cmdline=b"/usr/bin/big\0--serve\0")
+    write_proc(tmp_path, 11, comm="big", resident=10, cmdline=b"/usr/bin/big\0--worker\0")
+    write_proc(tmp_path, 12, comm="small", resident=10, state="Z")
 
     class Source:
         table = procstat.ProcTable(tmp_path)
@@ -178,11 +184,15 @@ def test_processes_collector_over_stat_files(tmp_path: Path) -> None:
         def process_iter(self) -> object:
             return self.table.process_iter()
 
-    got = ProcessesCollector(source=Source(), top_n=1).collect(NOW)  # type: ignore[arg-type]
-    rows = {(s.name, s.labels.get("pid", s.labels.get("status"))): s.value for s in got}
-    assert rows[("processes", "sleeping")] == 1 and rows[("processes", "zombie")] == 1
-    assert rows[("process_rss_bytes", "10")] == 1000 * procstat.PAGE_SIZE
-    assert ("process_rss_bytes", "11") not in rows  # top 1 by memory only
+    got = ProcessesCollector(source=Source()).collect(NOW)  # type: ignore[arg-type]
+    rows = {(s.name, tuple(s.labels.values())): s.value for s in got}
+    assert rows[("processes", ("sleeping",))] == 2 and rows[("processes", ("zombie",))] == 1
+    root = procstat.user_name(0)
+    big = ("big", root, "big")
+    assert rows[("process_group_procs", big)] == 2  # same program and user, other arguments: one group
+    assert rows[("process_group_memory_bytes", (*big, "resident"))] == 1010 * procstat.PAGE_SIZE
+    assert rows[("process_group_pid", big)] == 10  # the busiest (most memory, no CPU interval yet)
+    assert rows[("process_group_procs", ("small", root, ""))] == 1  # a zombie: no command line
 
 
 @pytest.mark.skipif(not procstat.available(), reason="no /proc/<pid>/stat on this OS")
@@ -194,10 +204,14 @@ def test_stat_process_agrees_with_psutil_on_a_real_process() -> None:
         ref = psutil.Process(child.pid)
         mine = next(p for p in procstat.ProcTable().process_iter() if p.pid == child.pid)
         with ref.oneshot():
-            expected = (ref.status(), ref.name(), ref.username(), ref.num_threads(), ref.num_fds())
-            rss = ref.memory_info().rss
-        assert (mine.status(), mine.name(), mine.username(), mine.num_threads(), mine.num_fds()) == expected
-        assert mine.memory_info().rss == pytest.approx(rss, rel=0.05)
+            expected = (ref.status(), ref.name(), ref.username(), ref.num_threads(), ref.num_fds(), ref.cmdline())
+            memory, times = ref.memory_info(), ref.cpu_times()
+        assert (mine.status(), mine.name(), mine.username(), mine.num_threads(), mine.num_fds(),
+                mine.cmdline()) == expected
+        assert mine.memory_info().rss == pytest.approx(memory.rss, rel=0.05)
+        assert mine.memory_info().vms == pytest.approx(memory.vms, rel=0.05)
+        assert mine.cpu_times().user == pytest.approx(times.user, abs=0.05)
+        assert mine.cpu_times().system == pytest.approx(times.system, abs=0.05)
     finally:
         child.kill()
         child.wait()

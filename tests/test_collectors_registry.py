@@ -11,6 +11,7 @@ import pytest
 
 from monitorkit.catalog import (
     NOT_COLLECTED,
+    PROCESS_GROUPS,
     REGISTRY,
     DuplicateMetricError,
     InvalidMetricInfoError,
@@ -47,7 +48,7 @@ def test_every_metric_follows_the_rules(info: MetricInfo) -> None:
 def test_all_metrics_covers_every_collector_module() -> None:
     names = {info.name for info in all_metrics()}
     for expected in ("cpu_percent", "memory_available_bytes", "disk_used_percent", "disk_read_bytes_total",
-                     "net_bytes_recv_total", "net_connections", "process_rss_bytes",
+                     "net_bytes_recv_total", "net_connections", "process_group_memory_bytes",
                      "tcp_retransmitted_segments_total", "monitorkit_collector_up"):
         assert expected in names
     assert [info.name for info in all_metrics()] == sorted(names)
@@ -117,7 +118,7 @@ def test_render_markdown_has_one_row_per_metric_and_the_not_collected_note() -> 
     rows = [line for line in text.splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == [info.name for info in all_metrics()]
     assert "| `net_connections` | gauge | sockets | `kind`, `state` |" in text
-    assert NOT_COLLECTED in text
+    assert NOT_COLLECTED in text and PROCESS_GROUPS in text
     assert "Per-process network bandwidth is not available from the Linux kernel through psutil" in text
 
 

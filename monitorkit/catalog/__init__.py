@@ -4,7 +4,7 @@ Run ``python -m monitorkit.catalog > docs/metrics.md`` to regenerate the docs.
 """
 
 from monitorkit.catalog.builtin import BUILTIN_MODULES, all_metrics
-from monitorkit.catalog.docs import NOT_COLLECTED, render_markdown
+from monitorkit.catalog.docs import NOT_COLLECTED, PROCESS_GROUPS, render_markdown
 from monitorkit.catalog.registry import (
     KINDS,
     REGISTRY,
@@ -20,6 +20,7 @@ __all__ = [
     "BUILTIN_MODULES",
     "KINDS",
     "NOT_COLLECTED",
+    "PROCESS_GROUPS",
     "REGISTRY",
     "DuplicateMetricError",
     "InvalidMetricInfoError",

@@ -11,6 +11,18 @@ NOT_COLLECTED = (
 )
 
 
+PROCESS_GROUPS = (
+    "`process_group_*` series stand for groups of processes, never for one pid (as process-exporter's name "
+    "groups do), so short-lived processes add no series: `name` is the process name (kernel threads: the part "
+    "before `/`, so every `kworker/...` is `kworker`), `user` its real user, `command` its command line reduced "
+    "to the program (the executable, and for interpreters the script, module or jar: `python3 app.py`, "
+    "`python3 -m http.server`, `java -jar app.jar`; process titles keep their first word). A group whose "
+    "processes have exited is still reported with 0 processes and its CPU seconds, so counters never go down. "
+    "`collectors.processes.max_groups` (default 200) bounds the groups; past it, new programs count in "
+    "`(other)`. The pid of each group's busiest process is a value (`process_group_pid`), not a label."
+)
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -31,5 +43,5 @@ def render_markdown() -> str:
     for info in all_metrics():
         labels = ", ".join(f"`{label}`" for label in info.labels) or "-"
         lines.append(f"| `{info.name}` | {info.kind} | {_cell(info.unit)} | {labels} | {_cell(info.help)} |")
-    lines += ["", "## Not collected", "", NOT_COLLECTED, ""]
+    lines += ["", "## Process groups", "", PROCESS_GROUPS, "", "## Not collected", "", NOT_COLLECTED, ""]
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from monitorkit.collectors.records import (
     NetIO,
     NicStats,
     NoSuchProcess,
+    ProcessCpuTimes,
     SwapMemory,
     VirtualMemory,
 )
@@ -33,14 +34,16 @@ class CannedProcess:
     proc_name: str = "proc"
     user: str = "root"
     proc_status: str = "sleeping"
-    cpu: float = 0.0
+    user_seconds: float = 0.0
+    system_seconds: float = 0.0
     rss: int = 0
+    vms: int = 0
     threads: int = 1
     fds: int | None = 3
     started: float = 1_700_000_000.0
+    argv: tuple[str, ...] = ()
     denied: frozenset[str] = frozenset()
     gone: bool = False
-    cpu_percent_calls: int = 0
 
     def _check(self, what: str) -> None:
         if self.gone:
@@ -72,16 +75,20 @@ class CannedProcess:
         self._check("username")
         return self.user
 
-    def cpu_percent(self, interval: float | None = None) -> float:
-        """Return the fixed CPU percent (0.0 on the first call, like psutil)."""
-        self._check("cpu_percent")
-        self.cpu_percent_calls += 1
-        return 0.0 if self.cpu_percent_calls == 1 else self.cpu
+    def cmdline(self) -> list[str]:
+        """Return the fixed command line."""
+        self._check("cmdline")
+        return list(self.argv)
+
+    def cpu_times(self) -> ProcessCpuTimes:
+        """Return the fixed user and system CPU seconds."""
+        self._check("cpu_times")
+        return ProcessCpuTimes(self.user_seconds, self.system_seconds)
 
     def memory_info(self) -> MemoryInfo:
-        """Return the fixed resident set size."""
+        """Return the fixed resident and virtual sizes."""
         self._check("memory_info")
-        return MemoryInfo(self.rss)
+        return MemoryInfo(self.rss, self.vms)
 
     def num_threads(self) -> int:
         """Return the fixed thread count."""

@@ -53,7 +53,7 @@ def _path(value: object) -> Path:
 # Each option a collector accepts in config: its parser (raises on a bad value) and what it expects.
 OPTION_PARSERS: dict[str, tuple[Callable[[object], Any], str]] = {
     "interval": (_interval, "a duration > 0 such as 10, 2.5, '10s' or '1m'"),
-    "top_n": (_positive_int, "an integer > 0"),
+    "max_groups": (_positive_int, "an integer > 0"),
     "max_ports": (_positive_int, "an integer > 0"),
     "exclude": (_optional_str, "a regular expression string"),
     "kind": (_str, "a psutil connection kind such as 'all' or 'inet'"),
@@ -68,7 +68,7 @@ FACTORIES: dict[str, tuple[Callable[..., Collector], tuple[str, ...]]] = {
     "disk_io": (lambda source, **kw: DiskIOCollector(source, **kw), ("interval", "exclude")),
     "network": (lambda source, **kw: NetworkCollector(source, **kw), ("interval", "exclude")),
     "connections": (lambda source, **kw: ConnectionsCollector(source, **kw), ("interval", "kind", "max_ports")),
-    "processes": (lambda source, **kw: ProcessesCollector(source, **kw), ("interval", "top_n")),
+    "processes": (lambda source, **kw: ProcessesCollector(source, **kw), ("interval", "max_groups")),
     "kernel": (lambda source, **kw: KernelCollector(**kw), ("interval", "proc_root")),
 }
 
@@ -97,7 +97,7 @@ def _options(name: str, settings: object, allowed: tuple[str, ...]) -> tuple[boo
 def default_collectors(
     config: Mapping[str, Mapping[str, Any]] | None = None, *, source: HostSource | None = None
 ) -> list[Collector]:
-    """Return the default host collectors, e.g. ``default_collectors({"processes": {"top_n": 5}})``.
+    """Return the default host collectors, e.g. ``default_collectors({"processes": {"max_groups": 50}})``.
 
     Keys are collector names (cpu, memory, disk_usage, disk_io, network, connections,
     processes, kernel); ``{"enabled": False}`` drops one. The kernel collector is left

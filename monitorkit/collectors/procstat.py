@@ -1,10 +1,10 @@
 """Processes read from /proc/<pid>/stat (Linux): one small file per process instead of psutil's three.
 
 ``ProcTable.process_iter()`` yields ``StatProcess`` objects that follow the ProcessLike
-protocol with psutil's semantics (status names, CPU percent of one CPU since the previous
-call rounded to 0.1, resident bytes, psutil's name rule for truncated names, the real
-user). Objects are kept between scans, keyed by pid and start time, so CPU percent has a
-baseline and a reused pid starts afresh.
+protocol with psutil's semantics (status names, user and system CPU seconds, resident and
+virtual bytes, psutil's name rule for truncated names, the real user, the command line).
+Objects are kept between scans, keyed by pid and start time, so what is read once (the
+command line) is not read again and a reused pid starts afresh.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from monitorkit.collectors.records import AccessDenied, MemoryInfo, NoSuchProcess
+from monitorkit.collectors.records import AccessDenied, MemoryInfo, NoSuchProcess, ProcessCpuTimes
 
 # psutil's names for the one-letter states of /proc/<pid>/stat.
 STATES = {
@@ -49,7 +48,7 @@ def user_name(uid: int) -> str:
 class StatProcess:
     """One process as its stat file shows it; ``oneshot()`` reads the file once for the calls inside."""
 
-    __slots__ = ("_comm", "_dir", "_fields", "_last", "_name", "pid", "start")
+    __slots__ = ("_argv", "_comm", "_dir", "_fields", "_name", "pid", "start")
 
     def __init__(self, pid: int, proc_root: Path, fields: list[str], comm: str) -> None:
         self.pid = pid
@@ -57,7 +56,7 @@ class StatProcess:
         self._fields = fields
         self._comm = comm
         self._name: tuple[str, str] | None = None  # (comm, name) once resolved
-        self._last: tuple[float, float] | None = None  # (monotonic, cpu seconds) of the previous cpu_percent
+        self._argv: tuple[str, list[str]] | None = None  # (comm, command line) once read; an exec renames
         self.start = fields[19]  # start time in clock ticks since boot: tells a reused pid apart
 
     def oneshot(self) -> AbstractContextManager[object]:
@@ -76,22 +75,33 @@ class StatProcess:
         """Return psutil's status name."""
         return STATES.get(self._fields[0], "unknown")
 
-    def cpu_percent(self, interval: float | None = None) -> float:
-        """Return CPU percent of one CPU since the previous call (0.0 on the first), like psutil."""
-        now = time.monotonic()
-        used = (int(self._fields[11]) + int(self._fields[12])) / CLOCK_TICKS  # utime + stime
-        last, self._last = self._last, (now, used)
-        if last is None or now <= last[0]:
-            return 0.0
-        return round((used - last[1]) / (now - last[0]) * 100, 1)
+    def cpu_times(self) -> ProcessCpuTimes:
+        """Return the user and system CPU seconds used so far."""
+        return ProcessCpuTimes(int(self._fields[11]) / CLOCK_TICKS, int(self._fields[12]) / CLOCK_TICKS)
 
     def memory_info(self) -> MemoryInfo:
-        """Return the resident set size in bytes."""
-        return MemoryInfo(int(self._fields[-1]) * PAGE_SIZE)  # statm's resident pages
+        """Return the resident and virtual sizes in bytes."""
+        return MemoryInfo(int(self._fields[-1]) * PAGE_SIZE, int(self._fields[20]))  # statm's resident pages, vsize
 
     def num_threads(self) -> int:
         """Return the number of threads."""
         return int(self._fields[17])
+
+    def cmdline(self) -> list[str]:
+        """Return the command line (empty for kernel threads and zombies), read once until the name changes."""
+        if self._argv is not None and self._argv[0] == self._comm:
+            return self._argv[1]
+        try:
+            raw = _read(f"{self._dir}/cmdline")
+        except (FileNotFoundError, ProcessLookupError):
+            raise NoSuchProcess(self.pid) from None
+        except PermissionError:
+            raise AccessDenied(self.pid) from None
+        argv = [arg.decode(errors="replace") for arg in raw.split(b"\0")]
+        while argv and not argv[-1]:
+            argv.pop()
+        self._argv = (self._comm, argv)
+        return argv
 
     def name(self) -> str:
         """Return the name; a 15-character (truncated) one is completed from the command line, like psutil."""
@@ -99,10 +109,9 @@ class StatProcess:
             return self._name[1]
         name = self._comm
         if len(name) >= 15:
-            with contextlib.suppress(OSError):
-                with open(f"{self._dir}/cmdline", "rb") as f:
-                    argv0 = f.read().split(b"\0", 1)[0].decode(errors="replace")
-                extended = os.path.basename(argv0)
+            with contextlib.suppress(OSError, NoSuchProcess, AccessDenied):
+                argv = self.cmdline()
+                extended = os.path.basename(argv[0]) if argv else ""
                 if extended.startswith(name):
                     name = extended
         self._name = (self._comm, name)

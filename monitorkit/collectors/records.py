@@ -119,6 +119,14 @@ class Connection(NamedTuple):
 
 
 class MemoryInfo(NamedTuple):
-    """The field of ``psutil.Process.memory_info()`` monitorkit reads."""
+    """The fields of ``psutil.Process.memory_info()`` monitorkit reads (bytes)."""
 
     rss: int
+    vms: int = 0
+
+
+class ProcessCpuTimes(NamedTuple):
+    """Cumulative CPU seconds of one process, like ``psutil.Process.cpu_times()`` (children excluded)."""
+
+    user: float
+    system: float

@@ -22,6 +22,7 @@ from monitorkit.collectors.records import (
     MemoryInfo,
     NetIO,
     NicStats,
+    ProcessCpuTimes,
     SwapMemory,
     VirtualMemory,
 )
@@ -43,7 +44,9 @@ class ProcessLike(Protocol):
 
     def username(self) -> str: ...
 
-    def cpu_percent(self, interval: float | None = None) -> float: ...
+    def cmdline(self) -> list[str]: ...
+
+    def cpu_times(self) -> ProcessCpuTimes: ...
 
     def memory_info(self) -> MemoryInfo: ...
 
