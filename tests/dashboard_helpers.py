@@ -33,16 +33,28 @@ URL_RE = re.compile(r"^dashboard: (http://\S+?)/(?:\?token=(\S+))?(\s|$)")
 
 
 class Served(NamedTuple):
-    """A running `monitorkit serve` child: its process, base URL, login token and database."""
+    """A running `monitorkit serve` child: its process, base URL, login token, database and stderr lines so far."""
 
     proc: subprocess.Popen[str]
     url: str
     token: str
     db: Path
+    stderr: list[str]
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         """GET ``path`` without following redirects; return (status, headers, body)."""
         return http_get(self.url + path, headers)
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Send one request without following redirects; return (status, headers, body)."""
+        return http_request(self.url + path, method, body, headers)
+
+    def cookie(self) -> str:
+        """Sign in with the token and return the login cookie (``monitorkit_auth=...``)."""
+        status, headers, _ = self.get("/login?token=" + self.token)
+        assert status == 302 and "monitorkit_auth=" in headers.get("Set-Cookie", ""), (status, headers)
+        return headers["Set-Cookie"].split(";")[0]
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -52,9 +64,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     """GET ``url`` without following redirects."""
+    return http_request(url, "GET", None, headers)
+
+
+def http_request(url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None,
+                 timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    """Send one request without following redirects; return (status, headers, body)."""
     opener = urllib.request.build_opener(_NoRedirect)
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=30) as resp:
+        with opener.open(request, timeout=timeout) as resp:
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
@@ -94,7 +113,12 @@ def served(folder: Path, *, interval: float = 1.0, session_lifetime: str = "1s",
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, cwd=folder, env=child_env(),
     )
     found: list[tuple[str, str]] = []
+    errors: list[str] = []
     done = threading.Event()
+
+    def drain() -> None:  # a full stderr pipe would block the child's logging
+        assert proc.stderr is not None
+        errors.extend(proc.stderr)
 
     def read() -> None:
         assert proc.stdout is not None
@@ -106,13 +130,16 @@ def served(folder: Path, *, interval: float = 1.0, session_lifetime: str = "1s",
         done.set()
 
     threading.Thread(target=read, daemon=True).start()
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
     done.wait(timeout)
     try:
         if not found:
             proc.kill()
-            stderr = proc.stderr.read() if proc.stderr else ""
+            drainer.join(10)
+            stderr = "".join(errors)
             raise AssertionError(f"`monitorkit serve` printed no dashboard URL within {timeout:.0f} s:\n{stderr[-4000:]}")
-        yield Served(proc, found[0][0], found[0][1], db)
+        yield Served(proc, found[0][0], found[0][1], db, errors)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -244,3 +271,32 @@ class Watcher:
         """Close every session."""
         self._stop.set()
         self._thread.join(60)
+
+
+@contextmanager
+def dashboard_server(folder: Path, *, token: str = "tok", api_key: str = "key-123", open_metrics: bool = True,
+                     server_class: Any = None, **kwargs: Any) -> Iterator[Any]:
+    """Run a DashboardServer in this process on port 0 over a fresh store in ``folder``; yield it (``.url``)."""
+    from monitorkit.dashboard.app import AppContext, LayoutBackend
+    from monitorkit.dashboard.auth import TokenAuth, make_credential
+    from monitorkit.dashboard.feed import Feed
+    from monitorkit.dashboard.reader import StoreReader
+    from monitorkit.dashboard.server import DashboardServer
+    from monitorkit.owner.schema import SCHEMA
+    from monitorkit.samples import Sample, utcnow
+    from monitorkit.store import Store
+
+    with Store(folder / "m.duckdb", schema=SCHEMA) as store:
+        store.write([Sample(utcnow(), "monitorkit_collector_up", {"collector": "cpu"}, 1.0)])
+        store.flush()
+        reader = StoreReader(store)
+        feed = Feed(reader)
+        feed.poll()
+        app = AppContext(feed, reader, LayoutBackend(reader, lambda fn: store.submit(fn).result(10)))
+        server = (server_class or DashboardServer)(app, TokenAuth(make_credential(token)), api_key=api_key, **kwargs)
+        server.open_metrics = open_metrics
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()

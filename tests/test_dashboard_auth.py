@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from monitorkit.dashboard import auth
+from monitorkit.dashboard import auth, login
 from monitorkit.store import Store
 
 
@@ -17,7 +17,12 @@ def test_hash_is_salted_and_verified_in_constant_time(monkeypatch: pytest.Monkey
     assert not auth.verify(one, "tok-124") and not auth.verify(one, "")
     compared: list[tuple[bytes, bytes]] = []
     real = auth.hmac.compare_digest
-    monkeypatch.setattr(auth.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+
+    def compare(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", compare)
     auth.verify(one, "tok-123")
     assert compared == [(auth.hash_token("tok-123", one.salt), one.hash)]
 
@@ -64,32 +69,58 @@ class FakeHandler:
         self.set.append((name, value, kwargs))
 
 
+def fake(**kwargs: Any) -> Any:
+    """Return a FakeHandler typed as the RequestHandler TokenAuth takes."""
+    return FakeHandler(**kwargs)
+
+
 def test_requests_sign_in_by_cookie_bearer_or_token() -> None:
     credential = auth.make_credential("right")
     tokens = auth.TokenAuth(credential)
-    assert tokens.user(FakeHandler()) is None
-    assert tokens.user(FakeHandler(token="wrong")) is None
-    assert tokens.user(FakeHandler(header="Bearer wrong")) is None
-    assert tokens.user(FakeHandler(cookie=b"admin:0000000000000000")) is None, "a cookie of another credential"
-    signed = FakeHandler(token="right")
+    assert tokens.user(fake()) is None
+    assert tokens.user(fake(token="wrong")) is None
+    assert tokens.user(fake(header="Bearer wrong")) is None
+    assert tokens.user(fake(cookie=b"admin:0000000000000000")) is None, "a cookie of another credential"
+    signed = fake(token="right")
     assert tokens.user(signed) == "admin"
     name, value, options = signed.set[0]
     assert name == auth.COOKIE and options["httponly"] is True and options["samesite"] == "Lax"
-    assert tokens.user(FakeHandler(cookie=value.encode())) == "admin"
-    assert tokens.user(FakeHandler(header="Bearer right")) == "admin"
+    assert tokens.user(fake(cookie=value.encode())) == "admin"
+    assert tokens.user(fake(header="Bearer right")) == "admin"
     other = auth.TokenAuth(auth.make_credential("right"))
-    assert other.user(FakeHandler(cookie=value.encode())) is None, "a new credential logs every cookie out"
+    assert other.user(fake(cookie=value.encode())) is None, "a new credential logs every cookie out"
+
+
+def test_the_server_side_check_never_hashes_an_unknown_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = auth.TokenAuth(auth.make_credential("right"))
+    hashed: list[str] = []
+
+    def counted(token: str, salt: bytes) -> bytes:
+        hashed.append(token)
+        return b""
+
+    monkeypatch.setattr(auth, "hash_token", counted)
+    assert tokens.known_user(fake(token="right")) is None
+    assert tokens.known_user(fake(header="Bearer wrong")) is None
+    assert hashed == [], "known_user runs on the IOLoop: no scrypt there"
+    monkeypatch.undo()
+    assert tokens.check_token("right")
+    assert tokens.known_user(fake(token="right")) == "admin"
+    assert tokens.known_user(fake(header="Bearer right")) == "admin"
 
 
 @pytest.mark.parametrize(("target", "expected"), [
     ("/", "/"), ("/?x=1", "/?x=1"), ("https://evil.example/", "/"), ("//evil.example", "/"), ("/\\evil", "/"), (None, "/"),
+    ("/\t/evil.example", "/"), ("/\n/evil.example", "/"), ("/\r/evil.example", "/"), ("\t//evil.example", "/"),
+    (" /evil", "/"), ("/ /evil.example", "/"), ("/\x00/evil.example", "/"), ("/\u3000/evil.example", "/"),
+    ("javascript:alert(1)", "/"), ("/%2F%2Fevil.example", "/%2F%2Fevil.example"), ("/login?next=%2F", "/login?next=%2F"),
 ])
 def test_login_redirects_only_to_local_paths(target: str | None, expected: str) -> None:
-    assert auth._safe_next(target) == expected
+    assert auth.safe_next(target) == expected
 
 
 def test_login_page_escapes_what_it_echoes() -> None:
-    page = auth.login_page('/"><script>x()</script>', error="<b>")
+    page = login.login_page('/"><script>x()</script>', error="<b>")
     assert "<script>x()" not in page and "&lt;b&gt;" in page
     assert auth.login_url("http://127.0.0.1:5006", "a b") == "http://127.0.0.1:5006/?token=a%20b"
     assert auth.login_url("http://127.0.0.1:5006", None) == "http://127.0.0.1:5006/"

@@ -49,12 +49,13 @@ def test_wrong_credentials_are_refused_and_right_ones_sign_in(server: Served) ->
     body = urlencode({"token": "wrong", "next": "/"}).encode()
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(urllib.request.Request(server.url + "/login", data=body), timeout=30)
-    assert info.value.code == 401 and b"Wrong token." in info.value.read()
-    status, headers, page = server.get("/?token=" + server.token)
-    assert status == 200 and b"bokeh" in page
+    assert info.value.code == 401 and b"Invalid token." in info.value.read()
+    status, headers, _ = server.get("/?token=" + server.token)
+    assert status == 302 and headers["Location"] == "/", "the token is traded for the cookie and leaves the URL"
     assert "monitorkit_auth=" in headers.get("Set-Cookie", "") and "HttpOnly" in headers["Set-Cookie"]
     cookie = headers["Set-Cookie"].split(";")[0]
-    assert server.get("/", {"Cookie": cookie})[0] == 200
+    status, _, page = server.get("/", {"Cookie": cookie})
+    assert status == 200 and b"bokeh" in page and server.token.encode() not in page
     assert server.get("/", {"Cookie": "monitorkit_auth=forged"})[0] == 302
 
 
@@ -98,7 +99,7 @@ def test_in_the_browser(server: Served, tmp_path: Path) -> None:
         page.goto(server.url + "/")
         page.fill("#token", "wrong-token")
         page.click("#login")
-        expect(page.locator("#login-error")).to_have_text("Wrong token.")
+        expect(page.locator("#login-error")).to_have_text("Invalid token.")
         page.fill("#token", server.token)
         page.click("#login")
         page.locator(".mk-card-cpu canvas").first.wait_for(state="attached")

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
 import secrets
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from bokeh.server.auth_provider import AuthProvider
 from tornado.web import RequestHandler
 
 from monitorkit.dashboard.schema import SCHEMA as DASHBOARD_SCHEMA
@@ -110,15 +107,20 @@ class TokenAuth:
         self.credential = credential
         self._known: bytes | None = None  # sha256 of the token once verified, to skip scrypt next time
 
+    def is_known(self, token: str | None) -> bool:
+        """Tell whether ``token`` was verified before (no scrypt: safe to call on the IOLoop)."""
+        if not token or self._known is None:
+            return False
+        return hmac.compare_digest(hashlib.sha256(str(token).encode()).digest(), self._known)
+
     def check_token(self, token: str | None) -> bool:
-        """Tell whether ``token`` is the login token."""
+        """Tell whether ``token`` is the login token (one scrypt unless it was verified before)."""
         if not token:
             return False
-        digest = hashlib.sha256(str(token).encode()).digest()
-        if self._known is not None and hmac.compare_digest(digest, self._known):
+        if self.is_known(token):
             return True
         if verify(self.credential, str(token)):
-            self._known = digest
+            self._known = hashlib.sha256(str(token).encode()).digest()
             return True
         return False
 
@@ -140,6 +142,19 @@ class TokenAuth:
             return USER
         return None
 
+    def known_user(self, handler: RequestHandler) -> str | None:
+        """Return the user of a request by its cookie or an already verified token, never running scrypt.
+
+        What the server asks on the IOLoop: ``gate.LoginGate`` verified any presented token before.
+        """
+        raw = handler.get_secure_cookie(COOKIE, max_age_days=COOKIE_DAYS)
+        if raw is not None and hmac.compare_digest(raw, self.cookie_value().encode()):
+            return USER
+        header = handler.request.headers.get("Authorization", "")
+        if header.startswith("Bearer ") and self.is_known(header[7:].strip()):
+            return USER
+        return USER if self.is_known(handler.get_query_argument("token", None)) else None
+
     def sign_in(self, handler: RequestHandler) -> None:
         """Set the signed login cookie on ``handler``'s response."""
         handler.set_secure_cookie(
@@ -147,109 +162,17 @@ class TokenAuth:
             secure=handler.request.protocol == "https",
         )
 
-    def provider(self) -> AuthProvider:
-        """Return the Bokeh AuthProvider that guards every app, websocket and metadata route."""
-        return _Provider(self)
 
-
-def _safe_next(target: str | None) -> str:
-    # Only same-site paths: never an absolute URL (open redirect) or a scheme-relative one.
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+def safe_next(target: str | None) -> str:
+    """Return ``target`` if it is a path on this site, else "/" (no open redirect after sign-in)."""
+    # Browsers drop tabs and newlines anywhere in a URL and read "\" as "/", so "/\t/evil.example"
+    # would become "//evil.example": only printable ASCII without backslash, one leading slash.
+    if not target or any(not 0x21 <= ord(ch) <= 0x7E or ch == "\\" for ch in target):
         return "/"
-    return target
-
-
-LOGIN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>monitorkit · sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body {{ font-family: system-ui, sans-serif; background: #f4f6f8; display: flex; min-height: 100vh;
-        align-items: center; justify-content: center; margin: 0; }}
-form {{ background: #fff; padding: 2rem 2.5rem; border-radius: 8px; box-shadow: 0 2px 12px rgba(0,0,0,.12); width: 22rem; }}
-h1 {{ font-size: 1.3rem; margin: 0 0 1rem; }} p {{ color: #555; font-size: .9rem; }}
-input {{ width: 100%; padding: .55rem; font-size: 1rem; box-sizing: border-box; margin: .4rem 0 1rem; }}
-button {{ background: #1f6feb; color: #fff; border: 0; padding: .6rem 1.2rem; font-size: 1rem;
-          border-radius: 4px; cursor: pointer; }}
-.error {{ color: #b42318; font-weight: 600; }}
-</style></head>
-<body><form method="post" action="{action}">
-<h1>monitorkit dashboard</h1>
-{message}
-<label for="token">Login token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" autofocus required>
-<input type="hidden" name="next" value="{next}">
-<button type="submit" id="login">Sign in</button>
-<p>The token was printed when <code>monitorkit serve</code> first started.
-<code>monitorkit serve --new-token</code> issues a new one.</p>
-</form></body></html>
-"""
-
-
-def login_page(next_url: str, error: str = "", action: str = "/login") -> str:
-    """Return the login page HTML."""
-    message = f'<p class="error" id="login-error">{html.escape(error)}</p>' if error else ""
-    return LOGIN_PAGE.format(action=html.escape(action), next=html.escape(next_url), message=message)
-
-
-class LoginHandler(RequestHandler):
-    """GET shows the form (or signs in with ``?token=``); POST checks the token."""
-
-    auth: TokenAuth
-
-    def get(self) -> None:
-        target = _safe_next(self.get_query_argument("next", "/"))
-        token = self.get_query_argument("token", None)
-        if token is not None and self.auth.check_token(token):
-            self.auth.sign_in(self)
-            self.redirect(target)
-            return
-        self.set_header("Cache-Control", "no-store")
-        self.write(login_page(target))
-
-    def post(self) -> None:
-        target = _safe_next(self.get_body_argument("next", "/"))
-        if self.auth.check_token(self.get_body_argument("token", "")):
-            self.auth.sign_in(self)
-            self.redirect(target)
-            return
-        self.set_status(401)
-        self.set_header("Cache-Control", "no-store")
-        self.write(login_page(target, "Wrong token."))
-
-
-class LogoutHandler(RequestHandler):
-    """Clear the login cookie and go back to the login page."""
-
-    def get(self) -> None:
-        self.clear_cookie(COOKIE)
-        self.redirect("/login")
-
-
-class _Provider(AuthProvider):
-    def __init__(self, auth: TokenAuth) -> None:
-        self._auth = auth
-        self._login = type("MonitorkitLogin", (LoginHandler,), {"auth": auth})
-        super().__init__()
-
-    @property
-    def get_user(self) -> Callable[[Any], str | None]:  # type: ignore[override]  # Bokeh passes the handler
-        return self._auth.user
-
-    @property
-    def login_url(self) -> str:
-        return "/login"
-
-    @property
-    def login_handler(self) -> type[RequestHandler]:
-        return self._login
-
-    @property
-    def logout_url(self) -> str:
-        return "/logout"
-
-    @property
-    def logout_handler(self) -> type[RequestHandler]:
-        return LogoutHandler
+    if not target.startswith("/") or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    return "/" if parts.scheme or parts.netloc else target
 
 
 def login_url(base: str, token: str | None) -> str:

@@ -43,7 +43,7 @@ class _Open(RequestHandler):
     open_access: bool
 
     def prepare(self) -> None:
-        if not self.open_access and self.auth.user(self) is None:
+        if not self.open_access and self.auth.known_user(self) is None:
             self.set_status(401)
             self.finish({"error": "sign in, or send Authorization: Bearer <token>"})
 

@@ -81,7 +81,6 @@ class ConnectionReader:
 
 def table_names(reader: Reader) -> set[str]:
     """Return the tables and views of the main schema (one query)."""
-    rows = reader.arrow(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-    ).column(0).to_pylist()
+    # SHOW TABLES, not information_schema: the owner's reader allowlist admits no system catalog.
+    rows = reader.arrow("SHOW TABLES").column(0).to_pylist()
     return {str(r) for r in rows}

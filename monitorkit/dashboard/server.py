@@ -10,6 +10,7 @@ import asyncio
 import ctypes
 import gc
 import ipaddress
+import logging
 import secrets
 import socket
 import threading
@@ -24,9 +25,16 @@ from tornado.web import RequestHandler
 from monitorkit.dashboard.app import AppContext, DashboardView
 from monitorkit.dashboard.auth import USER, TokenAuth
 from monitorkit.dashboard.errors import DashboardError
+from monitorkit.dashboard.gate import LoginGate
+from monitorkit.dashboard.guard import guard_routes
 from monitorkit.dashboard.http import routes
+from monitorkit.dashboard.login import TokenProvider
 from monitorkit.dashboard.records import Delta, merge_deltas
 
+log = logging.getLogger(__name__)
+# What a Bokeh session token carries of the page request (it is readable by scripts on the page):
+# no cookie (the login one, or those other local apps set), no Authorization header.
+SESSION_HEADERS = ["Host", "User-Agent", "Accept-Language"]
 
 def is_loopback(address: str) -> bool:
     """Tell whether ``address`` only accepts connections from this machine."""
@@ -127,9 +135,11 @@ class DashboardServer:
 
     def __init__(self, app: AppContext, auth: TokenAuth, *, address: str = "127.0.0.1", port: int = 0,
                  public_metrics: bool = False, api_key: str | None = None, session_lifetime: float = 15.0,
-                 origins: tuple[str, ...] = ()) -> None:
+                 origins: tuple[str, ...] = (), gate: LoginGate | None = None) -> None:
         self.app = app
         self.auth = auth
+        self.gate = gate or LoginGate(auth)
+        self.loop_restarts = 0
         self.address = address
         self.requested_port = port
         self.open_metrics = public_metrics or is_loopback(address)
@@ -142,6 +152,7 @@ class DashboardServer:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._stopping = False
 
     @property
     def url(self) -> str:
@@ -161,11 +172,13 @@ class DashboardServer:
             loop = IOLoop.current()
             server = get_server(
                 {"/": session_factory(self.app)}, port=self.requested_port, address=self.address, loop=loop,
-                start=False, show=False, title="monitorkit", auth_provider=self.auth.provider(),
+                start=False, show=False, title="monitorkit", auth_provider=TokenProvider(self.auth, self.gate),
                 cookie_secret=secrets.token_hex(32), extra_patterns=self._patterns(),
                 unused_session_lifetime_milliseconds=self.session_lifetime_ms,
                 check_unused_sessions_milliseconds=max(500, self.session_lifetime_ms // 2),
+                include_headers=SESSION_HEADERS, include_cookies=[],
             )
+            guard_routes(server._tornado, self.gate)
             port = int(server.port or 0)
             server._tornado.websocket_origins.update(f"{host}:{port}" if ":" not in host else host
                                                      for host in origin_hosts(self.address, self.origins))
@@ -176,8 +189,20 @@ class DashboardServer:
             return
         self._server, self._loop, self.port = server, loop, port
         self._ready.set()
-        loop.start()
+        self._serve(loop)
         loop.close(all_fds=True)
+
+    def _serve(self, loop: IOLoop) -> None:
+        # A BaseException escaping a callback ends run_forever(); the loop itself is intact, so it
+        # runs on: one bad callback must not leave every client without an answer.
+        while not self._stopping:
+            try:
+                loop.start()
+                return
+            except BaseException as exc:
+                self.loop_restarts += 1
+                log.error("the dashboard IOLoop was stopped by %s; serving on (restart %d)", type(exc).__name__,
+                          self.loop_restarts, exc_info=True)
 
     def start(self, timeout: float = 60.0) -> None:
         """Start serving and return once the port listens; raise DashboardError if it cannot."""
@@ -197,6 +222,9 @@ class DashboardServer:
         def shutdown() -> None:
             server.stop()
             loop.stop()
+
+        self._stopping = True
+        self.gate.close()
 
         loop.add_callback(shutdown)
         if self._thread is not None:
