@@ -30,8 +30,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "collectors": {},
     "instrument": {"autostart": False, "interval": 1.0},
     "serve": {"address": "127.0.0.1", "port": 5006, "system_malloc": True},
+    # Queries other processes run on the owner (monitorkit.connect(), monitorkit sql): each is
+    # interrupted past `timeout` or when its client goes away, and its result is bounded in MiB.
+    "readers": {"timeout": "60s", "max_result_mb": 256},
 }
 ENV_PREFIX = "MONITORKIT_"
+# Top-level arrays of tables allowed in monitorkit.toml, and the key of their section that holds them.
+LIST_SECTIONS = {"scrape": "jobs"}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
@@ -114,6 +119,8 @@ def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file} is not valid TOML: {exc}") from None
         for section, table in data.items():
+            if section in LIST_SECTIONS and isinstance(table, list):
+                table = {LIST_SECTIONS[section]: table}  # [[scrape]] tables are kept as scrape.jobs
             if not isinstance(table, dict):
                 raise ConfigError(f"{file}: top-level key {section!r} must be a [table]")
             values.setdefault(section, {}).update(table)

@@ -169,7 +169,11 @@ def test_the_endpoint_is_the_owner_api_of_a_live_owner(tmp_path: Path) -> None:
     import json
     import os
 
+    from monitorkit.owner.sidecar import process_start
+
     def sidecar(name: str, extra: dict[str, object]) -> Path:
+        # This process as the owner: its PID and its start time (a sidecar is trusted only with both).
+        extra = {**extra, "proc_start": process_start(os.getpid())}
         info = {"pid": os.getpid(), "port": 1, "token": "t", "started": "", "path": "", "extra": extra}
         (tmp_path / f"{name}.owner.json").write_text(json.dumps(info))
         return tmp_path / name

@@ -16,6 +16,8 @@ import hmac
 import json
 import logging
 import secrets
+import select
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,13 +36,14 @@ MAX_JSON_DEPTH = 32
 
 
 class Request(NamedTuple):
-    """What a route handler gets: the path, the headers it may need and the whole body."""
+    """What a route handler gets: the path, the headers it may need, the whole body, and whether the client is still there."""
 
     method: str
     path: str
     content_type: str
     body: bytes
     headers: Mapping[str, str]
+    client_alive: Callable[[], bool] = lambda: True
 
 
 class Response(NamedTuple):
@@ -190,6 +193,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True  # the body (if any) was not read: the stream is out of step
         self._send(Response.json(status, {"error": message}))
 
+    def _client_alive(self) -> bool:
+        """Tell whether the client still holds its end: a closed socket reads as EOF without blocking."""
+        try:
+            ready, _, _ = select.select([self.connection], [], [], 0)
+            return not ready or self.connection.recv(1, socket.MSG_PEEK) != b""
+        except OSError:
+            return False
+
     def do_GET(self) -> None:
         if self.path == "/health":
             self._send(Response.json(200, {"ok": True}))
@@ -232,7 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
             if len(body) != length:
                 self._refuse(400, f"body ended after {len(body)} of {length} bytes")
                 return
-            request = Request(method, self.path, self.headers.get("Content-Type", ""), body, dict(self.headers.items()))
+            request = Request(method, self.path, self.headers.get("Content-Type", ""), body, dict(self.headers.items()),
+                              self._client_alive)
             try:
                 answer = route.handler(request)
             except BadRequest as exc:

@@ -30,8 +30,22 @@ class Answer(NamedTuple):
         return self.status in (200, 202)
 
 
+class RawAnswer(NamedTuple):
+    """The owner's answer with its body as bytes (an Arrow stream, say)."""
+
+    status: int
+    body: bytes
+
+
 def request(port: int, method: str, path: str, token: str, content_type: str, body: bytes, timeout: float) -> Answer:
     """Send one request to 127.0.0.1:``port`` within ``timeout`` seconds in all; OSError if unreachable or late."""
+    raw = request_bytes(port, method, path, token, content_type, body, timeout, MAX_ANSWER_BYTES)
+    return Answer(raw.status, raw.body.decode("utf-8", "replace").strip())
+
+
+def request_bytes(port: int, method: str, path: str, token: str, content_type: str, body: bytes, timeout: float,
+                  max_bytes: int = 2**31) -> RawAnswer:
+    """Send one request like ``request`` and return the body as bytes, refusing answers over ``max_bytes``."""
     deadline = time.monotonic() + timeout
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
@@ -51,15 +65,15 @@ def request(port: int, method: str, path: str, token: str, content_type: str, bo
                 break
             chunks.append(data)
             size += len(data)
-            if size > MAX_ANSWER_BYTES:
-                raise ConnectionError(f"answer from port {port} is over {MAX_ANSWER_BYTES} bytes")
+            if size > max_bytes:
+                raise ConnectionError(f"answer from port {port} is over {max_bytes} bytes")
     raw = b"".join(chunks)
     status_line, _, rest = raw.partition(b"\r\n")
     parts = status_line.split(b" ", 2)
     if len(parts) < 2 or not parts[1].isdigit():
         raise ConnectionError(f"not an HTTP answer from port {port}: {status_line[:80]!r}")
     _, _, payload = rest.partition(b"\r\n\r\n")
-    return Answer(int(parts[1]), payload.decode("utf-8", "replace").strip())
+    return RawAnswer(int(parts[1]), payload)
 
 
 def endpoint(owner: OwnerInfo) -> tuple[int, str]:

@@ -13,9 +13,11 @@ import duckdb
 
 from monitorkit.config import Settings
 from monitorkit.errors import OwnerExistsError, StoreError
+from monitorkit.owner.api import OwnerApi
+from monitorkit.owner.queries import QueryService
 from monitorkit.owner.readers import ReaderPolicy, database_relations
 from monitorkit.owner.schema import SCHEMA
-from monitorkit.owner.sidecar import OwnerInfo, read_owner, sidecar_path, write_sidecar
+from monitorkit.owner.sidecar import OwnerInfo, process_start, read_owner, sidecar_path, write_sidecar
 from monitorkit.store import Store, duck
 
 
@@ -29,9 +31,10 @@ AUTHORIZER = "monitorkit_reader_admit"
 
 
 class Owner:
-    """Own ``db``: open the Store, serve it over Quack on loopback and publish the sidecar.
+    """Own ``db``: open the Store, serve readers (Quack and the owner API on loopback), publish the sidecar.
 
-    ``with Owner("data/monitorkit.duckdb") as owner: owner.store.write(...)``
+    ``with Owner("data/monitorkit.duckdb") as owner: owner.store.write(...)``. Services of the
+    owner process (ingest, rules, the dashboard) register their routes on ``owner.api``.
     """
 
     def __init__(self, db: str | Path, *, settings: Settings | None = None, serve: bool = True) -> None:
@@ -41,6 +44,7 @@ class Owner:
             raise OwnerExistsError(str(self.db), live.pid)
         self.store = Store(self.db, settings=settings, schema=SCHEMA)
         self.info: OwnerInfo | None = None
+        self.api: OwnerApi | None = None
         if serve:
             try:
                 self._serve()
@@ -64,8 +68,13 @@ class Owner:
                 last = exc
                 continue
             self._server_con = con
+            self.api = OwnerApi()
+            self.queries = QueryService(self.store, self.readers, self.store.settings)
+            self.queries.register(self.api)
+            self.api.start()
             self.info = OwnerInfo(
-                os.getpid(), port, token, datetime.now(UTC).isoformat(), str(self.db.resolve())
+                os.getpid(), port, token, datetime.now(UTC).isoformat(), str(self.db.resolve()),
+                {"api_port": self.api.port, "api_token": self.api.token, "proc_start": process_start(os.getpid())},
             )
             write_sidecar(sidecar_path(self.db), self.info)
             return
@@ -86,6 +95,9 @@ class Owner:
 
     def close(self) -> None:
         """Stop serving, remove the sidecar, then flush and close the store."""
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         if self.info is not None:
             try:
                 duck.quack_stop(self._server_con, self.info.port)

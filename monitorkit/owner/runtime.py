@@ -12,6 +12,7 @@ from typing import Protocol
 
 from monitorkit.collectors.base import Collector
 from monitorkit.config import Settings
+from monitorkit.errors import StoreError
 from monitorkit.owner import local
 from monitorkit.owner.api import OwnerApi
 from monitorkit.owner.owner import Owner
@@ -98,15 +99,12 @@ def run_owner(
 
 @contextmanager
 def serving(owner: Owner, scheduler: Scheduler, settings: Settings, stop: threading.Event) -> Iterator[OwnerContext]:
-    """Start the owner API, publish it, make the owner findable in this process; undo all of it on exit."""
-    api = OwnerApi()
-    ctx = OwnerContext(owner, scheduler, settings, stop, api)
-    api.start()
+    """Give services their context (the owner's API included) and make the owner findable in this process."""
+    if owner.api is None:
+        raise StoreError("an owner that does not serve (serve=False) cannot host services")
+    ctx = OwnerContext(owner, scheduler, settings, stop, owner.api)
+    local.register(owner.db, ctx)
     try:
-        if owner.info is not None:
-            owner.publish(api_port=api.port, api_token=api.token)
-        local.register(owner.db, ctx)
         yield ctx
     finally:
         local.unregister(owner.db, ctx)
-        api.stop()

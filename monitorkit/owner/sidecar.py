@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import NamedTuple
 
@@ -43,6 +44,20 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_start(pid: int) -> str | None:
+    """Return when process ``pid`` started (clock ticks since boot, from /proc), or None where unknown.
+
+    A PID alone is not an identity: after a crash and a reboot or wrap-around another process may
+    hold it; the start time tells the owner that wrote a sidecar from a stranger with its PID.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # the name in parentheses may contain spaces
+    return fields[19] if len(fields) > 19 else None
+
+
 def read_owner(db: str | Path) -> OwnerInfo | None:
     """Return the live owner of ``db``, or None when none runs (a dead owner's sidecar is ignored)."""
     path = sidecar_path(db)
@@ -54,7 +69,24 @@ def read_owner(db: str | Path) -> OwnerInfo | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return info if pid_alive(info.pid) else None
+    if not pid_alive(info.pid):
+        return None
+    started = info.extra.get("proc_start")
+    now_started = process_start(info.pid)
+    if started is not None and now_started is not None:
+        # The PID now belongs to another process when the start times differ: that owner is gone.
+        return info if now_started == started else None
+    # No start time to compare (an older sidecar, or no /proc): trust it only if its endpoint listens.
+    return info if _listening(info.port) else None
+
+
+def _listening(port: int) -> bool:
+    """Tell whether something accepts connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def write_sidecar(path: Path, info: OwnerInfo) -> None:
