@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Callable
 from functools import partial
@@ -36,7 +37,7 @@ class Card:
         self.panel = panel
         self.width = panel.spec.width
         self.height = panel.spec.height
-        title = html_pane(f"<b>{panel.title}</b>", margin=(4, 8), height=26)
+        title = html_pane(f"<b>{html.escape(panel.title)}</b>", margin=(4, 8), height=26)
         self.view = pn.Column(title, panel.body, css_classes=["mk-card", f"mk-card-{panel.kind}"], margin=(GAP // 2))
         self.resize()
 
@@ -197,13 +198,13 @@ class LayoutToolbar:
         self.built = True
 
     def run(self, action: Callable[[], str]) -> None:
-        """Run a layout action and report its outcome."""
+        """Run a layout action and report its outcome (plain text: names come from users and files)."""
         try:
             text = action()
         except LayoutError as exc:
-            self.message.object = f"<span class='mk-error'>{exc}</span>"
+            self.message.object = f"<span class='mk-error'>{html.escape(str(exc))}</span>"
             return
-        self.message.object = f"<span class='mk-done'>{text}</span>"
+        self.message.object = f"<span class='mk-done'>{html.escape(text)}</span>"
 
     def _edit(self, event: Any) -> None:
         self.targets()

@@ -79,9 +79,9 @@ class AlertsPanel(PanelView):
     def _row(self, alert: AlertRow) -> Any:
         color = SEVERITY_COLORS.get(alert.severity, "#475467")
         acked = f" · acknowledged by {html.escape(alert.acked_by)}" if alert.acked_by else ""
-        silenced = f" · silenced (#{alert.silenced_by})" if alert.silenced_by else ""
+        silenced = f" · silenced (#{html.escape(str(alert.silenced_by))})" if alert.silenced_by else ""
         text = html_pane(
-            f"<div class='mk-alert' data-alert-id='{alert.id}' data-state='{html.escape(alert.state)}'>"
+            f"<div class='mk-alert' data-alert-id='{int(alert.id)}' data-state='{html.escape(alert.state)}'>"
             f"<span class='mk-badge' style='background:{color}'>{html.escape(alert.severity)}</span> "
             f"<b>{html.escape(alert.rule)}</b> <span class='mk-state'>{html.escape(alert.state)}</span>{acked}{silenced}"
             f"<br><small>{label_text(alert.labels)} · since {clock_text(alert.since_ms)} · value {_num(alert.value)}"

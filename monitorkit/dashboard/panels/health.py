@@ -91,9 +91,10 @@ class HealthPanel(PanelView):
             f"<td>{clock_text(r.since_ms)}</td></tr>"
             for r in rows
         )
+        shown = html.escape(worst)  # a status is whatever a health view returns
         self.summary.object = (
-            f"<div id='mk-health' data-status='{worst}'><b>Overall: <span style='color:"
-            f"{STATUS_COLORS.get(worst, '#98a2b3')}'>{worst}</span></b>"
+            f"<div id='mk-health' data-status='{shown}'><b>Overall: <span style='color:"
+            f"{STATUS_COLORS.get(worst, '#98a2b3')}'>{shown}</span></b>"
             "<table class='mk-table'><tr><th>component</th><th>status</th><th>reason</th><th>since</th></tr>"
             f"{items or '<tr><td colspan=4>no health data yet</td></tr>'}</table></div>"
         )

@@ -68,7 +68,7 @@ class SqlPanel(PanelView):
         self.table = pn.pane.DataFrame(None, index=False, max_rows=200, sizing_mode="stretch_width",
                                        styles={"overflow": "auto"}, height=200)
         self.chart = pn.pane.Bokeh(None, sizing_mode="stretch_width")
-        tables = ", ".join(ctx.console.tables) if ctx.console else ""
+        tables = ", ".join(html.escape(t) for t in ctx.console.tables) if ctx.console else ""
         self.hint = html_pane(f"<small>Read-only; one table or view per query; 5 s limit. Tables and views: {tables}</small>"
                                  if ctx.console else "<small class='mk-error'>The SQL console is not available here.</small>",
                                  sizing_mode="stretch_width")
