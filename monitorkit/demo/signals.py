@@ -18,7 +18,7 @@ from monitorkit.instrument.metrics import format_le
 from monitorkit.instrument.tools import TOOL_BUCKETS
 
 if TYPE_CHECKING:
-    from monitorkit.demo import DemoConfig, Incident
+    from monitorkit.demo.config import DemoConfig, Incident
 
 GIB = 1024**3
 

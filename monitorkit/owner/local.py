@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from monitorkit.owner.runtime import OwnerContext
+    from monitorkit.owner.context import OwnerContext
 
 _OWNERS: dict[str, OwnerContext] = {}
 _LOCK = threading.Lock()

@@ -1,4 +1,7 @@
-"""Run an owner process: the store, the collectors and every service that lives beside them."""
+"""Run an owner process: the store, the collectors and every service that lives beside them.
+
+``OwnerContext`` and ``Service`` (owner/context.py) are re-exported here, where services are started.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,12 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from monitorkit.collectors.base import Collector
 from monitorkit.config import Settings
 from monitorkit.errors import StoreError
 from monitorkit.owner import local
-from monitorkit.owner.api import OwnerApi
+from monitorkit.owner.context import OwnerContext, Service
 from monitorkit.owner.owner import Owner
 from monitorkit.owner.scheduler import Scheduler
 
@@ -26,32 +27,6 @@ DEFAULT_SERVICES: tuple[str, ...] = (
     "monitorkit.owner.ingest:IngestService",
     "monitorkit.rules.service:RuleService",
 )
-
-
-@dataclass
-class OwnerContext:
-    """What a service gets: the owner (store, sidecar), the scheduler, the owner API, settings and the stop event."""
-
-    owner: Owner
-    scheduler: Scheduler
-    settings: Settings
-    stop: threading.Event
-    api: OwnerApi
-    services: dict[str, Service] = field(default_factory=dict)
-
-
-class Service(Protocol):
-    """Something that runs inside the owner process beside the collectors."""
-
-    name: str
-
-    def start(self, ctx: OwnerContext) -> None:
-        """Start; may register store hooks, scheduler tick hooks or sidecar fields."""
-        ...
-
-    def stop(self) -> None:
-        """Stop and release everything; called in reverse start order."""
-        ...
 
 
 def load_service(spec: str) -> Service:
@@ -108,3 +83,6 @@ def serving(owner: Owner, scheduler: Scheduler, settings: Settings, stop: thread
         yield ctx
     finally:
         local.unregister(owner.db, ctx)
+
+
+__all__ = ["DEFAULT_SERVICES", "OwnerContext", "Service", "load_service", "run_owner", "serving"]
