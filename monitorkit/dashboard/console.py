@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,16 +51,6 @@ class ConsoleResult(NamedTuple):
     seconds: float
 
 
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
-
-
 def check_statement(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[str]) -> None:
     """Raise ConsoleRefusedError unless ``sql`` is one SELECT over ``tables`` (parsed on ``con``, not run)."""
     if not sql.strip():
@@ -74,31 +64,53 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[s
         raise QueryError(f"the query does not parse: {message}")
     if len(tree.get("statements", [])) != 1:
         raise ConsoleRefusedError(READ_ONLY_HINT)
-    allowed = {t.lower() for t in tables}
-    nodes = list(_walk(tree))
-    ctes = {str(item.get("key", "")).lower() for n in nodes if isinstance(n.get("cte_map"), dict)
-            for item in n["cte_map"].get("map", [])}
-    for node in nodes:
-        kind = node.get("type")
-        if kind == "BASE_TABLE":
-            _check_table(node, allowed, ctes)
-        elif kind == "TABLE_FUNCTION":
-            _check_function(str(node.get("function", {}).get("function_name", "")).lower(), table=True)
-        elif kind == "SHOW_REF" and node.get("query") is None:
-            raise ConsoleRefusedError("SHOW is not available in the console; the tables are listed beside it")
-        elif node.get("class") == "FUNCTION":
-            _check_function(str(node.get("function_name", "")).lower(), table=False)
+    _check_node(tree["statements"], frozenset(), frozenset(t.lower() for t in tables))
 
 
-def _check_table(node: dict[str, Any], allowed: set[str], ctes: set[str]) -> None:
+def _check_node(node: Any, ctes: frozenset[str], allowed: frozenset[str]) -> None:
+    # ``ctes`` holds the CTE names in scope here, as DuckDB binds them: a WITH's names are seen by
+    # its own query and what it nests, each CTE body only sees the CTEs before it (and a recursive
+    # CTE's recursive side itself); everywhere else the same name is the real table.
+    if isinstance(node, list):
+        for item in node:
+            _check_node(item, ctes, allowed)
+        return
+    if not isinstance(node, dict):
+        return
+    cte_map = node.get("cte_map")
+    if isinstance(cte_map, dict):
+        for item in cte_map.get("map", []):
+            _check_node(item.get("value"), ctes, allowed)
+            ctes = ctes | {str(item.get("key", "")).lower()}
+    kind = node.get("type")
+    if kind == "BASE_TABLE":
+        _check_table(node, allowed, ctes)
+    elif kind == "TABLE_FUNCTION":
+        _check_function(str(node.get("function", {}).get("function_name", "")).lower(), table=True)
+    elif kind == "SHOW_REF" and node.get("query") is None:
+        raise ConsoleRefusedError("SHOW is not available in the console; the tables are listed beside it")
+    elif node.get("class") == "FUNCTION":
+        _check_function(str(node.get("function_name", "")).lower(), table=False)
+    for key, value in node.items():
+        if key == "cte_map":
+            continue
+        if kind == "RECURSIVE_CTE_NODE" and key == "right":
+            _check_node(value, ctes | {str(node.get("cte_name", "")).lower()}, allowed)
+        else:
+            _check_node(value, ctes, allowed)
+
+
+def _check_table(node: dict[str, Any], allowed: frozenset[str], ctes: frozenset[str]) -> None:
     name = str(node.get("table_name", ""))
     catalog, schema = str(node.get("catalog_name", "")), str(node.get("schema_name", ""))
     if any(ch in name for ch in "/\\:") or "." in name:
         raise ConsoleRefusedError(f"reading files is disabled in the SQL console ({name!r})")
+    if not catalog and not schema and name.lower() in ctes:
+        return  # a CTE of an enclosing query
     if catalog.lower() not in ("", ALIAS) or schema.lower() not in ("", "main"):
         raise ConsoleRefusedError(f"the console reads monitorkit's own tables only, not {catalog or schema}.{name}")
-    if name.lower() not in allowed and name.lower() not in ctes:
-        known = ", ".join(sorted(allowed)[:12])
+    if name.lower() not in allowed or name.lower() in HIDDEN_TABLES:
+        known = ", ".join(sorted(allowed - HIDDEN_TABLES)[:12])
         raise ConsoleRefusedError(f"{name!r} is not a monitorkit table or view; the console reads: {known}, ...")
 
 
