@@ -30,7 +30,7 @@ from monitorkit.samples import HOST, Sample
 from monitorkit.store import Store
 
 if TYPE_CHECKING:
-    from monitorkit.owner.runtime import OwnerContext
+    from monitorkit.owner.context import OwnerContext
 
 log = logging.getLogger(__name__)
 
