@@ -134,12 +134,17 @@ def _literal(value: Any) -> str:
 Connection = duckdb.DuckDBPyConnection | RemoteConnection
 
 
-def connect(path: str | Path | None = None) -> Connection:
+def connect(path: str | Path | None = None, *, lake: str | None = None) -> Connection:
     """Return a read-only connection to ``path`` on which the store's SQL works.
 
     With an owner running, a RemoteConnection whose statements run on the owner; otherwise
     the file opened directly, read-only. ``monitorkit.connect().sql("FROM latest").show()``
+    ``lake="postgres:host=... dbname=..."`` ("" for ``[lake] catalog``): the same views over every host.
     """
+    if lake is not None:
+        from monitorkit.lake.connect import connect_lake  # DuckLake and its extensions only when asked for
+
+        return connect_lake(lake)
     db = Path(path or load_settings().get("store.path"))
     owner = read_owner(db)
     if owner is not None:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SERVICES: tuple[str, ...] = (
     "monitorkit.owner.ingest:IngestService",
     "monitorkit.rules.service:RuleService",
+    "monitorkit.lake.service:ShipService",  # ships to the fleet lake; nothing without a [lake] section
 )
 
 
