@@ -162,9 +162,9 @@ class Hub:
         return self._lake_call(rollup, "rolling up")
 
     def evaluate(self) -> None:
-        """Evaluate the due fleet rules now (in the hub store's writer thread) and queue notifications."""
+        """Evaluate the due fleet rules now, write their state and queue notifications; wait for it."""
         self.start()
-        self.store.submit(lambda con: self.engine.on_commit()).result()
+        self.engine.run()
 
     def run_jobs(self, stop: threading.Event | None = None) -> None:
         """Run each due maintenance job once; report the hub's health as a heartbeat."""

@@ -25,7 +25,7 @@ from monitorkit.rules.health import make_heartbeat, submit_heartbeat
 from monitorkit.samples import utcnow
 
 if TYPE_CHECKING:
-    from monitorkit.owner.runtime import OwnerContext
+    from monitorkit.owner.context import OwnerContext
     from monitorkit.store import Store
     from monitorkit.store.writer import CommitInfo
 
