@@ -291,6 +291,20 @@ def test_alerts_show_and_acknowledge(app: AppContext, store: Store) -> None:
     assert "the rule engine is not running" in panel.message.object
 
 
+def test_recent_alerts_tell_pending_only_from_resolved(app: AppContext, store: Store) -> None:
+    view = _view(app, Layout("a", (PanelSpec("alerts"),)))
+    panel = _panel(view, "alerts")
+    assert isinstance(panel, AlertsPanel)
+    now = utcnow()
+    store.submit(lambda con: con.execute(
+        "INSERT INTO alerts (id, rule, fingerprint, labels, kind, severity, state, value, summary, since, updated_at, "
+        "inhibited) VALUES (5, 'disk_full_predicted', 'p', MAP {'mount': '/'}, 'resource', 'warning', 'inactive', "
+        "NULL, '', NULL, ?, false)", [now])).result()
+    view.apply(app.feed.poll())
+    assert "<th>ended</th>" in panel.recent.object and "pending only (never fired)" in panel.recent.object
+    assert "inactive" not in panel.recent.object and "resolved" not in panel.recent.object
+
+
 def test_health_falls_back_to_collector_up_then_uses_the_health_views(app: AppContext, store: Store) -> None:
     view = _view(app, Layout("h", (PanelSpec("health"),)))
     panel = _panel(view, "health")

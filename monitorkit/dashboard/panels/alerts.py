@@ -15,6 +15,7 @@ from monitorkit.dashboard.layouts import PanelSpec
 from monitorkit.dashboard.panels.base import HEADER, PanelContext, PanelView, clock_text
 from monitorkit.dashboard.records import AlertRow, Delta
 from monitorkit.dashboard.style import html_pane
+from monitorkit.rules.report import outcome
 
 SEVERITY_COLORS = {"critical": "#b42318", "warning": "#b54708", "info": "#175cd3"}
 SILENCE_CHOICES = {"1 h": 1, "4 h": 4, "24 h": 24}
@@ -68,11 +69,11 @@ class AlertsPanel(PanelView):
         rows = "".join(
             f"<tr><td>{clock_text(a.resolved_ms or a.updated_ms)}</td><td>{html.escape(a.rule)}</td>"
             f"<td>{label_text(a.labels)}</td>"
-            f"<td>{html.escape(a.state)}</td><td>{html.escape(a.acked_by or '')}</td></tr>"
+            f"<td>{html.escape(outcome(a.state))}</td><td>{html.escape(a.acked_by or '')}</td></tr>"
             for a in resolved
         )
         self.recent.object = (
-            "<b>Recent (last 24 h)</b><table class='mk-table'><tr><th>resolved</th><th>rule</th><th>labels</th>"
+            "<b>Recent (last 24 h)</b><table class='mk-table'><tr><th>ended</th><th>rule</th><th>labels</th>"
             f"<th>state</th><th>acked by</th></tr>{rows or '<tr><td colspan=5>none</td></tr>'}</table>"
         )
 
