@@ -144,7 +144,8 @@ def owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     write_rule(tmp_path / "rules", "hot")
     shutil.copy(default_rules_dir() / "health_heartbeats.sql", tmp_path / "rules")
     db = tmp_path / "m.duckdb"
-    settings = rule_settings(tmp_path / "rules", **{"store.path": str(db), "collect.interval": 0.2})
+    overrides: dict[str, Any] = {"store.path": str(db), "collect.interval": 0.2}
+    settings = rule_settings(tmp_path / "rules", **overrides)
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(target=run_owner, args=(settings, stop), kwargs={
         "collectors": [Trigger()], "services": ("monitorkit.rules.service:RuleService",),
