@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("monitorkit.cli.serve", "token"),
     "layouts": ("monitorkit.cli.serve", "layouts"),
     "demo": ("monitorkit.cli.demo", "demo"),
+    "hub": ("monitorkit.cli.lake", "hub"),
 }
 # The first line of each command's help, so `monitorkit --help` imports no command module
 # (tests/test_cli_help.py checks that these match the commands).
@@ -39,6 +40,7 @@ SUMMARIES: dict[str, str] = {
     "token": "Print a fresh login URL for the running dashboard, issued through its owner.",
     "layouts": "List, export and import dashboard layouts (JSON files you can keep in git).",
     "demo": "Write a realistic demo database: several hosts and days with documented incidents.",
+    "hub": "Maintain the fleet lake and evaluate fleet rules over every host until Ctrl-C or SIGTERM.",
 }
 
 

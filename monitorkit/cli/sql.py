@@ -9,19 +9,22 @@ from typing import Any
 import click
 
 from monitorkit.cli import output
+from monitorkit.cli.lake import lake_option, lake_reader
 from monitorkit.cli.options import config_option, db_option, settings_for
 
 
 @click.command()
 @click.argument("query")
 @db_option
+@lake_option
 @config_option
 @click.option("--format", "fmt", type=click.Choice([*output.FORMATS, "parquet"]), default=None,
               help=output.FORMAT_HELP + " parquet needs --output or a redirected stdout.")
 @click.option("--json", "fmt", flag_value="json", help="Same as --format json.")
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False), default=None,
               help="Write to this file instead of stdout.")
-def sql(query: str, db: str | None, config_path: str | None, fmt: str | None, output_path: str | None) -> None:
+def sql(query: str, db: str | None, lake: str | None, config_path: str | None, fmt: str | None,
+        output_path: str | None) -> None:
     """Run a read-only SQL QUERY against the database, live while the owner writes.
 
     A metric name the query spells out (name = '...', metric_range('...', ...)) that neither
@@ -33,7 +36,7 @@ def sql(query: str, db: str | None, config_path: str | None, fmt: str | None, ou
     from monitorkit.owner.connect import connect
     from monitorkit.rules.names import unknown_metrics
 
-    con = connect(settings_for(db, config_path).get("store.path"))
+    con = connect(settings_for(db, config_path).get("store.path")) if lake is None else lake_reader(lake, config_path)
     try:
         try:
             table = con.execute(query).to_arrow_table()
