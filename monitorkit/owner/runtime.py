@@ -27,6 +27,7 @@ DEFAULT_SERVICES: tuple[str, ...] = (
     "monitorkit.owner.ingest:IngestService",
     "monitorkit.rules.service:RuleService",
     "monitorkit.lake.service:ShipService",  # ships to the fleet lake; nothing without a [lake] section
+    "monitorkit.interop.scraper:ScrapeService",  # scrapes [[scrape]] targets; nothing without one
 )
 
 
