@@ -9,15 +9,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from rules_helpers import FakeClock, engine_for, rule_settings, write_rule
+from rules_helpers import FakeClock, engine_for, rule_settings, trigger, write_rule
 
 from monitorkit.rules.engine import Engine
 from monitorkit.store import Store
 
 
 def commit(store: Store, engine: Engine) -> None:
-    """Run the engine's commit hook in the writer thread, as the store does after a batch."""
-    store.submit(lambda con: engine.on_commit()).result()
+    """Commit, then run the pass the commit wakes the engine's loop for."""
+    store.flush()
+    engine.on_commit()
+    engine.step()
 
 
 def test_a_commit_with_no_rule_due_evaluates_nothing(tmp_path: Path) -> None:
@@ -25,6 +27,7 @@ def test_a_commit_with_no_rule_due_evaluates_nothing(tmp_path: Path) -> None:
     clock = FakeClock()
     with Store(tmp_path / "m.duckdb", settings=rule_settings(tmp_path / "rules")) as store, \
             engine_for(store, clock=clock.monotonic, now=clock.utcnow) as engine:
+        start = clock.utcnow()
         commit(store, engine)
         assert engine.passes == 1  # never evaluated yet: due
         for _ in range(3):
@@ -34,7 +37,7 @@ def test_a_commit_with_no_rule_due_evaluates_nothing(tmp_path: Path) -> None:
         clock.advance(3600)
         commit(store, engine)
         assert engine.passes == 2
-        assert engine.status["slow_cadence"].last_eval == clock.utcnow()
+        assert engine.status["slow_cadence"].last_eval == start + timedelta(hours=1)  # at its step, not late
 
 
 def test_a_rule_without_every_is_evaluated_after_each_commit(tmp_path: Path) -> None:
@@ -53,9 +56,9 @@ def test_a_rule_without_every_is_evaluated_after_each_commit(tmp_path: Path) -> 
 
 
 def test_every_rules_due_together_are_spread_over_the_next_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from monitorkit.rules import engine as engine_module
+    from monitorkit.rules import evaluation
 
-    monkeypatch.setattr(engine_module, "SPREAD_BUDGET", 0.0)  # one `every:` rule per live pass
+    monkeypatch.setattr(evaluation, "SPREAD_BUDGET", 0.0)  # one `every:` rule per live pass
     for name in ("first", "second"):
         write_rule(tmp_path / "rules", name, every="1h")
     clock = FakeClock()
@@ -69,5 +72,42 @@ def test_every_rules_due_together_are_spread_over_the_next_commits(tmp_path: Pat
         assert [engine.status[n].last_eval == clock.utcnow() for n in ("first", "second")] == [True, False]
         clock.advance(1)
         commit(store, engine)
-        assert engine.status["second"].last_eval == clock.utcnow()  # its turn came on the next commit
+        assert engine.status["second"].last_eval == start + timedelta(hours=2)  # its turn came on the next commit
         assert engine.run().evaluated == 0  # run() (tools, tests) evaluates whatever is due: nothing now
+
+
+def test_an_every_rule_fires_exactly_its_for_after_the_condition_started_whatever_the_commit_jitter(
+        tmp_path: Path) -> None:
+    write_rule(tmp_path / "rules", "hot", every="1m", for_="2m")
+    clock = FakeClock()
+    with Store(tmp_path / "m.duckdb", settings=rule_settings(tmp_path / "rules")) as store, \
+            engine_for(store, clock=clock.monotonic, now=clock.utcnow) as engine:
+        start = clock.utcnow()
+        store.write([trigger(start + timedelta(seconds=s), 80) for s in range(0, 240, 10)])
+        for _ in range(300):  # a commit every 0.7 s: the steps of the rule never coincide with one
+            commit(store, engine)
+            clock.advance(0.7)
+        [(since, fired)] = store.query("SELECT since, fired_at FROM alerts WHERE rule = 'hot'")
+    assert since == start and fired == start + timedelta(minutes=2)  # not one evaluation late (3 min)
+
+
+def test_an_errored_rule_backs_off_exponentially_and_the_rules_table_says_so(tmp_path: Path) -> None:
+    write_rule(tmp_path / "rules", "broken", "SELECT 1 / 0 AS value, error('always fails') AS x")
+    write_rule(tmp_path / "rules", "good")
+    clock = FakeClock()
+    with Store(tmp_path / "m.duckdb", settings=rule_settings(tmp_path / "rules")) as store, \
+            engine_for(store, clock=clock.monotonic, now=clock.utcnow) as engine:
+        start = clock.utcnow()
+        runs = []
+        for _ in range(80):  # 8 s of commits every 0.1 s
+            commit(store, engine)
+            runs.append((engine.status["broken"].last_eval, engine.status["good"].last_eval))
+            clock.advance(0.1)
+        broken_runs = sorted({b for b, _ in runs})
+        assert [round((t - start).total_seconds(), 1) for t in broken_runs] == [0.0, 1.0, 3.0, 7.0]  # 1, 2, 4 s
+        assert len({g for _, g in runs}) == 80  # the good rule ran after every commit meanwhile
+        store.flush()
+        [(state, error, failures, retry_at)] = store.query(
+            "SELECT state, error, failures, retry_at FROM rules WHERE name = 'broken'")
+    assert state == "errored" and failures == 4 and retry_at == start + timedelta(seconds=15)
+    assert "always fails" in error and "failed 4 times in a row; next try in 8 s" in error

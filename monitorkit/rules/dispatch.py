@@ -21,6 +21,7 @@ from monitorkit.errors import StoreClosedError
 from monitorkit.rules.groups import Notification
 from monitorkit.rules.notify import DeliveryResult, send
 from monitorkit.rules.routing import AlertingConfig, Channel
+from monitorkit.rules.runner import HealthRow
 from monitorkit.samples import utcnow
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ class Dispatcher:
         """Return how many channel deliveries wait (including retries)."""
         with self._cond:
             return len(self._heap) + (1 if self._busy else 0)
+
+    def health_rows(self) -> list[HealthRow]:
+        """Return the dispatcher's components for health (none yet)."""
+        return []
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing waits or runs (retries included); return False on timeout."""

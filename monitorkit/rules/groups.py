@@ -122,14 +122,8 @@ class Groups:
             del self.groups[group.key]
             return None
         route = group.route
-        if group.last_flush is None:
-            due = bool(firing) and now >= group.first_seen + route.group_wait
-        elif firing != notified:
-            due = now >= group.last_flush + route.group_interval
-        else:
-            unacked = any(not group.alerts[fp].acked for fp in firing)
-            due = bool(firing) and unacked and now >= group.last_flush + route.repeat_interval
-        if not due:
+        due = self._due_at(group, firing, notified)
+        if due is None or now < due:
             return None
         receiver = self.config.receivers[route.receiver]
         send = [a for a in group.alerts.values() if a.state == "firing" or receiver.send_resolved]
@@ -140,6 +134,32 @@ class Groups:
         group.in_flight = True
         send.sort(key=lambda a: (a.state != "firing", a.id))
         return Notification(group.key, route.receiver, dict(group.labels), tuple(send), now, sent)
+
+    @staticmethod
+    def _due_at(group: Group, firing: set[str], notified: set[str]) -> datetime | None:
+        """Return when ``group`` is next due (group_wait, group_interval or repeat_interval), or None."""
+        route = group.route
+        if group.last_flush is None:
+            return group.first_seen + route.group_wait if firing else None
+        if firing != notified:
+            return group.last_flush + route.group_interval
+        if firing and any(not group.alerts[fp].acked for fp in firing):
+            return group.last_flush + route.repeat_interval
+        return None
+
+    def next_due(self) -> datetime | None:
+        """Return when the next group falls due, as of the last ``plan`` (the engine sets a timer for it)."""
+        with self._lock:
+            times = []
+            for group in self.groups.values():
+                if group.in_flight:
+                    continue
+                firing = {fp for fp, a in group.alerts.items() if a.state == "firing"}
+                notified = {fp for fp, state in group.sent.items() if state == "firing"}
+                due = self._due_at(group, firing, notified)
+                if due is not None:
+                    times.append(due)
+            return min(times, default=None)
 
     def delivered(self, note: Notification) -> None:
         """Record that ``note`` reached its receiver."""

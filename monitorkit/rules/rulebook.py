@@ -2,7 +2,13 @@
 
 ``RuleBook.reload(con, now)`` re-reads the rule folders when a file changed, installs or
 drops views on the write connection and rewrites the ``rules`` table; ``due`` applies
-``every:``; ``status_to_write`` decides which status rows a pass writes.
+``every:`` and the backoff of errored rules; ``succeeded``/``failed`` record an evaluation;
+``status_to_write`` decides which status rows a pass writes.
+
+An ``every:`` rule runs at fixed steps from its last evaluation (last + k × every, the
+latest step not in the future) and is evaluated *at* that step, as Prometheus does: a
+rule with ``every: 1m`` and ``for: 2m`` fires exactly 120 s after its condition started,
+whatever the jitter of the commits that trigger the passes.
 """
 
 from __future__ import annotations
@@ -18,9 +24,8 @@ from monitorkit.rules.state import RuleStatus
 
 log = logging.getLogger(__name__)
 STATUS_EVERY = 30.0  # seconds between writes of every rule's last_eval/eval_ms to the `rules` table
-# A rule is due this much before its `every:` has fully elapsed: commits come once per
-# store.flush_interval with some jitter, and a 15 s rule must not slip to the commit after.
-DUE_SLACK = timedelta(seconds=0.5)
+BACKOFF_BASE = timedelta(seconds=1)  # an errored rule without `every:` waits 1 s, 2 s, 4 s ... before its next run
+MAX_BACKOFF = timedelta(minutes=5)
 
 
 class RuleBook:
@@ -66,21 +71,71 @@ class RuleBook:
                  sum(1 for s in self.status.values() if s.state != "ok"))
         return removed
 
+    def changed(self) -> bool:
+        """Tell whether a rule file or folder changed since the last reload (cheap: ``stat`` calls only)."""
+        return snapshot(self.config.dirs) != self._mtimes
+
     def installed(self, name: str) -> bool:
         """Tell whether rule ``name`` has a view to run (a rule whose view failed to install has none)."""
         status = self.status[name]
         return not (status.state == "errored" and status.last_eval is None)
 
-    def due(self, rule: Rule, now: datetime) -> bool:
-        """Tell whether ``rule`` should run at ``now``: no `every:`, never run, or its `every:` (less slack) elapsed."""
-        last = self.status[rule.name].last_eval
-        if not rule.every or last is None:
-            return True
-        return now - last >= rule.every - min(DUE_SLACK, rule.every / 10)
+    def due(self, rule: Rule, now: datetime, *, fresh: bool = True) -> datetime | None:
+        """Return the time to evaluate ``rule`` at if it is due at ``now``, else None.
 
-    def any_due(self, now: datetime) -> bool:
+        Not due while an errored rule backs off. Never run: ``now``. Without `every:` it is
+        ``now`` when ``fresh`` data was committed since the last pass; with `every:` it is the
+        latest step last + k × every that is not after ``now``.
+        """
+        status = self.status[rule.name]
+        if status.retry_at is not None and now < status.retry_at:
+            return None
+        last = status.last_eval
+        if last is None:
+            return now
+        if not rule.every:
+            return now if fresh or status.state == "errored" else None
+        if now - last < rule.every:
+            return None
+        return last + rule.every * ((now - last) // rule.every)
+
+    def next_due(self) -> datetime | None:
+        """Return when the next `every:` step or end of a backoff comes, if any (rules without `every:` wait for commits)."""
+        times = []
+        for name, rule in self.rules.items():
+            status = self.status[name]
+            if not self.installed(name):
+                continue
+            if status.retry_at is not None:
+                times.append(status.retry_at)
+            elif rule.every and status.last_eval is not None:
+                times.append(status.last_eval + rule.every)
+        return min(times, default=None)
+
+    def any_due(self, now: datetime, *, fresh: bool = True) -> bool:
         """Tell whether a pass at ``now`` would evaluate at least one rule."""
-        return any(self.installed(name) and self.due(rule, now) for name, rule in self.rules.items())
+        return any(self.installed(name) and self.due(rule, now, fresh=fresh) for name, rule in self.rules.items())
+
+    def succeeded(self, name: str, at: datetime, seconds: float, rows: int, *, slow: bool) -> None:
+        """Record an evaluation of ``name`` at ``at`` that returned ``rows`` rows in ``seconds``."""
+        self.status[name] = RuleStatus("ok", None, at, seconds * 1000, rows, 0, None, slow)
+
+    def failed(self, name: str, at: datetime, error: str, seconds: float, *, slow: bool, now: datetime) -> str:
+        """Record a failed evaluation, back the rule off exponentially from ``now`` and return the error as recorded.
+
+        The backoff counts from when the failure is known (``now``), not from ``at``: a slow-lane
+        run that used its whole budget must not be due again the moment it ends.
+        """
+        rule, known = self.rules[name], self.status[name]
+        failures = known.failures + 1
+        delay = min(MAX_BACKOFF, max(rule.every, BACKOFF_BASE) * 2 ** min(failures - 1, 20))
+        text = f"{error} (failed {failures} time{'s' if failures > 1 else ''} in a row; " \
+               f"next try in {delay.total_seconds():g} s)"
+        if known.state != "errored":
+            log.warning("rule %s errored: %s", name, text)
+        self.status[name] = RuleStatus("errored", text, at, seconds * 1000, None, failures, max(at, now) + delay,
+                                       slow)
+        return text
 
     def status_to_write(self, names: list[str], mono: float) -> list[str]:
         """Return which of ``names`` to write: a change of state or error at once, every one each STATUS_EVERY s."""

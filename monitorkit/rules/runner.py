@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -46,17 +47,18 @@ class RuleResult(NamedTuple):
 
 
 class Watchdog:
-    """Interrupt a cursor whose query runs past its budget (one helper thread for all rules).
+    """Interrupt a cursor whose query runs past its budget: one helper thread for every cursor in use.
 
-    While targets come one after another (a pass over the rules) the thread polls every
-    ``resolution`` seconds instead of being woken for each rule: no thread switch per rule.
+    Several threads may run rules at once (the inline pass and the slow lane), each under its
+    own budget. While budgets come one after another the thread polls every ``resolution``
+    seconds instead of being woken for each rule: no thread switch per rule.
     """
 
     def __init__(self, resolution: float = 0.05) -> None:
         self.resolution = resolution
         self._cond = threading.Condition()
-        self._target: tuple[float, duckdb.DuckDBPyConnection] | None = None
-        self._fired = False
+        self._targets: dict[int, list[Any]] = {}  # token -> [deadline, cursor, fired]
+        self._tokens = itertools.count()
         self._closed = False
         self._idle = True
         self._thread = threading.Thread(target=self._run, name="monitorkit-rule-watchdog", daemon=True)
@@ -66,19 +68,22 @@ class Watchdog:
     def budget(self, cur: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[None]:
         """Run the block with ``cur`` interrupted after ``seconds``; raise RuleTimeoutError if it was."""
         with self._cond:
-            self._target = (time.monotonic() + seconds, cur)
-            self._fired = False
+            token = next(self._tokens)
+            self._targets[token] = [time.monotonic() + seconds, cur, False]
             if self._idle or seconds < self.resolution:
                 self._cond.notify_all()
         try:
             yield
         finally:
             with self._cond:
-                self._target = None
-                fired = self._fired
-                self._fired = False
+                fired = self._targets.pop(token)[2]
         if fired:
             raise RuleTimeoutError(f"took longer than its {seconds:g} s budget and was interrupted")
+
+    def active(self) -> int:
+        """Return how many budgets run now (rules being evaluated)."""
+        with self._cond:
+            return len(self._targets)
 
     def close(self) -> None:
         """Stop the helper thread."""
@@ -90,21 +95,19 @@ class Watchdog:
     def _run(self) -> None:
         with self._cond:
             while not self._closed:
-                if self._target is None:
+                armed = [t for t in self._targets.values() if not t[2]]
+                if not armed:
                     self._idle = True
-                    self._cond.wait()
+                    self._cond.wait(None if not self._targets else self.resolution)
                     continue
                 self._idle = False
-                deadline, cur = self._target
-                left = deadline - time.monotonic()
-                if left > 0:
-                    self._cond.wait(min(left, self.resolution))
-                    if self._target is None:  # the pass is over: wait for the next one
-                        self._cond.wait(self.resolution)
-                    continue
-                cur.interrupt()
-                self._fired = True
-                self._target = None
+                now = time.monotonic()
+                for target in armed:
+                    if target[0] <= now:
+                        target[1].interrupt()  # the block still runs: its exit waits for this lock
+                        target[2] = True
+                left = min((t[0] for t in armed if not t[2]), default=now + self.resolution) - now
+                self._cond.wait(min(max(left, 0.0), self.resolution))
 
 
 def fetch_dicts(con: Any, sql: str) -> tuple[list[str], list[dict[str, Any]]]:

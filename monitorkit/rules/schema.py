@@ -171,3 +171,11 @@ def _views(con: duckdb.DuckDBPyConnection) -> None:
         CREATE VIEW alerts_active AS
         SELECT * FROM alerts WHERE state IN ('pending', 'firing') ORDER BY since"""
     )
+
+
+@SCHEMA.migration(24, "rule backoff and lane in the rules table")
+def _backoff(con: duckdb.DuckDBPyConnection) -> None:
+    # failures in a row, when an errored rule runs again, and whether it runs in the slow lane.
+    con.execute("ALTER TABLE rules ADD COLUMN failures INTEGER")
+    con.execute("ALTER TABLE rules ADD COLUMN retry_at TIMESTAMPTZ")
+    con.execute("ALTER TABLE rules ADD COLUMN lane VARCHAR")

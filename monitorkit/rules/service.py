@@ -1,4 +1,4 @@
-"""The rules service inside the owner: the engine on every commit, and its routes on the owner API."""
+"""The rules service inside the owner: the engine's loop woken by every commit, and its routes on the owner API."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from monitorkit.rules.health import heartbeat_from_json, submit_heartbeat
 
 if TYPE_CHECKING:
     from monitorkit.owner.api import OwnerApi
-    from monitorkit.owner.runtime import OwnerContext
+    from monitorkit.owner.context import OwnerContext
     from monitorkit.store.writer import CommitInfo
 
 Route = Callable[[dict[str, Any]], Mapping[str, Any]]
@@ -28,15 +28,15 @@ def routes(engine: Engine) -> dict[str, Route]:
         return handler
 
     def ack(payload: dict[str, Any]) -> Mapping[str, Any]:
-        return store.submit(lambda con: engine.ack(con, payload, engine.now())).result(TIMEOUT)
+        return engine.ack(payload, TIMEOUT)
 
     def heartbeat(payload: dict[str, Any]) -> Mapping[str, Any]:
         submit_heartbeat(store, heartbeat_from_json(payload)).result(TIMEOUT)
         return {}
 
     def reload(payload: dict[str, Any]) -> Mapping[str, Any]:
-        done = store.submit(lambda con: engine.reload(con, engine.now(), force=True)).result(TIMEOUT)
-        return {"reloaded": bool(done), "errored": sorted(n for n, s in engine.status.items() if s.state != "ok")}
+        done = engine.reload_now()
+        return {"reloaded": done, "errored": sorted(n for n, s in engine.status.items() if s.state != "ok")}
 
     out = {path: run(action) for path, action in ACTIONS.items() if path != "/ack"}
     out.update({"/ack": ack, "/heartbeat": heartbeat, "/reload": reload})
@@ -44,7 +44,7 @@ def routes(engine: Engine) -> dict[str, Route]:
 
 
 class RuleService:
-    """The owner-side service: the engine on store commits, and the routes other processes write through."""
+    """The owner-side service: the engine's loop, woken by store commits, and the routes other processes write through."""
 
     name = "rules"
 
@@ -55,10 +55,11 @@ class RuleService:
         self._running = False
 
     def start(self, ctx: OwnerContext) -> None:
-        """Start the engine, hook it to every commit and register its routes on the owner API."""
+        """Start the engine and its loop, wake it on every commit, register its routes on the owner API."""
         store = ctx.owner.store
         self.engine = Engine(store, ctx.settings)
         self.engine.start()
+        self.engine.start_loop()
         self._api = ctx.api
         for path, handler in routes(self.engine).items():
             ctx.api.add_route("POST", path, json_route(handler))
@@ -67,8 +68,9 @@ class RuleService:
         store.add_hook(self._on_commit)
 
     def _on_commit(self, info: CommitInfo) -> None:
+        # In the writer thread: only a wake-up, the pass runs on the engine's thread.
         if self._running and self.engine is not None:
-            self.engine.on_commit()
+            self.engine.on_commit(info)
 
     def stop(self) -> None:
         """Stop evaluating, take the routes off the owner API, stop the dispatcher."""

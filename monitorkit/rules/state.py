@@ -90,13 +90,20 @@ class Event(NamedTuple):
 
 
 class RuleStatus(NamedTuple):
-    """How a rule last went: ok or errored (with the message), when, how long, how many rows."""
+    """How a rule last went: ok or errored (with the message), when, how long, how many rows.
+
+    ``failures`` counts errors in a row; an errored rule is not run again before ``retry_at``
+    (exponential backoff). ``slow`` rules run in the slow lane, off the pass of the others.
+    """
 
     state: str = "ok"
     error: str | None = None
     last_eval: datetime | None = None
     eval_ms: float | None = None
     rows: int | None = None
+    failures: int = 0
+    retry_at: datetime | None = None
+    slow: bool = False
 
 
 class PassReport(NamedTuple):

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from monitorkit.rules.loader import HEALTH_COLUMNS, Rule
 from monitorkit.rules.schema import EMPTY_HEALTH
-
-if TYPE_CHECKING:
-    from monitorkit.rules.state import RuleStatus
+from monitorkit.rules.state import RuleStatus
 
 
 def _short(exc: BaseException) -> str:
@@ -60,7 +58,7 @@ def install_health_union(con: duckdb.DuckDBPyConnection, rules: Iterable[Rule]) 
 
 _RULE_COLUMNS = (
     "name", "type", "kind", "severity", "file", "state", "error", "last_eval", "eval_ms", "rows", "for_seconds",
-    "keep_firing_for_seconds", "summary", "description", "labels", "sql", "loaded_at",
+    "keep_firing_for_seconds", "summary", "description", "labels", "sql", "loaded_at", "failures", "retry_at", "lane",
 )
 
 
@@ -74,9 +72,11 @@ def write_rules_table(
         st = status[name]
         rows.append((name, rule.type, rule.kind, rule.severity, rule.file, st.state, st.error, st.last_eval,
                      st.eval_ms, st.rows, rule.for_.total_seconds(), rule.keep_firing_for.total_seconds(),
-                     rule.summary, rule.description, list(rule.labels.items()), rule.sql, now))
+                     rule.summary, rule.description, list(rule.labels.items()), rule.sql, now, st.failures,
+                     st.retry_at, _lane(st)))
     for name, (file, error) in broken.items():
-        rows.append((name, "unknown", "", "", file, "errored", error, None, None, None, 0.0, 0.0, "", "", [], "", now))
+        rows.append((name, "unknown", "", "", file, "errored", error, None, None, None, 0.0, 0.0, "", "", [], "", now,
+                     0, None, None))
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM rules")
@@ -84,7 +84,8 @@ def write_rules_table(
             table = pa.table({c: pa.array(list(v), _type(c)) for c, v in zip(_RULE_COLUMNS, zip(*rows, strict=True),
                                                                              strict=True)})
             con.register("_mk_rules", table)
-            con.execute(f"INSERT INTO rules SELECT {', '.join(_RULE_COLUMNS)} FROM _mk_rules")
+            columns = ", ".join(_RULE_COLUMNS)
+            con.execute(f"INSERT INTO rules ({columns}) SELECT {columns} FROM _mk_rules")
             con.unregister("_mk_rules")
         con.execute("COMMIT")
     except BaseException:
@@ -92,12 +93,16 @@ def write_rules_table(
         raise
 
 
+def _lane(status: RuleStatus) -> str:
+    return "slow" if status.slow else "inline"
+
+
 def _type(column: str) -> pa.DataType:
-    if column in ("last_eval", "loaded_at"):
+    if column in ("last_eval", "loaded_at", "retry_at"):
         return pa.timestamp("us", tz="UTC")
     if column in ("eval_ms", "for_seconds", "keep_firing_for_seconds"):
         return pa.float64()
-    if column == "rows":
+    if column in ("rows", "failures"):
         return pa.int32()
     if column == "labels":
         return pa.map_(pa.string(), pa.string())
@@ -105,7 +110,7 @@ def _type(column: str) -> pa.DataType:
 
 
 def write_status(con: duckdb.DuckDBPyConnection, status: Mapping[str, RuleStatus], names: Iterable[str]) -> None:
-    """Update state, error, last_eval, eval_ms and rows of rules ``names`` (one Arrow batch)."""
+    """Update state, error, last_eval, eval_ms, rows, failures, retry_at and lane of rules ``names`` (one Arrow batch)."""
     names = [n for n in names if n in status]
     if not names:
         return
@@ -116,11 +121,15 @@ def write_status(con: duckdb.DuckDBPyConnection, status: Mapping[str, RuleStatus
         "last_eval": pa.array([status[n].last_eval for n in names], pa.timestamp("us", tz="UTC")),
         "eval_ms": pa.array([status[n].eval_ms for n in names], pa.float64()),
         "rows": pa.array([status[n].rows for n in names], pa.int32()),
+        "failures": pa.array([status[n].failures for n in names], pa.int32()),
+        "retry_at": pa.array([status[n].retry_at for n in names], pa.timestamp("us", tz="UTC")),
+        "lane": pa.array([_lane(status[n]) for n in names], pa.string()),
     })
     con.register("_mk_status", table)
     try:
         con.execute(
             "UPDATE rules SET state = s.state, error = s.error, last_eval = s.last_eval, eval_ms = s.eval_ms, "
-            "rows = s.rows FROM _mk_status s WHERE rules.name = s.name")
+            "rows = s.rows, failures = s.failures, retry_at = s.retry_at, lane = s.lane "
+            "FROM _mk_status s WHERE rules.name = s.name")
     finally:
         con.unregister("_mk_status")
