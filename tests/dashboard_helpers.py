@@ -29,6 +29,8 @@ ALERT_RULE = """-- name: dashboard_seeded
 -- summary: a seeded alert the dashboard tests acknowledge
 SELECT 'seeded' AS source, 1.0 AS value
 """
+WS_UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}  # a websocket handshake, as a browser sends it
 URL_RE = re.compile(r"^dashboard: (http://\S+?)/(?:\?token=(\S+))?(\s|$)")
 
 
@@ -77,6 +79,20 @@ def http_request(url: str, method: str = "GET", body: bytes | None = None, heade
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
+
+
+def handshake(url: str, origin: str, path: str = "/ws") -> int:
+    """Open a websocket handshake to ``url + path`` from ``origin``; return the HTTP status (101: accepted)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    con = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:  # urllib would force "Connection: close", which is no handshake
+        con.request("GET", path, headers={**WS_UPGRADE, "Origin": origin})
+        return con.getresponse().status
+    finally:
+        con.close()
 
 
 def child_env() -> dict[str, str]:
@@ -148,6 +164,7 @@ def served(folder: Path, *, interval: float = 1.0, session_lifetime: str = "1s",
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+        drainer.join(10)  # every line the child wrote is in Served.stderr now
 
 
 def metrics(server: Served) -> dict[str, float]:
