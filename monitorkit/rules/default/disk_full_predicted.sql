@@ -11,27 +11,30 @@
 --   at least half the fitted rate. A short burst of writes (a build, a download, a copy deleted
 --   again) steepens the line but not the median, so it is not extrapolated. Needs 15 minutes
 --   of history.
-WITH used AS (
-    SELECT host, labels['mount'] AS mount, labels['device'] AS device, slope, samples,
-           epoch(last_time - first_time) AS span
-    FROM gauge_window('disk_used_bytes', eval_time() - INTERVAL 1 HOUR, eval_time())
-), steps AS (
-    -- the last disk_used_bytes of each 5-minute step of the same hour
-    SELECT r.series_id, time_bucket(INTERVAL 5 MINUTE, r.time) AS step,
-           arg_max(r.value, r.time) AS bytes, max(r.time) AS last_at
+WITH raw AS MATERIALIZED (
+    SELECT r.series_id, r.time, r.value
     FROM samples_raw r
     WHERE r.time > eval_time() - INTERVAL 1 HOUR AND r.time <= eval_time()
       AND r.series_id IN (SELECT series_id FROM series WHERE name = 'disk_used_bytes')
+), fit AS (
+    SELECT series_id, regr_slope(value, epoch(time)) AS slope, count(*) AS samples,
+           epoch(max(time) - min(time)) AS span
+    FROM raw
+    GROUP BY series_id
+), steps AS (
+    -- the last disk_used_bytes of each 5-minute step of the hour
+    SELECT series_id, time_bucket(INTERVAL 5 MINUTE, time) AS step, arg_max(value, time) AS bytes, max(time) AS last_at
+    FROM raw
     GROUP BY ALL
 ), rates AS (
     SELECT series_id, (bytes - lag(bytes) OVER w) / epoch(last_at - lag(last_at) OVER w) AS rate
     FROM steps
     WINDOW w AS (PARTITION BY series_id ORDER BY last_at)
-), steady AS (
-    -- the lower median: a burst within fewer than half of the steps leaves it at the usual rate
-    SELECT s.host, s.labels['mount'] AS mount, quantile_disc(r.rate, 0.5) AS rate
-    FROM rates r JOIN series s USING (series_id)
-    WHERE r.rate IS NOT NULL
+), used AS (
+    -- the lower median step: a burst within fewer than half of the steps leaves it at the usual rate
+    SELECT s.host, s.labels['mount'] AS mount, s.labels['device'] AS device, f.slope, f.samples, f.span,
+           quantile_disc(r.rate, 0.5) AS steady
+    FROM fit f JOIN rates r USING (series_id) JOIN series s USING (series_id)
     GROUP BY ALL
 ), level AS (
     SELECT host, labels['mount'] AS mount, last AS used_percent
@@ -41,8 +44,8 @@ WITH used AS (
     FROM gauge_window('disk_free_bytes', eval_time() - INTERVAL 5 MINUTE, eval_time())
 )
 SELECT u.host, u.mount, u.device, round(f.free / u.slope / 3600, 1) AS value, round(l.used_percent, 1) AS _used
-FROM used u JOIN free f USING (host, mount) JOIN level l USING (host, mount) JOIN steady s USING (host, mount)
+FROM used u JOIN free f USING (host, mount) JOIN level l USING (host, mount)
 WHERE u.slope > 0 AND u.samples >= 10 AND u.span >= 900
   AND f.free / u.slope < 24 * 3600
   AND l.used_percent >= 60
-  AND s.rate >= u.slope / 2
+  AND u.steady >= u.slope / 2
