@@ -24,6 +24,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # rollup queries from waking a worker pool each time (collect: ~1.0 -> ~0.8 % of a core);
         # GLOBAL in DuckDB, so queries shipped to the owner run on one thread too.
         "threads": 1,
+        # Distinct series the owner accepts (0: no limit); samples of series past it are refused,
+        # counted in monitorkit_samples_dropped_total{reason="series_limit"} and alerted on.
+        "max_series": 100_000,
     },
     "retention": {"raw": "14d", "1m": "90d", "1h": "1095d", "executions": "90d"},
     "collect": {"interval": 1.0},

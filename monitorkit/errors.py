@@ -52,6 +52,10 @@ class OwnerExistsError(StoreError):
         self.pid = pid
 
 
+class StoreWriteError(StoreError):
+    """A commit failed (disk full, read-only file, corrupt block): what was queued before it is not stored."""
+
+
 class StoreClosedError(StoreError):
     """The store was closed; no more samples can be written."""
 

@@ -26,6 +26,7 @@ from monitorkit import (
     StoreCorruptError,
     StorePermissionError,
 )
+from monitorkit.errors import StoreWriteError
 from monitorkit.owner.connect import connect
 
 T = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -232,12 +233,15 @@ def test_batch_failing_in_the_writer_is_counted_and_forgotten(store: Store) -> N
     # validate=False lets a bad value reach the writer: the commit fails after creating the series.
     bad = [Sample(T, "late_metric", {"b": "1", "a": "2"}, 1.0), Sample(T, "late_metric", {"a": "2", "b": "1"}, "x")]
     store.write(bad, validate=False)  # type: ignore[list-item]
-    store.flush()
+    with pytest.raises(StoreWriteError, match="samples were not stored: ConversionException"):
+        store.flush()  # nothing unstored is acknowledged
     assert store.writer.dropped == 2 and store.writer.last_error is not None
+    assert [p.status for p in store.parts() if p.component == "writer"] == ["failing"]
     assert store.query("SELECT count(*) FROM series") == [(1,)]
     store.write([Sample(T, "late_metric", {"a": "2", "b": "1"}, 3.0), Sample(T, "late_metric", {"b": "1", "a": "2"}, 4.0)])
     store.flush()
     assert store.writer.last_error is None
+    assert [p.status for p in store.parts() if p.component == "writer"] == ["ok"]
     assert store.query("SELECT name, labels, value FROM samples WHERE name = 'late_metric' ORDER BY value") == [
         ("late_metric", {"a": "2", "b": "1"}, 3.0),
         ("late_metric", {"a": "2", "b": "1"}, 4.0),

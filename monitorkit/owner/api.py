@@ -279,6 +279,11 @@ class OwnerApi:
         """Return the port listened on."""
         return int(self._server.server_address[1])
 
+    @property
+    def running(self) -> bool:
+        """Tell whether the serving thread is alive."""
+        return self._thread.is_alive()
+
     def add_route(self, method: str, path: str, handler: Handler, *, max_body: int = JSON_BODY_BYTES) -> None:
         """Answer ``method path`` with ``handler(Request)``; bodies over ``max_body`` bytes get 413."""
         key = (method.upper(), path)

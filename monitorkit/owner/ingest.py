@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from monitorkit.errors import InvalidSampleError, StoreClosedError
+from monitorkit.errors import InvalidSampleError, StoreClosedError, StoreWriteError
 from monitorkit.instrument.catalog import INGEST_EXECUTIONS, INGEST_REQUESTS, INGEST_SAMPLES
 from monitorkit.instrument.schema import SCHEMA as EXECUTIONS_SCHEMA
 from monitorkit.instrument.tools import Execution
@@ -28,11 +29,14 @@ from monitorkit.instrument.wire import decode_executions, decode_samples, execut
 from monitorkit.owner.api import MAX_BODY_BYTES, OwnerApi, Request, Response
 from monitorkit.samples import HOST, Sample
 from monitorkit.store import Store
+from monitorkit.store.status import Part
+from monitorkit.store.writer import describe
 
 if TYPE_CHECKING:
     from monitorkit.owner.context import OwnerContext
 
 log = logging.getLogger(__name__)
+REFUSING_WINDOW = 60.0  # seconds ingest shows degraded after refusing a batch it could not store
 
 
 
@@ -56,9 +60,11 @@ def write_executions(store: Store, rows: list[Execution]) -> Future[object]:
 class StoreSink:
     """Write validated batches to a Store and say whether they were committed within ``commit_timeout``."""
 
-    def __init__(self, store: Store, commit_timeout: float = 2.0) -> None:
+    def __init__(self, store: Store, commit_timeout: float = 10.0) -> None:
         self.store = store
         self.commit_timeout = commit_timeout
+        self.refused_at = -1e18  # monotonic time of the last batch refused because it could not be stored
+        self.refused_reason = ""
 
     def accept_samples(self, samples: list[Sample], *, validated: bool = False) -> Delivery:
         """Queue samples and wait (bounded) for their commit: 200 committed, 202 queued, 400 invalid, 503 closed."""
@@ -72,6 +78,9 @@ class StoreSink:
             self.store.flush(self.commit_timeout)
         except FutureTimeout:
             return Delivery(202, f"queued {len(samples)} samples")
+        except StoreWriteError as exc:  # not stored: the sender keeps the batch and sends it again
+            self.refused_at, self.refused_reason = time.monotonic(), str(exc)
+            return Delivery(503, f"{exc}; keep the batch and retry")
         return Delivery(200, f"committed {len(samples)} samples")
 
     def accept_executions(self, rows: list[Execution]) -> Delivery:
@@ -85,8 +94,9 @@ class StoreSink:
         except FutureTimeout:
             return Delivery(202, f"queued {len(rows)} tool runs")
         except duckdb.Error as exc:
-            log.error("writing %d tool runs failed: %s", len(rows), exc)
-            return Delivery(500, f"writing tool runs failed: {exc}")
+            log.error("writing %d tool runs failed (%s): %s", len(rows), describe(exc), exc)
+            self.refused_at, self.refused_reason = time.monotonic(), f"tool runs were not stored: {describe(exc)}"
+            return Delivery(503, f"tool runs were not stored ({describe(exc)}: {exc}); keep them and retry")
         return Delivery(200, f"committed {len(rows)} tool runs")
 
 
@@ -95,7 +105,7 @@ class IngestService:
 
     name = "ingest"
 
-    def __init__(self, *, commit_timeout: float = 2.0, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, *, commit_timeout: float = 10.0, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.commit_timeout = commit_timeout
         self.max_body_bytes = max_body_bytes
         self.samples = 0
@@ -135,6 +145,12 @@ class IngestService:
             return self._answer(self.accept_executions(decode_executions(request.content_type, request.body)))
         except InvalidSampleError as exc:
             return self._answer(Delivery(400, str(exc)))
+
+    def parts(self) -> list[Part]:
+        """Return the ingest door's health: degraded while it refuses batches it cannot store."""
+        if time.monotonic() - self.sink.refused_at < REFUSING_WINDOW:
+            return [Part("ingest", "degraded", f"refusing batches with 503: {self.sink.refused_reason}"[:300])]
+        return [Part("ingest", "ok", f"{self.samples} samples and {self.executions} tool runs taken")]
 
     def accept_samples(self, samples: list[Sample], *, validated: bool = False) -> Delivery:
         """Write a batch of samples (from HTTP or an application in this process)."""

@@ -19,6 +19,7 @@ from monitorkit.owner.readers import ReaderPolicy, database_relations
 from monitorkit.owner.schema import SCHEMA
 from monitorkit.owner.sidecar import OwnerInfo, process_start, read_owner, sidecar_path, write_sidecar
 from monitorkit.store import Store, duck
+from monitorkit.store.status import Part
 
 
 def _free_port() -> int:
@@ -79,6 +80,25 @@ class Owner:
             write_sidecar(sidecar_path(self.db), self.info)
             return
         raise StoreError(f"could not start the Quack endpoint for {self.db}: {last}")
+
+    def parts(self) -> list[Part]:
+        """Return the health of the doors readers use: the Quack endpoint and the owner API."""
+        if self.info is None or self.api is None:
+            return []
+        cur = self.store.cursor()
+        try:
+            serving = cur.execute("SELECT count(*) FROM quack_server_list()").fetchone()
+        except duckdb.Error as exc:
+            serving, reason = None, f"cannot list Quack servers: {exc}"
+        else:
+            reason = "the Quack endpoint stopped: readers attached over Quack are cut off; restart the owner"
+        finally:
+            cur.close()
+        quack = (Part("quack", "ok", f"serving readers on 127.0.0.1:{self.info.port}") if serving and serving[0]
+                 else Part("quack", "failing", reason))
+        api = (Part("owner_api", "ok", f"answering on 127.0.0.1:{self.api.port}") if self.api.running
+               else Part("owner_api", "failing", "the owner API stopped: ingest, acks and connect() are refused"))
+        return [quack, api]
 
     def publish(self, **fields: object) -> None:
         """Add ``fields`` to the sidecar's ``extra`` so readers and applications can find them."""

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Services started by `monitorkit collect` (and `serve`, which adds the dashboard), in order.
 # Each names "module:Class"; the class takes no arguments and follows the Service protocol.
 DEFAULT_SERVICES: tuple[str, ...] = (
+    "monitorkit.owner.health:HealthService",
     "monitorkit.owner.ingest:IngestService",
     "monitorkit.rules.service:RuleService",
     "monitorkit.lake.service:ShipService",  # ships to the fleet lake; nothing without a [lake] section

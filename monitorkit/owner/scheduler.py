@@ -127,7 +127,10 @@ class Scheduler:
     def _self_metrics(self, now: datetime) -> list[Sample]:
         w = self.store.writer
         out = [
-            Sample(now, "monitorkit_samples_dropped_total", {"reason": "queue_full"}, float(w.dropped), HOST),
+            Sample(now, "monitorkit_samples_dropped_total", {"reason": "queue_full"}, float(w.dropped - w.lost_on_commit), HOST),
+            Sample(now, "monitorkit_samples_dropped_total", {"reason": "write_failed"}, float(w.lost_on_commit), HOST),
+            Sample(now, "monitorkit_samples_dropped_total", {"reason": "series_limit"}, float(w.series.refused), HOST),
+            Sample(now, "monitorkit_series", {}, float(len(w.series)), HOST),
             Sample(now, "monitorkit_samples_written_total", {}, float(w.written), HOST),
             Sample(now, "monitorkit_write_batches_total", {}, float(w.batches), HOST),
             Sample(now, "monitorkit_write_seconds", {}, float(w.last_commit_seconds), HOST),

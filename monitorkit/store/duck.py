@@ -1,6 +1,7 @@
 """Every DuckDB-version-specific line: the pin, extension loading and the Quack calls.
 
-DuckDB is pinned together with its extension wheels (they load offline and signed only at the same\nversion); upgrading DuckDB means changing this module only.
+DuckDB is pinned together with its extension wheels (they load offline and signed only at the same
+version); upgrading DuckDB means changing this module only.
 """
 
 from __future__ import annotations

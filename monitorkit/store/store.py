@@ -20,7 +20,8 @@ from monitorkit.store.database import open_database
 from monitorkit.store.migrations import SchemaSet, migrate
 from monitorkit.store.rollup import enforce_retention, rollup
 from monitorkit.store.schema import SCHEMA as STORE_SCHEMA
-from monitorkit.store.writer import CommitHook, Writer
+from monitorkit.store.status import Part
+from monitorkit.store.writer import CommitHook, Writer, describe
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,7 +59,8 @@ class Store:
             self._con.close()
             raise
         self.writer = Writer(
-            self._con, max_queued=int(self.settings.get("store.queue_max_samples")), hooks=hooks
+            self._con, max_queued=int(self.settings.get("store.queue_max_samples")), hooks=hooks,
+            max_series=int(self.settings.get("store.max_series", 0) or 0),
         )
         # One transaction per flush interval instead of per batch: readers see data at most that late.
         self.writer.set_flush_interval(parse_duration(self.settings.get("store.flush_interval", 0)).total_seconds())
@@ -70,6 +72,7 @@ class Store:
         self._compaction: Future[object] | None = None
         self.last_compaction: Compaction | None = None
         self.compaction_error: BaseException | None = None
+        self.rollup_error: BaseException | None = None
 
     def __enter__(self) -> Store:
         return self
@@ -141,8 +144,32 @@ class Store:
         """
         at = now or utcnow()
         future = self.submit(lambda con: rollup(con, at, self.lateness), urgent=False)
+        future.add_done_callback(self._rollup_done)
         self._queue_compaction(at, urgent=False)
         return future
+
+    def _rollup_done(self, future: Future[dict[str, int]]) -> None:
+        # Nobody waits on the periodic rollup: keep (and log) its error for health.
+        self.rollup_error = future.exception()
+        if self.rollup_error is not None:
+            log.error("rolling up %s failed (%s): %s", self.path, describe(self.rollup_error), self.rollup_error)
+
+    def parts(self) -> list[Part]:
+        """Return the health of the store's parts now: the writer, the rollup and the compaction."""
+        w = self.writer
+        if not w.alive:
+            writer = Part("writer", "failing", "the writer thread stopped; restart the owner")
+        elif w.last_error is not None:
+            writer = Part("writer", "failing", f"{describe(w.last_error)}: {w.last_error}"[:300])
+        else:
+            writer = Part("writer", "ok", "writing")
+        return [
+            writer,
+            Part("rollup", "failing", f"{describe(self.rollup_error)}: {self.rollup_error}"[:300])
+            if self.rollup_error is not None else Part("rollup", "ok", "rolling up"),
+            Part("compaction", "degraded", f"{describe(self.compaction_error)}: {self.compaction_error}"[:300])
+            if self.compaction_error is not None else Part("compaction", "ok", "compacting closed periods"),
+        ]
 
     def _queue_compaction(self, at: datetime, *, urgent: bool) -> None:
         if self._compaction is None or self._compaction.done():
@@ -189,5 +216,13 @@ class Store:
             return
         self._closed = True
         self.writer.close()
-        self._con.execute("CHECKPOINT")
-        self._con.close()
+        try:
+            self._con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            # Committed data is safe in the WAL, which the next open replays: say so, do not crash.
+            log.error("could not checkpoint %s at close (%s): committed data stays in %s.wal and is "
+                      "replayed when the file is next opened", self.path, describe(exc), self.path)
+        try:
+            self._con.close()
+        except duckdb.Error as exc:
+            log.error("closing %s failed (%s): %s", self.path, describe(exc), exc)

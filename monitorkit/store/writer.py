@@ -2,45 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
 
-from monitorkit.errors import StoreClosedError
+from monitorkit.errors import StoreClosedError, StoreWriteError
 from monitorkit.samples import Sample
+from monitorkit.store.batch import INSERT_LISTS, SMALL_BATCH, TIME, SeriesIds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CommitHook = Callable[["CommitInfo"], None]
-SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
-_TIME = pa.timestamp("us", tz="UTC")
-# Below this many samples a batch is inserted from bound lists: registering an Arrow table
-# costs a few ms of fixed CPU per commit, which dominates a 1 s collector tick (~200 samples);
-# larger batches (ingest bursts, backfills) go through Arrow, which scales far better.
-SMALL_BATCH = 1000
-# Distinct times go once (a tick shares one), each row picks its own by index: converting
-# datetimes is the costly part of binding lists.
-_INSERT_LISTS = (
-    "INSERT INTO samples_raw SELECT ($1::TIMESTAMPTZ[])[r], id, v "
-    "FROM (SELECT unnest($2::INTEGER[]) AS r, unnest($3::INTEGER[]) AS id, unnest($4::DOUBLE[]) AS v)"
-)
-# New series of one batch in one statement, not one INSERT each.
-_INSERT_SERIES = (
-    "INSERT INTO series (series_id, host, name, labels, series_key, created_at) "
-    "SELECT id, host, name, MAP(ks, vs), key, now() FROM (SELECT unnest(?::INTEGER[]) AS id, "
-    "unnest(?::VARCHAR[]) AS host, unnest(?::VARCHAR[]) AS name, unnest(?::VARCHAR[][]) AS ks, "
-    "unnest(?::VARCHAR[][]) AS vs, unnest(?::VARCHAR[]) AS key)"
-)
 
 
 class CommitInfo:
@@ -82,6 +63,7 @@ class Writer:
         max_queued: int = 1_000_000,
         hooks: Sequence[CommitHook] = (),
         flush_interval: float = 0.0,
+        max_series: int = 0,
     ) -> None:
         self._con = con
         self._max_queued = max_queued
@@ -100,14 +82,16 @@ class Writer:
         self.batches = 0
         self.last_error: BaseException | None = None
         self.last_commit_seconds = 0.0
-        self._series: dict[SeriesKey, int] = {}
-        self._pending_new: list[SeriesKey] = []
-        self._aliases: dict[SeriesKey, int] = {}
-        for sid, host, name, labels in con.execute("SELECT series_id, host, name, labels FROM series").fetchall():
-            self._series[(host, name, tuple(sorted(labels.items())))] = sid
-        self._next_id = max(self._series.values(), default=0) + 1
+        self.series = SeriesIds(con, max_series)
+        self.failed_commits = 0
+        self.lost_on_commit = 0  # of ``dropped``: samples whose commit failed (the rest: queue full)
         self._thread = threading.Thread(target=self._run, name="monitorkit-writer", daemon=True)
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Tell whether the writer thread runs (or closed on purpose)."""
+        return self._thread.is_alive() or self._closed
 
     @property
     def queued(self) -> int:
@@ -217,22 +201,26 @@ class Writer:
                 self._barriers = 0
             batch: list[Sample] = []
             deferred: list[_Deferred] = []
+            failed: BaseException | None = None  # a commit since the last flush marker failed
             for item in items:
                 if isinstance(item, _Deferred):
                     deferred.append(item)  # after the commit of this batch, which it must see
                     continue
-                if isinstance(item, Future):
-                    self._commit(batch)
-                    batch = []
-                    self._run_deferred(deferred)
-                    item.set_result(None)
-                elif callable(item):
-                    self._commit(batch)
-                    batch = []
-                    self._run_deferred(deferred)
-                    item(self._con)
-                else:
+                if isinstance(item, (list, tuple)):
                     batch.extend(item)
+                    continue
+                failed = self._commit(batch) or failed
+                batch = []
+                self._run_deferred(deferred)
+                if isinstance(item, Future):
+                    # A flush resolves only when everything before it is stored: nothing unstored is acknowledged.
+                    if failed is None:
+                        item.set_result(None)
+                    else:
+                        item.set_exception(StoreWriteError(f"samples were not stored: {describe(failed)}"))
+                    failed = None
+                elif callable(item):
+                    item(self._con)
             self._commit(batch)
             self._run_deferred(deferred)
 
@@ -242,95 +230,70 @@ class Writer:
             task.fn(self._con)
         deferred.clear()
 
-    def _commit(self, batch: list[Sample]) -> None:
+    def _commit(self, batch: list[Sample]) -> BaseException | None:
+        """Commit ``batch`` in one transaction; return the error if it failed (the batch is then dropped)."""
         if not batch:
-            return
+            return None
         started = time.perf_counter()
         con = self._con
-        self._pending_new = []
+        ids = self.series
         try:
             con.execute("BEGIN TRANSACTION")
-            firsts, runs, ids = self._columns(batch)
-            new = len(self._pending_new)
-            values = [s.value for s in batch]
-            if new:
-                self._insert_series(con)
-            if len(batch) < SMALL_BATCH:
-                con.execute(_INSERT_LISTS, [firsts, [r + 1 for r in runs], ids, values])
+            firsts, runs, sids, values = ids.columns(batch)
+            new = ids.insert_new(con)
+            if len(sids) < SMALL_BATCH:
+                con.execute(INSERT_LISTS, [firsts, [r + 1 for r in runs], sids, values])
             else:
-                times = pa.array(firsts, _TIME)
-                if len(firsts) < len(batch):
+                times = pa.array(firsts, TIME)
+                if len(firsts) < len(sids):
                     times = times.take(pa.array(runs, pa.int32()))
-                table = pa.table({"time": times, "series_id": pa.array(ids, pa.int32()),
+                table = pa.table({"time": times, "series_id": pa.array(sids, pa.int32()),
                                   "value": pa.array(values, pa.float64())})
                 con.register("_mk_batch", table)
                 con.execute("INSERT INTO samples_raw SELECT time, series_id, value FROM _mk_batch")
                 con.unregister("_mk_batch")
             con.execute("COMMIT")
         except BaseException as exc:
-            # The batch is lost but the thread lives on; the error is kept for health checks.
+            # The batch is dropped (its producers are told through flush) but the thread lives on;
+            # the error is kept for health, which turns failing at once with its reason.
             self._rollback(con)
             self.last_error = exc
+            self.failed_commits += 1
             self.dropped += len(batch)
-            log.error("writing %d samples failed: %s", len(batch), exc)
-            return
+            self.lost_on_commit += len(batch)
+            log.error("writing %d samples failed (%s): %s", len(batch), describe(exc), exc)
+            return exc
+        ids.committed()
         self.last_error = None
-        self.written += len(batch)
+        self.written += len(sids)
         self.batches += 1
         self.last_commit_seconds = time.perf_counter() - started
-        info = CommitInfo(len(batch), min(firsts).astimezone(UTC), max(firsts).astimezone(UTC),
+        if not firsts:
+            return None
+        info = CommitInfo(len(sids), min(firsts).astimezone(UTC), max(firsts).astimezone(UTC),
                           self.last_commit_seconds, new)
         for hook in list(self._hooks):
             try:
                 hook(info)
             except Exception:  # a broken hook must not stop writing; it logs its own detail
                 log.exception("commit hook %r failed", hook)
-
-    def _columns(self, batch: Sequence[Sample]) -> tuple[list[datetime], list[int], list[int]]:
-        """Return distinct times, each sample's index into them and series ids (new ones in ``_pending_new``)."""
-        ids: list[int] = []
-        firsts: list[datetime] = []
-        runs: list[int] = []
-        last: object = None
-        aliases = self._aliases
-        for s in batch:
-            sid = aliases.get((s.host, s.name, tuple(s.labels.items())))
-            ids.append(self._series_id(s) if sid is None else sid)
-            # A collector's tick shares one datetime: convert each run once, not every sample.
-            if s.time is not last:
-                last = s.time
-                firsts.append(s.time)
-            runs.append(len(firsts) - 1)
-        return firsts, runs, ids
-
-    def _insert_series(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Insert the batch's new series in one statement."""
-        new = self._pending_new
-        con.execute(_INSERT_SERIES, [
-            [self._series[k] for k in new], [k[0] for k in new], [k[1] for k in new],
-            [[lk for lk, _ in k[2]] for k in new], [[lv for _, lv in k[2]] for k in new],
-            [json.dumps(k) for k in new],
-        ])
-
-    def _series_id(self, s: Sample) -> int:
-        key = (s.host, s.name, tuple(sorted(s.labels.items())))
-        sid = self._series.get(key)
-        if sid is None:  # inserted with the batch's other new series at the end of _columns
-            sid = self._series[key] = self._next_id
-            self._next_id += 1
-            self._pending_new.append(key)
-        # Labels in the order this caller gives them: skips sorting on the next sample.
-        self._aliases[(s.host, s.name, tuple(s.labels.items()))] = sid
-        return sid
+        return None
 
     def _rollback(self, con: duckdb.DuckDBPyConnection) -> None:
         try:
             con.execute("ROLLBACK")
         except duckdb.Error:
             pass
-        # Series created inside the failed transaction do not exist: forget them.
-        for key in self._pending_new:
-            self._series.pop(key, None)
-        self._pending_new = []
-        self._aliases.clear()
-        self._next_id = max(self._series.values(), default=0) + 1
+        self.series.rolled_back()
+
+
+def describe(exc: BaseException) -> str:
+    """Say in a few words why a write failed: disk full, read-only, corrupt block, or the error's type."""
+    text = str(exc).lower()
+    if "no space left" in text or "disk is full" in text or ("could not write" in text and "space" in text):
+        return "disk full"
+    if "read-only" in text or "read only" in text or "permission denied" in text:
+        return "read-only"
+    if "corrupt" in text or "checksum" in text:
+        return "corrupt block"
+    return type(exc).__name__
