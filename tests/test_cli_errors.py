@@ -208,3 +208,18 @@ def test_a_refused_second_owner_says_where_the_dashboard_is(db: Path) -> None:
         assert child.stdin is not None
         child.stdin.close()
         child.wait(30)
+
+
+@pytest.mark.parametrize(("query", "named"), [
+    ("SELECT * FROM samples s WHERE s.name IN ('a_x', 'b_y') AND 'c_z' = name", [("a_x", False), ("b_y", False),
+                                                                               ("c_z", False)]),
+    ("WITH w AS (SELECT * FROM latest WHERE name LIKE 'disk_%') SELECT * FROM w", [("disk_%", True)]),
+    ("SELECT * FROM counter_window('net_%_total', now() - INTERVAL 1 MINUTE, now())", [("net_%_total", True)]),
+    ("SELECT * FROM rules WHERE name = 'hot'", []),  # not a metric relation
+    ("SELECT * FROM samples WHERE name = ?", []),  # no literal
+    ("SELEC 1", []),  # does not parse: the error says so, not a warning
+])
+def test_named_metrics_are_the_literal_filters(query: str, named: list[tuple[str, bool]]) -> None:
+    from monitorkit.rules.names import named_metrics
+
+    assert [(n.name, n.pattern) for n in named_metrics(query)] == named

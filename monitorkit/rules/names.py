@@ -115,8 +115,8 @@ def _literal_names(node: dict[str, Any], over_metrics: bool) -> Iterator[NamedMe
                 yield NamedMetric(value)
 
 
-def known_metrics(con: Any | None) -> set[str]:
-    """Return every metric name the catalog describes (histograms with their series) or ``con``'s ``series`` holds."""
+def catalog_metrics() -> set[str]:
+    """Return every metric name the catalog describes, histograms with their ``_bucket``/``_sum``/``_count``."""
     from monitorkit.catalog import all_metrics
 
     names: set[str] = set()
@@ -124,13 +124,22 @@ def known_metrics(con: Any | None) -> set[str]:
         names.add(info.name)
         if info.kind == "histogram":
             names.update(info.name + suffix for suffix in HISTOGRAM_SUFFIXES)
-    if con is None:
-        return names
-    try:
-        names.update(str(row[0]) for row in con.execute("SELECT DISTINCT name FROM series").fetchall())
-    except (duckdb.Error, MonitorkitError):
-        pass  # a hint only: without a readable series table the catalog alone decides
     return names
+
+
+def stored_metrics(con: Any | None) -> set[str]:
+    """Return the metric names ``con``'s ``series`` table holds (none without a connection or that table)."""
+    if con is None:
+        return set()
+    try:
+        return {str(row[0]) for row in con.execute("SELECT DISTINCT name FROM series").fetchall()}
+    except (duckdb.Error, MonitorkitError):
+        return set()  # a hint only: without a readable series table the catalog alone decides
+
+
+def known_metrics(con: Any | None) -> set[str]:
+    """Return every metric name the catalog describes or ``con``'s ``series`` holds."""
+    return catalog_metrics() | stored_metrics(con)
 
 
 def _like(pattern: str) -> re.Pattern[str]:
@@ -160,4 +169,9 @@ def unknown_metrics(con: Any, sql: str, known: set[str] | None = None) -> list[U
     named = named_metrics(sql)
     if not named:
         return []
-    return check_names(named, known_metrics(con) if known is None else known)
+    if known is None:
+        stored = stored_metrics(con)
+        if not check_names(named, stored):
+            return []  # every name is stored: the catalog (and the collectors it imports) is not needed
+        known = stored | catalog_metrics()
+    return check_names(named, known)
