@@ -46,17 +46,19 @@ class FailedLogins:
         self.max_clients = max_clients
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def retry_after(self, client: str) -> float:
-        """Return how many seconds ``client`` must wait before its next try (0: it may try now)."""
-        times = self._failures.get(client)
-        if not times:
-            return 0.0
+    def retry_after(self, client: str, pending: int = 0) -> float:
+        """Return how many seconds ``client`` must wait before its next try (0: it may try now).
+
+        ``pending`` counts its tries still being checked: a burst cannot queue more hashes than
+        the limit allows.
+        """
+        times = self._failures.get(client, deque())
         now = self.clock()
         while times and times[0] <= now - self.window:
             times.popleft()
-        if len(times) < self.max_failures:
+        if len(times) + pending < self.max_failures:
             return 0.0
-        return times[0] + self.window - now
+        return times[0] + self.window - now if len(times) >= self.max_failures else 1.0
 
     def failed(self, client: str) -> None:
         """Record one failure of ``client``."""
@@ -80,16 +82,23 @@ class LoginGate:
         self.auth = auth
         self.failures = failures or FailedLogins()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitorkit-login")
+        self._pending: dict[str, int] = {}  # tries being hashed, per client (touched on the IOLoop only)
 
     async def check(self, handler: RequestHandler, token: str) -> bool:
         """Tell whether ``token`` is the login token; raise Throttled if the client failed too often."""
         if self.auth.is_known(token):
             return True
         client = str(handler.request.remote_ip)
-        wait = self.failures.retry_after(client)
+        wait = self.failures.retry_after(client, self._pending.get(client, 0))
         if wait > 0:
             raise Throttled(wait)
-        ok = await asyncio.get_running_loop().run_in_executor(self._executor, self.auth.check_token, token)
+        self._pending[client] = self._pending.get(client, 0) + 1
+        try:
+            ok = await asyncio.get_running_loop().run_in_executor(self._executor, self.auth.check_token, token)
+        finally:
+            self._pending[client] -= 1
+            if not self._pending[client]:
+                del self._pending[client]
         if ok:
             self.failures.succeeded(client)
         else:

@@ -25,7 +25,7 @@ from tornado.web import RequestHandler
 from monitorkit.dashboard.app import AppContext, DashboardView
 from monitorkit.dashboard.auth import USER, TokenAuth
 from monitorkit.dashboard.errors import DashboardError
-from monitorkit.dashboard.gate import LoginGate
+from monitorkit.dashboard.gate import FailedLogins, LoginGate
 from monitorkit.dashboard.guard import guard_routes
 from monitorkit.dashboard.http import routes
 from monitorkit.dashboard.login import TokenProvider
@@ -135,10 +135,10 @@ class DashboardServer:
 
     def __init__(self, app: AppContext, auth: TokenAuth, *, address: str = "127.0.0.1", port: int = 0,
                  public_metrics: bool = False, api_key: str | None = None, session_lifetime: float = 15.0,
-                 origins: tuple[str, ...] = (), gate: LoginGate | None = None) -> None:
+                 origins: tuple[str, ...] = (), failures: FailedLogins | None = None) -> None:
         self.app = app
         self.auth = auth
-        self.gate = gate or LoginGate(auth)
+        self.gate = LoginGate(auth, failures)
         self.loop_restarts = 0
         self.address = address
         self.requested_port = port
