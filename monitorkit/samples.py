@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import socket
+import time as _clock
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -15,6 +16,8 @@ METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 MAX_NAME_LENGTH = 200
 MAX_LABEL_VALUE_LENGTH = 1024
+MAX_LABELS = 64  # label pairs per sample (Prometheus's label_limit in spirit): a sample is not a document
+MAX_FUTURE_SECONDS = 86_400.0  # a sample stamped further ahead is a clock or unit error, not data
 
 HOST = socket.gethostname()
 
@@ -51,9 +54,11 @@ def validate_labels(labels: object, *, metric: str = "") -> dict[str, str]:
         return {}
     if not isinstance(labels, Mapping):
         raise InvalidLabelError(f"labels{where} must be a mapping of str to str, got {type(labels).__name__}")
+    if len(labels) > MAX_LABELS:
+        raise InvalidLabelError(f"{len(labels)} labels{where}; at most {MAX_LABELS} per sample")
     out: dict[str, str] = {}
     for key, val in labels.items():
-        if not isinstance(key, str) or not LABEL_NAME_RE.match(key) or key.startswith("__"):
+        if not isinstance(key, str) or not LABEL_NAME_RE.match(key) or key.startswith("__") or len(key) > MAX_NAME_LENGTH:
             raise InvalidLabelError(
                 f"invalid label name {key!r}{where}: use letters, digits and '_', not starting "
                 "with a digit or '__'"
@@ -86,6 +91,12 @@ def validate_time(time: object) -> datetime:
         raise InvalidValueError(f"sample time must be a datetime, got {type(time).__name__}")
     if time.tzinfo is None:
         raise InvalidValueError("sample time is naive; pass an aware datetime (e.g. datetime.now(timezone.utc))")
+    stamp = time.timestamp()
+    if stamp < 0 or stamp > _clock.time() + MAX_FUTURE_SECONDS:
+        raise InvalidValueError(
+            f"sample time {time.isoformat()} is before 1970 or more than a day ahead; "
+            "check the clock and the unit (seconds, milliseconds or microseconds since the epoch)"
+        )
     return time
 
 

@@ -52,7 +52,10 @@ def _micros(t: datetime, memo: dict[datetime, int]) -> int:
 def _from_micros(us: object, what: str) -> datetime:
     if isinstance(us, bool) or not isinstance(us, int):
         raise InvalidValueError(f"{what} must be integer microseconds since the epoch, got {us!r}")
-    return EPOCH + timedelta(microseconds=us)
+    try:
+        return EPOCH + timedelta(microseconds=us)
+    except OverflowError:
+        raise InvalidValueError(f"{what} = {us} microseconds is out of range; send microseconds since 1970") from None
 
 
 def _merged(labels: Mapping[str, str], extra: Mapping[str, str]) -> Mapping[str, str]:
@@ -141,8 +144,8 @@ def _rows(content_type: str, body: bytes, columns: Sequence[str], what: str) -> 
             continue
         try:
             row = json.loads(line)
-        except ValueError as exc:
-            raise InvalidSampleError(f"line {number} is not JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # bad JSON, huge integers, nesting past the parser's depth
+            raise InvalidSampleError(f"line {number} is not JSON a sample can be read from: {str(exc)[:200]}") from None
         if not isinstance(row, dict):
             raise InvalidSampleError(f"line {number} must be a JSON object with {', '.join(columns)}")
         yield row
