@@ -1,4 +1,4 @@
-"""Readers holding the sidecar token: any SELECT over monitorkit's relations, nothing that reaches files, the network or the server.
+"""Readers holding the sidecar token: any SELECT over monitorkit's relations, nothing that reaches files, network or server.
 
 Each attack of the security review runs as the attacker would: DuckDB's own Quack client with
 the token read from the owner's sidecar, against a real owner on loopback.
@@ -178,5 +178,5 @@ def test_property_the_pivot_rewrite_never_hides_a_function(body: str) -> None:
 def test_db_catalog_name_is_the_only_catalog_admitted(tmp_path: Path) -> None:
     policy = ReaderPolicy(lambda: ({"latest"}, set(), set()), "m")
     policy.check("SELECT * FROM m.main.latest")
-    with pytest.raises(QueryRefused, match="other.main.latest"):
+    with pytest.raises(QueryRefused, match=r"other\.main\.latest"):
         policy.check("SELECT * FROM other.main.latest")
