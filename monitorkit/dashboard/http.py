@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from tornado.web import RequestHandler
@@ -13,7 +12,7 @@ from monitorkit.dashboard.app import LIVE_VIEWS, AppContext
 from monitorkit.dashboard.auth import TokenAuth
 from monitorkit.dashboard.errors import LayoutError
 from monitorkit.dashboard.feed import Feed
-from monitorkit.dashboard.layouts import from_file_json
+from monitorkit.dashboard.layouts import Layout, layout_from_data, load_json
 
 STATUS_ORDER = ("ok", "degraded", "failing")
 
@@ -79,7 +78,10 @@ class MetricsHandler(_Open):
 
 
 class LayoutsApiHandler(RequestHandler):
-    """``POST /api/layouts`` with the API key from the owner's 0600 sidecar: save an exported layout."""
+    """``POST /api/layouts`` with the API key from the owner's 0600 sidecar: save an exported layout.
+
+    The body is ``{"layout": <export file object>, "name": optional override, "default": bool}``.
+    """
 
     app: AppContext
     api_key: str
@@ -91,14 +93,26 @@ class LayoutsApiHandler(RequestHandler):
             self.finish({"error": "wrong or missing API key (it is in the owner's sidecar file)"})
             return
         try:
-            body = json.loads(self.request.body or b"{}")
-            layout = from_file_json(json.dumps(body.get("layout")), body.get("name"))
-            self.app.layouts.save(layout, default=bool(body.get("default")))
-        except (ValueError, LayoutError) as exc:
+            layout, default = self._layout()
+            self.app.layouts.save(layout, default=default)
+        except LayoutError as exc:
             self.set_status(400)
             self.finish({"error": str(exc)})
             return
         self.finish({"saved": layout.name, "panels": len(layout.panels)})
+
+    def _layout(self) -> tuple[Layout, bool]:
+        body = load_json(self.request.body or b"{}")
+        if not isinstance(body, dict):
+            raise LayoutError('the body must be a JSON object: {"layout": {...}, "name": "...", "default": false}')
+        name, default = body.get("name"), body.get("default", False)
+        if name is not None and not isinstance(name, str):
+            raise LayoutError(f"'name' must be a string, got {name!r}")
+        if not isinstance(default, bool):
+            raise LayoutError(f"'default' must be true or false, got {default!r}")
+        if not isinstance(body.get("layout"), dict):
+            raise LayoutError("'layout' must be a layout file's JSON object (see `monitorkit layouts export`)")
+        return layout_from_data(body["layout"], name), default
 
 
 def handler_class(base: type[RequestHandler], **attrs: Any) -> type[RequestHandler]:

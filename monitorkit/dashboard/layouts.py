@@ -21,6 +21,8 @@ SPEC_VERSION = 1
 GRID_COLUMNS = 12
 MIN_HEIGHT, MAX_HEIGHT = 160, 1200
 NAME_MAX = 80
+MAX_DEPTH = 16  # nesting of a layout file's JSON (a spec needs 5)
+MAX_BYTES = 1 << 20
 
 # Panel kinds and their titles; monitorkit.dashboard.panels builds each one.
 PANEL_KINDS: dict[str, str] = {
@@ -145,19 +147,51 @@ def to_file_json(layout: Layout) -> str:
     return json.dumps({"name": layout.name, **to_spec(layout)}, indent=2) + "\n"
 
 
-def from_file_json(text: str, name: str | None = None) -> Layout:
-    """Return the Layout in an export file's text; ``name`` overrides the name inside."""
+def load_json(text: str | bytes) -> Any:
+    """Return the JSON value of ``text``, else raise LayoutError (bad JSON, NaN, too large or too deeply nested)."""
+    if len(text) > MAX_BYTES:
+        raise LayoutError(f"a layout file is at most {MAX_BYTES // 1024} KiB, this one has {len(text) // 1024} KiB")
+
+    def refuse(constant: str) -> Any:
+        raise LayoutError(f"layout JSON may not hold {constant}")
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=refuse)
     except json.JSONDecodeError as exc:
         raise LayoutError(f"layout file is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise LayoutError(f"layout JSON is nested deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # an integer past Python's digit limit, bytes not UTF-8
+        raise LayoutError(f"layout file is not valid JSON: {exc}") from None
+    _check_depth(data)
+    return data
+
+
+def _check_depth(data: Any) -> None:
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise LayoutError(f"layout JSON is nested deeper than {MAX_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+
+
+def layout_from_data(data: object, name: str | None = None) -> Layout:
+    """Return the Layout an export file's JSON object describes; ``name`` overrides the name inside."""
     if not isinstance(data, dict):
         raise LayoutError("a layout file must hold a JSON object")
+    data = dict(data)
     chosen = name or data.pop("name", None)
     data.pop("name", None)
     if chosen is None:
         raise LayoutError("the layout file has no 'name'; pass one (--name)")
     return parse_spec(data, chosen)
+
+
+def from_file_json(text: str, name: str | None = None) -> Layout:
+    """Return the Layout in an export file's text; ``name`` overrides the name inside."""
+    return layout_from_data(load_json(text), name)
 
 
 def read_layout_file(path: str | Path, name: str | None = None) -> Layout:
