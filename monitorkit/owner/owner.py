@@ -31,6 +31,22 @@ def _free_port() -> int:
 AUTHORIZER = "monitorkit_reader_admit"
 
 
+def keep_private(db: Path) -> None:
+    """Make the database, its WAL and whatever this owner creates readable by its user only (0600).
+
+    The file holds the dashboard's credential hash and everything collected; another local
+    user must not copy it. DuckDB creates the WAL anew after each checkpoint with the process
+    umask, so the owner process masks group and other bits for good, and tightens existing files.
+    """
+    os.umask(os.umask(0o077) | 0o077)
+    for path in (db, Path(f"{db}.wal")):
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 class Owner:
     """Own ``db``: open the Store, serve readers (Quack and the owner API on loopback), publish the sidecar.
 
@@ -43,6 +59,7 @@ class Owner:
         live = read_owner(self.db)
         if live is not None and live.pid != os.getpid():
             raise OwnerExistsError(str(self.db), live.pid)
+        keep_private(self.db)
         self.store = Store(self.db, settings=settings, schema=SCHEMA)
         self.info: OwnerInfo | None = None
         self.api: OwnerApi | None = None

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from store_helpers import isolated_settings
@@ -114,3 +115,24 @@ def test_an_idle_client_is_disconnected_after_the_timeout(ctx: OwnerContext) -> 
 def test_the_api_still_answers_after_every_attack(ctx: OwnerContext) -> None:
     assert post(ctx, line()).status == 200
     assert client.request(ctx.api.port, "GET", "/health", "", "", b"", 5).status == 200
+
+
+def test_the_database_and_its_wal_are_private_to_the_owner(tmp_path: Path) -> None:
+    import stat
+
+    from monitorkit import Sample
+    from monitorkit.samples import utcnow
+
+    db = tmp_path / "m.duckdb"
+    db_loose = tmp_path / "loose.duckdb"
+    with Owner(db_loose, settings=isolated_settings()):
+        pass
+    db_loose.chmod(0o644)  # a file made by an older monitorkit, or copied in
+    for path in (db, db_loose):
+        with Owner(path, settings=isolated_settings()) as owner:
+            owner.store.write([Sample(utcnow(), "x_total", {}, 1.0, "h")])
+            owner.store.flush()
+            wal = Path(f"{path}.wal")
+            for made in (path, wal) if wal.exists() else (path,):
+                assert stat.S_IMODE(made.stat().st_mode) & 0o077 == 0, f"{made.name} is readable by others"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
