@@ -12,22 +12,23 @@ Run: .venv/bin/python benchmarks/alert_bench.py [--alerts 120] [--passes 30]
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from monitorkit.config import load_settings
 from monitorkit.rules.engine import Engine
 from monitorkit.rules.loader import default_rules_dir, load_rules
 from monitorkit.samples import HOST, Sample
 from monitorkit.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from receivers import Receiver  # the one local webhook receiver of tests and benchmarks
 
 TRIGGER_RULE = """-- name: bench_trigger
 -- kind: performance
@@ -39,44 +40,6 @@ WHERE last > 50
 """
 
 
-class Hook:
-    """A webhook receiver noting the arrival time of each alert key."""
-
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-        self.cond = threading.Condition()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                now = time.time()
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                with hook.cond:
-                    for alert in body["alerts"]:
-                        key = alert["labels"].get("key")
-                        if key and alert["status"] == "firing":
-                            hook.arrivals.setdefault(key, now)
-                    hook.cond.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    def wait(self, key: str, timeout: float = 30) -> float | None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while key not in self.arrivals and time.monotonic() < deadline:
-                self.cond.wait(deadline - time.monotonic())
-            return self.arrivals.get(key)
-
-
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -85,7 +48,7 @@ def pct(values: list[float], p: float) -> float:
 def latency(n: int) -> None:
     from monitorkit.owner.runtime import OwnerContext, run_owner
 
-    hook = Hook()
+    hook = Receiver()
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules"
         rules.mkdir()
@@ -118,12 +81,13 @@ def latency(n: int) -> None:
             key = f"k{i}"
             stamp = datetime.now(UTC)
             store.write([Sample(stamp, "bench_trigger", {"key": key}, 99.0, HOST)])
-            arrived = hook.wait(key)
+            arrived = hook.first(lambda body, k=key: any(
+                a["labels"].get("key") == k and a["status"] == "firing" for a in body["alerts"]))
             if arrived is not None:
                 lat.append(arrived - stamp.timestamp())
         stop.set()
         owner.join(30)
-    hook.server.shutdown()
+    hook.close()
     print(f"latency, sample timestamp -> webhook arrival, {len(lat)}/{n} alerts, {rule_count} rules loaded "
           "(shipped + 1 trigger), owner with the default collectors:")
     print(f"  p50 {pct(lat, 50) * 1000:.1f} ms   p99 {pct(lat, 99) * 1000:.1f} ms   "

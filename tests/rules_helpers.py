@@ -1,14 +1,11 @@
-"""Shared pieces of the rule and alert tests: rule files, settings, samples, local receivers."""
+"""Shared pieces of the rule and alert tests: rule files, settings, samples, clocks (receivers: receivers.py)."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -102,62 +99,6 @@ def engine_for(store: Store, settings: Settings | None = None, **kwargs: Any) ->
         yield engine
     finally:
         engine.close()
-
-
-class Receiver:
-    """A local HTTP server that records JSON POSTs; ``status`` is what it answers (500 to fail)."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.requests: list[tuple[float, str, dict[str, Any]]] = []
-        self._cond = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._cond:
-                    receiver.requests.append((time.time(), self.path, json.loads(body)))
-                    receiver._cond.notify_all()
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        """Return the URL to POST to."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Block until ``count`` requests arrived (or time out) and return the bodies."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while len(self.requests) < count and time.monotonic() < deadline:
-                self._cond.wait(deadline - time.monotonic())
-            return [r[2] for r in self.requests]
-
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@contextmanager
-def receiver(status: int = 200) -> Iterator[Receiver]:
-    """Run a Receiver for the block."""
-    r = Receiver(status)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def webhook_alerting(url: str, fmt: str = "json", **route: Any) -> dict[str, Any]:

@@ -1,16 +1,19 @@
-"""Notifications to real local receivers: webhook JSON and Slack, SMTP email, retries of a receiver that is down."""
+"""Notifications to real local receivers: webhook JSON and Slack, SMTP email, receivers that are down or misbehave."""
 
 from __future__ import annotations
 
+import logging
 import socket
-import threading
+import time
+from contextlib import ExitStack
 from datetime import timedelta
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from rules_helpers import T0, engine_for, receiver, rule_settings, trigger, webhook_alerting, write_rule
+import pytest
+from receivers import BEHAVIOURS, misbehaving, receiver
+from rules_helpers import T0, engine_for, rule_settings, trigger, webhook_alerting, write_rule
 
 from monitorkit.store import Store
 
@@ -107,41 +110,9 @@ def test_email_reaches_an_smtp_server(tmp_path: Path) -> None:
     assert "FIRING #1 a is 80" in msg.get_payload()
 
 
-class Blocking:
-    """A webhook receiver that holds every request until released, or refuses with 503."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.arrived = threading.Event()
-        blocking = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                blocking.arrived.set()
-                blocking.release.wait(30)
-                self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_receiver_that_is_down_is_retried_and_never_delays_evaluation(tmp_path: Path) -> None:
     write_rule(tmp_path / "rules", "hot")
-    down = Blocking()
-    try:
+    with receiver(503, hold=True) as down:  # holds every request until released, then refuses it
         alerting = webhook_alerting(down.url, group_by=["key"])
         settings = rule_settings(tmp_path / "rules", alerting=alerting, defaults=True)
         with Store(tmp_path / "m.duckdb", settings=settings) as store, engine_for(store) as engine:
@@ -156,18 +127,69 @@ def test_a_receiver_that_is_down_is_retried_and_never_delays_evaluation(tmp_path
                 assert [e.event for e in report.events] == ["pending", "firing"]
             assert store.query("SELECT count(*) FROM alerts WHERE state = 'firing'")[0][0] == 6
             assert store.query("SELECT count(*) FROM notifications")[0][0] == 0
-            down.release.set()
+            down.release()
             assert engine.dispatcher.wait_idle(30)
             store.flush()
             rows = store.query("SELECT group_key, attempt, ok, status_code, error FROM notifications "
                                "ORDER BY group_key, attempt")
             # attempts are stamped with the wall clock: read the notifier health check live
             live = store.query("SELECT status, reason FROM health_notifiers")
-    finally:
-        down.close()
     assert len(rows) == 6 * 3  # six groups, three attempts each
     assert {(attempt, ok, code) for _, attempt, ok, code, _ in rows} == {(1, False, 503), (2, False, 503),
                                                                          (3, False, 503)}
     assert all("HTTP 503" in error for *_, error in rows)
     [(status, reason)] = live
     assert status == "failing" and "HTTP 503" in reason
+
+
+# What each misbehaving receiver's attempts must say: the exception or the deadline, never silence.
+EXPECTED_ERRORS = {
+    "truncated": "IncompleteRead", "not_http": "BadStatusLine", "trickle": "deadline", "hang": "deadline",
+    "http_500": "HTTP 500", "reset": "Connection",
+}
+
+
+def test_misbehaving_receivers_cost_the_good_ones_nothing_and_every_bad_attempt_is_recorded(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_rule(tmp_path / "rules", "hot")
+    keys = ["a", "b", "c"]
+    with ExitStack() as stack:
+        good = stack.enter_context(receiver())
+        bad = {name: stack.enter_context(misbehaving(name)) for name in BEHAVIOURS}
+        targets = {"good": good.url, **{name: b.url for name, b in bad.items()}}
+        alerting = {
+            "receiver": "good", "group_by": ["alertname", "key"], "group_wait": "0s",
+            "retry_attempts": 2, "retry_backoff": "0.05s", "timeout": "1s",
+            "receivers": [{"name": n, "channels": [{"type": "webhook", "url": u}]} for n, u in targets.items()],
+            # every alert goes to every receiver, the built-in log one included
+            "routes": [{"receiver": n, "continue": True} for n in [*targets, "log"]],
+        }
+        settings = rule_settings(tmp_path / "rules", alerting=alerting)
+        caplog.set_level(logging.WARNING, logger="monitorkit.alerts")
+        with Store(tmp_path / "m.duckdb", settings=settings) as store, engine_for(store) as engine:
+            sent: dict[str, float] = {}
+            for i, key in enumerate(keys):
+                store.write([trigger(at(i), 80, key=key)])
+                store.flush()
+                sent[key] = time.time()
+                engine.run(at(i))
+            arrived = {key: good.first(lambda b, k=key: b["alerts"][0]["labels"]["key"] == k, 10) for key in keys}
+            assert engine.dispatcher.wait_idle(30)
+            health = {r.component: r for r in engine.health_rows()}
+            store.flush()
+            rows = store.query("SELECT receiver, ok, error FROM notifications ORDER BY time")
+    # the good webhook got each alert within the deadline one bad delivery may take (1 s), not after them
+    assert all(arrived[k] is not None and arrived[k] - sent[k] < 1.0 for k in keys), (arrived, sent)
+    assert [r.getMessage() for r in caplog.records if r.name == "monitorkit.alerts"] == [
+        f"FIRING #{i} alertname=hot, host=h1, key={k}, severity=warning" for i, k in enumerate(keys, start=1)]
+    by_receiver: dict[str, list[tuple[bool, str | None]]] = {}
+    for name, ok, error in rows:
+        by_receiver.setdefault(name, []).append((ok, error))
+    assert by_receiver["good"] == [(True, None)] * 3 and by_receiver["log"] == [(True, None)] * 3
+    for name, expected in EXPECTED_ERRORS.items():
+        attempts = by_receiver[name]
+        assert len(attempts) == len(keys) * 2, name  # two attempts per alert, each one a row
+        assert all(not ok and error and expected in error for ok, error in attempts), (name, attempts)
+        assert health[f"receiver:{name}"].status == "failing" and expected in health[f"receiver:{name}"].reason
+    assert health["receiver:good"].status == "ok" and health["receiver:log"].status == "ok"
+    assert health["dispatcher"].status == "ok"  # every worker lives and nothing waits past its time

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rules_helpers import receiver, wait_until, webhook_alerting, write_rule
+from receivers import receiver
+from rules_helpers import wait_until, webhook_alerting, write_rule
 from store_helpers import read_line, spawn_python
 
 from monitorkit.owner.connect import connect

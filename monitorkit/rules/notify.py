@@ -1,27 +1,30 @@
 """Notification channels: log, webhook (Alertmanager-style JSON or Slack) and email (SMTP).
 
-Each ``send_*`` delivers one Notification once and returns a DeliveryResult; retries and
-records are the dispatcher's job.
+Each ``send_*`` delivers one Notification once within a total deadline (``deadline.py``) and
+returns a DeliveryResult, whatever the receiver does: every exception becomes a failed
+result with its error. Retries and records are the dispatcher's job.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import smtplib
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Mapping
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, NamedTuple
 
+from monitorkit.rules.deadline import Deadline
 from monitorkit.rules.groups import AlertView, Notification
 from monitorkit.rules.routing import Channel
 
 log = logging.getLogger("monitorkit.alerts")
 ZERO_TIME = "0001-01-01T00:00:00Z"
+ANSWER_BYTES = 65536  # of a receiver's answer body: read (to free the connection), never stored
 
 
 class DeliveryResult(NamedTuple):
@@ -132,40 +135,88 @@ def send_log(note: Notification, channel: Channel, timeout: float) -> DeliveryRe
 
 
 def send_webhook(note: Notification, channel: Channel, timeout: float) -> DeliveryResult:
-    """POST the notification as JSON (``format = "json"`` or ``"slack"``)."""
+    """POST the notification as JSON (``format = "json"`` or ``"slack"``) within ``timeout`` seconds in all."""
     fmt = channel.options.get("format", "json")
     body = json.dumps(slack_payload(note) if fmt == "slack" else webhook_payload(note)).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "monitorkit"}
     headers.update({str(k): str(v) for k, v in dict(channel.options.get("headers", {})).items()})
-    request = urllib.request.Request(str(channel.options["url"]), data=body, headers=headers, method="POST")
     started = time.perf_counter()
+    deadline = Deadline(timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-            return DeliveryResult(True, response.status, None, time.perf_counter() - started)
-    except urllib.error.HTTPError as exc:
-        return DeliveryResult(False, exc.code, f"HTTP {exc.code} {exc.reason}", time.perf_counter() - started)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return DeliveryResult(False, None, f"{type(exc).__name__}: {reason}", time.perf_counter() - started)
+        with deadline:
+            status, reason = _post(str(channel.options["url"]), body, headers, deadline)
+    except Exception as exc:  # any failure of any receiver is one failed attempt, never a dead dispatcher
+        return DeliveryResult(False, None, _error(exc, deadline), time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    if 200 <= status < 300:
+        return DeliveryResult(True, status, None, seconds)
+    hint = " (redirects are not followed: configure the final URL)" if 300 <= status < 400 else ""
+    return DeliveryResult(False, status, f"HTTP {status} {reason}{hint}".strip(), seconds)
+
+
+def _post(url: str, body: bytes, headers: Mapping[str, str], deadline: Deadline) -> tuple[int, str]:
+    """POST ``body`` to ``url``; return (status, reason) once the whole answer is read (at most ANSWER_BYTES)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"webhook url must be http:// or https://, got {url!r}")
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    # The socket timeout is only a backstop: the deadline shuts the socket down first.
+    conn = cls(parts.hostname, parts.port, timeout=deadline.left() + 1.0)
+    deadline.watch(lambda: conn.sock)
+    try:
+        conn.connect()
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("POST", path, body=body, headers=dict(headers))
+        response = conn.getresponse()
+        _drain(response)
+        return response.status, response.reason
+    finally:
+        conn.close()
+
+
+def _drain(response: http.client.HTTPResponse) -> None:
+    """Read the answer body, at most ANSWER_BYTES; raise IncompleteRead if it ends before its Content-Length."""
+    left = ANSWER_BYTES
+    while left > 0:
+        chunk = response.read(min(left, 8192))
+        if not chunk:
+            if response.length:  # EOF with bytes still promised (read(n) does not raise it itself)
+                raise http.client.IncompleteRead(b"", response.length)
+            return
+        left -= len(chunk)
+
+
+def _error(exc: BaseException, deadline: Deadline) -> str:
+    if deadline.expired:
+        return deadline.message()
+    text = " ".join((str(exc) or repr(exc)).split())  # one line: a non-HTTP answer may hold \r\n
+    name = type(exc).__name__
+    return (text if text.startswith(name) else f"{name}: {text}")[:2000]
 
 
 def send_email(note: Notification, channel: Channel, timeout: float) -> DeliveryResult:
-    """Send the notification by SMTP (``starttls`` off unless set; login when a username is given)."""
+    """Send the notification by SMTP within ``timeout`` seconds in all (``starttls`` off unless set)."""
     opts = channel.options
     started = time.perf_counter()
+    deadline = Deadline(timeout)
     try:
-        with smtplib.SMTP(str(opts["host"]), int(opts.get("port", 25)), timeout=timeout) as smtp:
-            if opts.get("starttls", False):
-                smtp.starttls()
-            if opts.get("username"):
-                smtp.login(str(opts["username"]), str(opts.get("password", "")))
-            smtp.send_message(email_message(note, channel))
+        with deadline:
+            smtp = smtplib.SMTP(timeout=deadline.left() + 1.0)  # a backstop: the deadline comes first
+            deadline.watch(lambda: smtp.sock)
+            try:
+                smtp.connect(str(opts["host"]), int(opts.get("port", 25)))
+                if opts.get("starttls", False):
+                    smtp.starttls()
+                if opts.get("username"):
+                    smtp.login(str(opts["username"]), str(opts.get("password", "")))
+                smtp.send_message(email_message(note, channel))
+            finally:
+                smtp.close()
     except smtplib.SMTPResponseException as exc:
         return DeliveryResult(False, exc.smtp_code, f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
                               time.perf_counter() - started)
-    except (smtplib.SMTPException, OSError) as exc:
-        return DeliveryResult(False, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+    except Exception as exc:  # any failure is one failed attempt, never a dead dispatcher
+        return DeliveryResult(False, None, _error(exc, deadline), time.perf_counter() - started)
     return DeliveryResult(True, 250, None, time.perf_counter() - started)
 
 
