@@ -41,9 +41,13 @@ strip-notebooks: $(STAMP)  ## Re-run the notebooks and keep saved outputs only i
 demo: $(STAMP)  ## Write data/demo.duckdb: 3 days, 3 hosts, six documented incidents.
 	$(BIN)/monitorkit demo --db data/demo.duckdb --force
 
-lint: $(STAMP)  ## ruff and mypy over the package.
-	$(BIN)/ruff check monitorkit tests benchmarks
-	$(BIN)/mypy monitorkit
+lint: $(STAMP)  ## ruff and mypy over the package, the tests and the benchmarks; no import cycle.
+	$(BIN)/ruff check monitorkit tests benchmarks tools
+	$(BIN)/mypy monitorkit tests benchmarks tools
+	$(BIN)/python tools/import_cycles.py monitorkit | tee /dev/stderr | grep -q '^0 cycle groups'
+
+environment.yml: pyproject.toml  ## Regenerate the conda environment file from pyproject.toml.
+	$(BIN)/python tools/environment.py > environment.yml
 
 bench: $(STAMP)  ## Run the benchmark scripts and print their figures (peers: apt-get install prometheus-node-exporter).
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
