@@ -202,9 +202,9 @@ class LayoutToolbar:
         try:
             text = action()
         except LayoutError as exc:
-            self.message.object = f"<span class='mk-error'>{html.escape(str(exc))}</span>"
+            self.message.object = f"<span class='mk-error'>{html.escape(str(exc), quote=False)}</span>"
             return
-        self.message.object = f"<span class='mk-done'>{html.escape(text)}</span>"
+        self.message.object = f"<span class='mk-done'>{html.escape(text, quote=False)}</span>"
 
     def _edit(self, event: Any) -> None:
         self.targets()
