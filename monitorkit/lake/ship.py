@@ -165,6 +165,9 @@ class Shipper:
         except LakeError:
             self._synced = False
             raise
+        except duckdb.Error as exc:  # reading the host's own file failed: try again next time
+            self._synced = False
+            raise LakeError(f"reading this host's samples to ship failed: {exc}") from None
         caught_up = self.watermark is not None and self.watermark >= limit
         return ShipReport(batches, samples, series, runs, time.perf_counter() - started, self.watermark, caught_up)
 
@@ -188,11 +191,11 @@ class Shipper:
         t0 = time.perf_counter()
         names = {"_mk_batch": batch.samples, "_mk_ids": batch.ids, "_mk_series": batch.series,
                  "_mk_exec": batch.executions}
-        for name, table in names.items():
-            if table.num_columns:
-                con.register(name, table)
         runs = 0
         try:
+            for name, table in names.items():
+                if table.num_columns:
+                    con.register(name, table)  # this too asks the catalog (the lake is in USE)
             con.execute("BEGIN TRANSACTION")
             row = con.execute("SELECT max(upper) FROM ship_log WHERE shipper = ?", [self.cfg.host]).fetchone()
             found = row[0] if row else None

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import duckdb
+from store_helpers import PYTHON, child_env
 
+from monitorkit.lake.config import LakeConfig
 from monitorkit.samples import Sample
 from monitorkit.store import Store
 
@@ -35,3 +45,144 @@ def lake_rows(con: duckdb.DuckDBPyConnection, host: str) -> int:
     """Return how many samples of ``host`` the lake holds."""
     row = con.execute("SELECT count(*) FROM samples WHERE host = ?", [host]).fetchone()
     return int(row[0]) if row else 0
+
+
+# A host owner in a child process: a light canned collector, rules off, shipping every 0.5 s.
+HOST_CHILD = """
+import faulthandler, signal, sys, threading
+faulthandler.register(signal.SIGUSR1)  # a test that times out asks for every thread's stack
+from monitorkit.config import DEFAULTS, Settings
+from monitorkit.owner.runtime import run_owner
+from monitorkit.samples import Sample
+import copy
+
+db, catalog, data_path, host = sys.argv[1:5]
+
+class Canned:
+    name = "canned"
+    interval = 0.25
+
+    def collect(self, now):
+        return [Sample(now, "cpu_percent", {"cpu": str(c)} if c else {}, float(now.timestamp() % 97 + c))
+                for c in range(20)]
+
+settings = Settings(copy.deepcopy(DEFAULTS), {}).with_overrides({
+    "store.path": db, "store.flush_interval": "0.1s", "collect.interval": 0.25,
+    "rules.defaults": False, "rules.dirs": [],
+    "lake.catalog": catalog, "lake.data_path": data_path, "lake.host": host,
+    "lake.ship_interval": "0.5s", "lake.lateness": "0.5s", "lake.connect_timeout": "2s",
+})
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *a: stop.set())
+run_owner(settings, stop, collectors=[Canned()], on_ready=lambda ctx: print("READY", flush=True))
+print("STOPPED", flush=True)
+"""
+
+
+def spawn_host(folder: Path, cfg: LakeConfig, host: str) -> subprocess.Popen[str]:
+    """Start a host owner of ``folder/<host>.duckdb`` shipping to ``cfg``'s lake as ``host``; wait until it runs."""
+    log = (folder / f"{host}.log").open("a")
+    proc = subprocess.Popen(
+        [PYTHON, "-c", HOST_CHILD, str(folder / f"{host}.duckdb"), cfg.catalog, cfg.data_path, host],
+        stdout=subprocess.PIPE, stderr=log, text=True, env=child_env())
+    log.close()
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("READY"):
+        proc.kill()
+        raise AssertionError(f"host {host} did not start: {(folder / f'{host}.log').read_text()[-3000:]}")
+    return proc
+
+
+def stop_host(proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """SIGTERM a host owner and wait for its clean exit (its last batch shipped)."""
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout) == 0
+
+
+def ship_log(con: duckdb.DuckDBPyConnection, host: str) -> list[tuple[Any, Any]]:
+    """Return (lower, upper) of every batch ``host`` shipped, in order."""
+    return con.execute("SELECT lower, upper FROM ship_log WHERE shipper = ? ORDER BY upper", [host]).fetchall()
+
+
+def assert_contiguous(batches: list[tuple[Any, Any]]) -> None:
+    """Check that each batch starts where the one before it ended: no gap, no overlap."""
+    assert batches, "nothing was shipped"
+    for (_, before), (lower, _) in itertools.pairwise(batches):
+        assert lower == before, f"batch starting {lower} does not follow the one ending {before}"
+
+
+def shipped_through(con: duckdb.DuckDBPyConnection, host: str) -> datetime | None:
+    """Return ``host``'s watermark in the lake."""
+    row = con.execute("SELECT max(upper) FROM ship_log WHERE shipper = ?", [host]).fetchone()
+    return row[0] if row else None
+
+
+def local_table(folder: Path, host: str) -> dict[str, tuple[int, int]]:
+    """Return per-host rows and checksum of a stopped host's own file."""
+    con = duckdb.connect(str(folder / f"{host}.duckdb"), read_only=True)
+    try:
+        return per_host(con)
+    finally:
+        con.close()
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 15.0, every: float = 0.1) -> bool:
+    """Poll ``check`` until true (other processes' progress, never our own writes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return check()
+
+
+class Webhook:
+    """A tiny http.server on 127.0.0.1 that records every JSON POST (``with Webhook() as hook: hook.url``)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with hook._cond:
+                    hook.bodies.append(json.loads(body))
+                    hook._cond.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Return the URL to POST to."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Return the bodies once ``count`` arrived (or the timeout passed)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.bodies) < count and time.monotonic() < deadline:
+                self._cond.wait(deadline - time.monotonic())
+            return list(self.bodies)
+
+    def __enter__(self) -> Webhook:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def alerting_to(url: str) -> dict[str, Any]:
+    """Return an [alerting] section sending every alert at once to the webhook at ``url``."""
+    return {"alerting.receiver": "hook", "alerting.group_wait": "0s", "alerting.group_interval": "0s",
+            "alerting.receivers": [{"name": "hook", "channels": [{"type": "webhook", "url": url, "format": "json"}]}]}

@@ -11,8 +11,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from lake_helpers import per_host
-from rules_helpers import receiver, rule_settings, webhook_alerting, write_rule
+from lake_helpers import Webhook, alerting_to, per_host
 from store_helpers import isolated_settings
 
 from monitorkit.config import Settings
@@ -65,9 +64,14 @@ def test_a_fleet_rule_fires_with_the_host_label_and_notifies_a_webhook(
         store.write(cpu(now - timedelta(seconds=90), 90, 95.0 if host == "host-b" else 10.0))
         store.flush()
         shipper.ship(now)
-    write_rule(tmp_path / "rules", "fleet_cpu_high", CPU_RULE, summary="CPU on {{ host }} at {{ value }}%")
-    with receiver() as hook:
-        settings = lake_settings(lake_cfg, tmp_path, rule_settings(tmp_path / "rules", alerting=webhook_alerting(hook.url)))
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "fleet_cpu_high.sql").write_text(
+        "-- name: fleet_cpu_high\n-- kind: resource\n-- severity: warning\n"
+        "-- summary: CPU on {{ host }} at {{ value }}%\n" + CPU_RULE)
+    with Webhook() as hook:
+        settings = lake_settings(lake_cfg, tmp_path, **{"rules.dirs": [str(rules)], "rules.defaults": False},
+                                 **alerting_to(hook.url))
         with Hub(settings) as hub:
             hub.evaluate()
             bodies = hook.wait_for(1)
