@@ -1,18 +1,42 @@
-"""Label matchers (``=``, ``!=``, ``=~``, ``!~``) and silences stored in the ``silences`` table."""
+"""Label matchers (``=``, ``!=``, ``=~``, ``!~``) and silences stored in the ``silences`` table.
+
+Regular expressions have Alertmanager's semantics: RE2 syntax, matched in linear time (no
+backtracking, so ``(a+)+b`` costs microseconds on any input), and anchored at both ends
+(``host=~web`` matches ``web`` only; write ``web.*`` for the prefix).
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 import duckdb
+import re2
 
 from monitorkit.rules.errors import AlertNotFoundError, InvalidRequestError, MatcherError
 
 Op = Literal["=", "!=", "=~", "!~"]
-_MATCHER_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
+MAX_MATCHER_CHARS = 1024  # of one matcher's text: bounds what a silence or route may ask the engine to compile
+MAX_MATCHERS = 64  # per silence
+# Matched against the stripped text, greedy: linear time on any input (a lazy group before \s*$ is not).
+_MATCHER_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*)$")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # errors come back as exceptions with the message; not on stderr too
+_RE2_OPTIONS.never_capture = True  # only "does it match" is asked
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_anchored(pattern: str) -> Any:
+    """Return the RE2 program of ``^(?:pattern)$``; raise MatcherError if RE2 refuses it."""
+    try:
+        return re2.compile(f"^(?:{pattern})$", _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise MatcherError(f"invalid regular expression {pattern!r}: {reason} (RE2 syntax, as Alertmanager: "
+                           "no backreferences or lookarounds)") from None
 
 
 class Matcher(NamedTuple):
@@ -29,7 +53,7 @@ class Matcher(NamedTuple):
             return have == self.value
         if self.op == "!=":
             return have != self.value
-        hit = re.fullmatch(self.value, have) is not None
+        hit = compile_anchored(self.value).match(have) is not None
         return hit if self.op == "=~" else not hit
 
     def __str__(self) -> str:
@@ -38,7 +62,10 @@ class Matcher(NamedTuple):
 
 def parse_matcher(text: str) -> Matcher:
     """Parse ``host=web1``, ``alertname=~cpu.*``, ``env!=dev`` or ``mount!~/boot.*``."""
-    match = _MATCHER_RE.match(text)
+    if len(text) > MAX_MATCHER_CHARS:
+        raise MatcherError(f"matcher of {len(text)} characters is over the limit of {MAX_MATCHER_CHARS}: "
+                           "write a shorter one, or several")
+    match = _MATCHER_RE.match(text.strip())
     if not match:
         raise MatcherError(f"invalid matcher {text!r}: write label=value, label!=value, label=~regex or label!~regex")
     label, op, value = match.groups()
@@ -46,9 +73,9 @@ def parse_matcher(text: str) -> Matcher:
         value = value[1:-1]
     if op in ("=~", "!~"):
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise MatcherError(f"invalid regular expression in matcher {text!r}: {exc}") from None
+            compile_anchored(value)
+        except MatcherError as exc:
+            raise MatcherError(f"in matcher {text!r}: {exc}") from None
     return Matcher(label, op, value)  # type: ignore[arg-type]
 
 
@@ -56,6 +83,8 @@ def parse_matchers(texts: Iterable[str]) -> list[Matcher]:
     """Parse several matchers; a single text may hold several separated by commas."""
     out: list[Matcher] = []
     for text in texts:
+        if len(text) > MAX_MATCHER_CHARS * MAX_MATCHERS:
+            raise MatcherError(f"matchers of {len(text)} characters are over the limit; write fewer or shorter ones")
         out.extend(parse_matcher(part) for part in _split(text))
     return out
 
@@ -132,6 +161,8 @@ def create_silence(
     """Insert a silence and return it; it needs at least one matcher, an author and a comment."""
     if not matchers:
         raise MatcherError("a silence needs at least one matcher, e.g. -m 'host=web1'")
+    if len(matchers) > MAX_MATCHERS:
+        raise MatcherError(f"a silence takes at most {MAX_MATCHERS} matchers, got {len(matchers)}")
     if duration <= timedelta(0):
         raise InvalidRequestError("a silence must last longer than 0 s, e.g. --for 2h")
     if not created_by.strip() or not comment.strip():
