@@ -191,7 +191,12 @@ def test_the_notebook_dashboard_reads_through_the_owner(server: Served) -> None:
     try:
         reader = board.view.app.reader
         assert isinstance(reader, ConnectionReader) and isinstance(reader.con, RemoteConnection)
-        wait_for(lambda: (board.poll(), board.view.points_streamed)[1] > 0, 10, "no live points in the notebook", every=0.5)
+
+        def streamed() -> bool:
+            board.poll()
+            return board.view.points_streamed > 0
+
+        wait_for(streamed, 10, "no live points in the notebook", every=0.5)
         assert board.view.app.console is not None
         assert board.view.app.console.run("SELECT count(*) FROM latest").table.num_rows == 1
     finally:

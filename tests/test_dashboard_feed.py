@@ -80,7 +80,11 @@ def test_one_query_per_poll_whatever_the_number_of_sessions(store: Store) -> Non
     feed.prime()
     got: list[list[Delta]] = [[] for _ in range(50)]
     subs = [feed.subscribe(got[i].append)[0] for i in range(50)]
-    broken = feed.subscribe(lambda d: 1 / 0)[0]
+
+    def broken_session(delta: Delta) -> None:
+        raise ZeroDivisionError("a session whose document is gone")
+
+    broken = feed.subscribe(broken_session)[0]
     before = feed.reader.queries
     for i in range(3):
         _write(store, Sample(utcnow(), "cpu_percent", {}, float(i)))
