@@ -16,7 +16,7 @@ from monitorkit.dashboard.panels import cached_metrics
 from monitorkit.dashboard.reader import StoreReader
 from monitorkit.dashboard.server import DashboardServer
 from monitorkit.errors import MonitorkitError
-from monitorkit.owner.runtime import OwnerContext
+from monitorkit.owner.context import OwnerContext
 
 log = logging.getLogger(__name__)
 
