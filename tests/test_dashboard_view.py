@@ -341,6 +341,30 @@ def test_top_processes_and_app_metrics(app: AppContext, store: Store) -> None:
     assert p50 == [pytest.approx(0.1)] and p95 == [pytest.approx(0.5)], "past the last finite bound: that bound"
 
 
+
+def test_top_processes_from_process_groups(app: AppContext, store: Store) -> None:
+    t = utcnow() + timedelta(seconds=30)
+    web = {"name": "python", "user": "www", "command": "python app.py"}
+    idle = {"name": "cron", "user": "root", "command": "cron"}
+    store.write([
+        Sample(t, "process_group_cpu_percent", web, 42.0, "web1"),
+        Sample(t, "process_group_procs", web, 3.0, "web1"),
+        Sample(t, "process_group_pid", web, 4242.0, "web1"),
+        Sample(t, "process_group_memory_bytes", {**web, "kind": "resident"}, 3 * 2.0 ** 20, "web1"),
+        Sample(t, "process_group_memory_bytes", {**web, "kind": "virtual"}, 900 * 2.0 ** 20, "web1"),
+        Sample(t, "process_group_threads", web, 12.0, "web1"),
+        Sample(t, "process_group_cpu_percent", idle, 0.0, "web1"),
+        Sample(t, "process_group_procs", idle, 0.0, "web1"),
+    ])
+    store.flush()
+    view = _view(app, Layout("p", (PanelSpec("processes"),)))
+    view.apply(app.feed.poll())
+    table = _panel(view, "processes").table.object
+    assert ("<tr><td>4242</td><td>python · python app.py</td><td>www</td><td>3</td><td>42.0</td><td>3.0</td>"
+            "<td>12</td><td>0</td></tr>") in table, table
+    assert "cron" not in table, "a group with no process left is not shown"
+    assert "init" not in table, "only the last collection is shown"
+
 def test_sql_panel_shows_results_and_refusals(tmp_db: Path) -> None:
     with Owner(tmp_db) as owner:
         owner.store.write(host_samples(utcnow()))

@@ -103,6 +103,7 @@ def hostile(store: Store) -> Store:
     store.write([
         Sample(now, "cpu_percent", {}, 10.0, EVIL),
         Sample(now, "process_cpu_percent", {"pid": EVIL, "name": EVIL, "user": EVIL}, 1.0, EVIL),
+        Sample(now, "process_group_cpu_percent", {"name": EVIL, "user": EVIL, "command": EVIL + "x"}, 1.0, EVIL),
         Sample(now, "monitorkit_collector_up", {"collector": EVIL}, 1.0, EVIL),
     ])
     store.flush()

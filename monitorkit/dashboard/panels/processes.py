@@ -1,4 +1,9 @@
-"""The top processes panel: CPU, memory, threads and open files of the busiest processes."""
+"""The top processes panel: CPU, memory, threads and open files of the busiest process groups.
+
+The processes collector writes one series set per group of processes (``process_group_*`` with
+labels name, user, command); files written before it wrote one per pid (``process_*`` with
+labels pid, name, user). The panel shows either.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,35 @@ from monitorkit.dashboard.panels.base import HEADER, PanelContext, PanelView, cl
 from monitorkit.dashboard.records import Delta, SeriesInfo
 from monitorkit.dashboard.style import html_pane
 
-PROCESS_METRICS = ("process_cpu_percent", "process_rss_bytes", "process_threads", "process_open_fds")
+FIELDS = {  # metric -> the column it fills
+    "process_group_cpu_percent": "cpu", "process_group_memory_bytes": "rss", "process_group_threads": "threads",
+    "process_group_open_fds": "fds", "process_group_pid": "pid", "process_group_procs": "procs",
+    "process_cpu_percent": "cpu", "process_rss_bytes": "rss", "process_threads": "threads", "process_open_fds": "fds",
+}
+PROCESS_METRICS = tuple(FIELDS)
+CPU_METRICS = ("process_group_cpu_percent", "process_cpu_percent")  # their newest time is the last collection
+SHOWN = 50
+
+
+def _row_key(info: SeriesInfo) -> tuple[str, ...] | None:
+    labels = info.labels
+    if info.name.startswith("process_group_"):
+        if info.name == "process_group_memory_bytes" and labels.get("kind") != "resident":
+            return None
+        return ("group", labels.get("name", ""), labels.get("user", ""), labels.get("command", ""))
+    return ("pid", labels.get("pid", ""), labels.get("name", ""), labels.get("user", ""))
+
+
+def _row(key: tuple[str, ...], m: dict[str, float]) -> str:
+    if key[0] == "group":
+        _, name, user, command = key
+        pid = f"{m['pid']:.0f}" if "pid" in m else ""
+        shown = name if not command or command == name else f"{name} · {command}"
+    else:
+        _, pid, shown, user = key
+    return (f"<tr><td>{html.escape(pid)}</td><td>{html.escape(shown)}</td><td>{html.escape(user)}</td>"
+            f"<td>{m.get('procs', 1):.0f}</td><td>{m.get('cpu', 0):.1f}</td><td>{m.get('rss', 0) / 2**20:.1f}</td>"
+            f"<td>{m.get('threads', 0):.0f}</td><td>{m.get('fds', 0):.0f}</td></tr>")
 
 
 class ProcessesPanel(PanelView):
@@ -31,7 +64,7 @@ class ProcessesPanel(PanelView):
     def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> None:
         added = False
         for info in series:
-            if info.name in PROCESS_METRICS and (host is None or info.host == host):
+            if info.name in FIELDS and (host is None or info.host == host) and _row_key(info) is not None:
                 self.series[info.series_id] = info
                 added = True
         if added:
@@ -46,27 +79,23 @@ class ProcessesPanel(PanelView):
         return 0
 
     def render(self) -> None:
-        """Rebuild the table from the latest values of the last collection."""
+        """Rebuild the table from the latest values of the last collection, busiest first."""
         latest = self.ctx.feed.latest
         values = {sid: latest[sid] for sid in list(self.series) if sid in latest}
-        newest = max((t for sid, (t, _) in values.items() if self.series[sid].name == "process_cpu_percent"), default=None)
-        rows: dict[tuple[str, str, str], dict[str, float]] = {}
+        newest = max((t for sid, (t, _) in values.items() if self.series[sid].name in CPU_METRICS), default=None)
+        rows: dict[tuple[str, ...], dict[str, float]] = {}
         for sid, (t, v) in values.items():
             info = self.series[sid]
-            if newest is None or t < newest:
+            key = _row_key(info)
+            if newest is None or t < newest or key is None:
                 continue
-            key = (info.labels.get("pid", ""), info.labels.get("name", ""), info.labels.get("user", ""))
-            rows.setdefault(key, {})[info.name] = v
-        ordered = sorted(rows.items(), key=lambda kv: -kv[1].get("process_cpu_percent", 0.0))
-        body = "".join(
-            f"<tr><td>{html.escape(pid)}</td><td>{html.escape(name)}</td><td>{html.escape(user)}</td>"
-            f"<td>{m.get('process_cpu_percent', 0):.1f}</td><td>{m.get('process_rss_bytes', 0) / 2**20:.1f}</td>"
-            f"<td>{m.get('process_threads', 0):.0f}</td><td>{m.get('process_open_fds', 0):.0f}</td></tr>"
-            for (pid, name, user), m in ordered
-        )
+            rows.setdefault(key, {})[FIELDS[info.name]] = v
+        live = [(k, m) for k, m in rows.items() if m.get("procs", 1) > 0]  # idle groups are kept by the collector
+        ordered = sorted(live, key=lambda kv: -kv[1].get("cpu", 0.0))[:SHOWN]
+        body = "".join(_row(key, m) for key, m in ordered)
         when = f" at {clock_text(newest)}" if newest else ""
         self.table.object = (
             f"<table class='mk-table' id='mk-processes'><caption>Top processes{when}</caption><tr><th>pid</th><th>name</th>"
-            f"<th>user</th><th>CPU %</th><th>RSS MiB</th><th>threads</th><th>open files</th></tr>"
-            f"{body or '<tr><td colspan=7>no process samples yet</td></tr>'}</table>"
+            f"<th>user</th><th>procs</th><th>CPU %</th><th>RSS MiB</th><th>threads</th><th>open files</th></tr>"
+            f"{body or '<tr><td colspan=8>no process samples yet</td></tr>'}</table>"
         )
