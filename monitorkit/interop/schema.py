@@ -29,3 +29,20 @@ def _targets(con: duckdb.DuckDBPyConnection) -> None:
             PRIMARY KEY (job, instance)
         )"""
     )
+
+
+@SCHEMA.migration(61, "metric metadata sent by remote-write and OTLP peers")
+def _metadata(con: duckdb.DuckDBPyConnection) -> None:
+    # What Prometheus's /api/v1/metadata shows: a family's type, help and unit, by who sent it.
+    con.execute(
+        """
+        CREATE TABLE metric_metadata (
+            name       VARCHAR NOT NULL,
+            source     VARCHAR NOT NULL,
+            type       VARCHAR NOT NULL,
+            help       VARCHAR NOT NULL,
+            unit       VARCHAR NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (name, source)
+        )"""
+    )

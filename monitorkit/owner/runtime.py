@@ -29,6 +29,7 @@ DEFAULT_SERVICES: tuple[str, ...] = (
     "monitorkit.rules.service:RuleService",
     "monitorkit.lake.service:ShipService",  # ships to the fleet lake; nothing without a [lake] section
     "monitorkit.interop.scraper:ScrapeService",  # scrapes [[scrape]] targets; nothing without one
+    "monitorkit.interop.receivers:ReceiverService",  # POST /api/v1/write (remote_write) and /v1/metrics (OTLP)
 )
 
 

@@ -1,0 +1,102 @@
+"""The real Debian prometheus (2.42) remote-writes a node_exporter's series to monitorkit: same values, same times."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from interop_helpers import PROMETHEUS, answering, need, node_exporter, owner_thread, stop_process, wait_for
+from store_helpers import isolated_settings
+
+from monitorkit.interop.fetch import free_port
+
+pytestmark = pytest.mark.slow
+SERIES = [
+    'node_memory_MemAvailable_bytes{job="node"}',
+    'node_cpu_seconds_total{job="node",cpu="0",mode="idle"}',
+    'node_network_receive_bytes_total{job="node"}',
+    'up{job="node"}',
+    'scrape_samples_scraped{job="node"}',
+]
+
+
+def prometheus_config(node: str, api_port: int, token: str) -> str:
+    """Scrape the node_exporter each second and remote-write to the owner API with its bearer token."""
+    return f"""
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1m
+scrape_configs:
+  - job_name: node
+    static_configs:
+      - targets: ["{node}"]
+remote_write:
+  - url: http://127.0.0.1:{api_port}/api/v1/write
+    authorization:
+      credentials: "{token}"
+    queue_config:
+      batch_send_deadline: 1s
+      min_backoff: 100ms
+      max_backoff: 1s
+    metadata_config:
+      send_interval: 5s
+"""
+
+
+def prom_samples(port: int, selector: str, at: float) -> dict[tuple[tuple[str, str], ...], list[tuple[int, float]]]:
+    """Return the raw samples Prometheus holds for ``selector`` over the 5 minutes before ``at``, by label set."""
+    query = urllib.parse.urlencode({"query": f"{selector}[5m]", "time": f"{at:.3f}"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?{query}", timeout=10) as response:
+        data: dict[str, Any] = json.load(response)
+    out = {}
+    for result in data["data"]["result"]:
+        labels = {k: v for k, v in result["metric"].items() if k != "__name__"}
+        out[tuple(sorted(labels.items()))] = [(round(float(t) * 1000), float(v)) for t, v in result["values"]]
+    return out
+
+
+def test_prometheus_remote_write_arrives_with_the_same_values_and_times(tmp_path: Path) -> None:
+    need(PROMETHEUS)
+    settings = isolated_settings(**{"store.path": str(tmp_path / "m.duckdb"), "store.flush_interval": "0.5s",
+                                    "receivers.otlp": False,
+                                    "collect.interval": 0.5})
+    with node_exporter() as (node, _), \
+            owner_thread(settings, ("monitorkit.interop.receivers:ReceiverService",)) as ctx:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(prometheus_config(node, ctx.api.port, ctx.api.token))
+        prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                 f"--web.listen-address=127.0.0.1:{port}"],
+                                stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
+        try:
+            wait_for(lambda: answering(f"http://127.0.0.1:{port}/-/ready"), 60, "prometheus ready")
+            store = ctx.owner.store
+            wait_for(lambda: store.query("SELECT count(*) FROM samples WHERE name = 'up'")[0][0] >= 10, 60,
+                     "10 s of remote-written samples")
+            at = time.time() - 2  # samples up to here have left Prometheus' queue (batch_send_deadline 1 s)
+            wait_for(lambda: store.query("SELECT epoch_ms(max(time)) FROM samples WHERE name = 'up'")[0][0]
+                     >= at * 1000, 30, "monitorkit caught up")
+            store.flush()
+            for selector in SERIES:
+                name = selector.split("{")[0]
+                expected = prom_samples(port, selector, at)
+                assert expected, selector
+                for labels, samples in expected.items():
+                    rows = store.query(
+                        "SELECT epoch_ms(time), value FROM samples WHERE name = ? AND labels = MAP(?, ?) "
+                        "AND time <= to_timestamp(?) ORDER BY time",
+                        [name, [k for k, _ in labels], [v for _, v in labels], at])
+                    assert len(samples) >= 8, (selector, labels, samples)
+                    assert [(int(t), float(v)) for t, v in rows] == samples, (selector, labels)
+            metadata = store.query("SELECT type, help FROM metric_metadata WHERE name = 'node_memory_MemAvailable_bytes'")
+            assert metadata and metadata[0][0] == "gauge"
+            counts = ctx.services["receivers"].remote_write.counts.values
+            assert counts.get("refused_requests", 0) == 0 and counts.get("failed_requests", 0) == 0, counts
+        finally:
+            stop_process(prom)
