@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from store_helpers import isolated_settings
 
 from monitorkit import Owner, Sample, Store
+from monitorkit.errors import InvalidValueError
 from monitorkit.owner.connect import connect
 from monitorkit.samples import HOST
 from monitorkit.store import writer
@@ -22,8 +23,9 @@ Row = tuple[datetime, str, str, tuple[tuple[str, str], ...], float]
 
 TRICKY_VALUES = [0.0, -0.0, 1e300, -1e300, 5e-324, -5e-324, 2.2250738585072014e-308, 1e-300, -1.5, 2.0**53 + 1]
 
+# Every time the store accepts: from 1970 (the epoch) up to now (a day ahead is refused as a clock error).
 times = st.datetimes(
-    min_value=datetime(1900, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.timezones()
+    min_value=datetime(1970, 1, 2), max_value=datetime.now().replace(microsecond=0), timezones=st.timezones()
 )
 metric_names = st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,40}", fullmatch=True)
 label_names = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,20}", fullmatch=True).filter(lambda n: not n.startswith("__"))
@@ -123,3 +125,12 @@ def test_remote_reader_sees_the_same_rows(tmp_db: Path) -> None:
         finally:
             con.close()
     assert stored(rows) == expected(batch)
+
+
+@pytest.mark.parametrize("when", [datetime(1, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, tzinfo=UTC),
+                                  datetime(9999, 12, 31, tzinfo=UTC), datetime.now(UTC) + timedelta(days=2)])
+def test_times_before_the_epoch_or_far_ahead_are_refused_and_nothing_is_queued(shared_store: Store, when: datetime) -> None:
+    queued = shared_store.writer.queued
+    with pytest.raises(InvalidValueError, match="before 1970 or more than a day ahead"):
+        shared_store.write([Sample(datetime.now(UTC), "ok_metric", {}, 1.0), Sample(when, "ok_metric", {}, 2.0)])
+    assert shared_store.writer.queued == queued

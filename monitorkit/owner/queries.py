@@ -16,7 +16,6 @@ import threading
 from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from monitorkit.config import parse_duration
 from monitorkit.errors import QueryError
@@ -99,6 +98,8 @@ class QueryService:
                 self.cancelled += bool(why)
 
     def _run(self, cur: duckdb.DuckDBPyConnection, sql: str, why: list[str]) -> Response:
+        import pyarrow as pa  # on the first reader query, not at owner start (~30 MB)
+
         try:
             reader = cur.execute(sql).to_arrow_reader(BATCH_ROWS)
             sink = io.BytesIO()

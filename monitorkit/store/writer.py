@@ -8,17 +8,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import duckdb
-import pyarrow as pa
 
 from monitorkit.errors import StoreClosedError, StoreWriteError
 from monitorkit.samples import Sample
-from monitorkit.store.batch import INSERT_LISTS, SMALL_BATCH, TIME, SeriesIds
+from monitorkit.store.batch import INSERT_LISTS, SMALL_BATCH, SeriesIds
 
 log = logging.getLogger(__name__)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
 
 CommitHook = Callable[["CommitInfo"], None]
@@ -242,9 +242,11 @@ class Writer:
             firsts, runs, sids, values = ids.columns(batch)
             new = ids.insert_new(con)
             if len(sids) < SMALL_BATCH:
-                con.execute(INSERT_LISTS, [firsts, [r + 1 for r in runs], sids, values])
+                con.execute(INSERT_LISTS, [[micros(t) for t in firsts], [r + 1 for r in runs], sids, values])
             else:
-                times = pa.array(firsts, TIME)
+                import pyarrow as pa  # only large batches pay for pyarrow (~30 MB): `collect` never does
+
+                times = pa.array(firsts, pa.timestamp("us", tz="UTC"))
                 if len(firsts) < len(sids):
                     times = times.take(pa.array(runs, pa.int32()))
                 table = pa.table({"time": times, "series_id": pa.array(sids, pa.int32()),
@@ -285,6 +287,12 @@ class Writer:
         except duckdb.Error:
             pass
         self.series.rolled_back()
+
+
+def micros(t: datetime) -> int:
+    """Return ``t`` as integer microseconds since the epoch (exact, unlike a float timestamp)."""
+    delta = t - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def describe(exc: BaseException) -> str:
