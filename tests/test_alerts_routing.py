@@ -84,6 +84,11 @@ def test_no_alerting_section_sends_to_the_log() -> None:
         ({"routes": [{"match_re": {"host": "("}}]}, "regular expression"),
         ({"inhibit_rules": [{"source_match": {"a": "b"}}]}, "target_match"),
         ({"retry_attempts": 0}, "at least 1"),
+        ({"retry_attempts": "1e308"}, "at most 100"),
+        ({"retry_attempts": 10**12}, "at most 100"),
+        ({"timeout": "0s"}, "longer than 0 s"),
+        ({"timeout": "1h"}, "at most 300 s"),
+        ({"group_wait": "99999999999d"}, "group_wait"),
     ],
 )
 def test_bad_alerting_sections_are_refused(section: dict[str, Any], message: str) -> None:

@@ -19,6 +19,7 @@ from monitorkit.config import Settings, parse_duration
 from monitorkit.owner.schema import SCHEMA
 from monitorkit.owner.sidecar import read_owner
 from monitorkit.rules import alerts as alertdb
+from monitorkit.rules import inputs
 from monitorkit.rules import silences as sil
 from monitorkit.rules.errors import InvalidRequestError
 from monitorkit.samples import utcnow
@@ -29,22 +30,28 @@ TIMEOUT = 30.0
 
 
 def _ack(con: duckdb.DuckDBPyConnection, p: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    inst = alertdb.ack(con, int(p["id"]), by=str(p.get("by", "")), comment=str(p.get("comment", "")), now=now)
+    inst = alertdb.ack(con, inputs.whole(p.get("id"), "alert id", 1, inputs.MAX_ID),
+                       by=inputs.text(p.get("by"), "--by", 200), comment=inputs.text(p.get("comment"), "comment", 2000),
+                       now=now)
     return {"id": inst.id, "rule": inst.rule, "state": inst.state, "acked_by": inst.acked_by}
 
 
 def _silence(con: duckdb.DuckDBPyConnection, p: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    starts = datetime.fromisoformat(p["starts_at"]) if p.get("starts_at") else now
+    texts = p.get("matchers", [])
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise InvalidRequestError("matchers must be a list of strings such as [\"host=web1\"]")
+    starts = inputs.instant(p["starts_at"], "starts_at", now, inputs.MAX_SILENCE) if p.get("starts_at") else now
     silence = sil.create_silence(
-        con, sil.parse_matchers(p.get("matchers", [])), starts_at=starts,
-        duration=timedelta(seconds=float(p.get("seconds", 0))), created_by=str(p.get("by", "")),
-        comment=str(p.get("comment", "")), now=now,
+        con, sil.parse_matchers(texts), starts_at=starts,
+        duration=timedelta(seconds=inputs.seconds(p.get("seconds", 0), "a silence", inputs.MAX_SILENCE)),
+        created_by=inputs.text(p.get("by"), "--by", 200), comment=inputs.text(p.get("comment"), "comment", 2000),
+        now=now,
     )
     return {"id": silence.id, "matchers": [str(m) for m in silence.matchers], "ends_at": silence.ends_at.isoformat()}
 
 
 def _unsilence(con: duckdb.DuckDBPyConnection, p: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    silence = sil.expire_silence(con, int(p["id"]), now)
+    silence = sil.expire_silence(con, inputs.whole(p.get("id"), "silence id", 1, inputs.MAX_ID), now)
     return {"id": silence.id, "ends_at": silence.ends_at.isoformat()}
 
 
@@ -71,9 +78,8 @@ def add_silence(db: str | Path, matchers: Sequence[str], *, duration: str | time
                 starts_at: datetime | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """Silence alerts matching every matcher (``host=web1``, ``alertname=~cpu.*``) for ``duration``."""
     sil.parse_matchers(matchers)  # refuse bad matchers before reaching the owner
-    seconds = parse_duration(duration).total_seconds()
-    if seconds <= 0:
-        raise InvalidRequestError("a silence must last longer than 0 s, e.g. --for 2h")
+    seconds = inputs.seconds(parse_duration(duration).total_seconds(), "a silence", inputs.MAX_SILENCE,
+                             hint=", e.g. --for 2h")
     payload = {"matchers": list(matchers), "seconds": seconds, "by": by, "comment": comment,
                "starts_at": starts_at.isoformat() if starts_at else None}
     return _perform(db, "/silence", payload, settings)

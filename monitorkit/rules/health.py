@@ -19,6 +19,7 @@ import duckdb
 
 from monitorkit.errors import OwnerApiError
 from monitorkit.owner.local import lookup
+from monitorkit.rules import inputs
 from monitorkit.rules.errors import InvalidRequestError
 from monitorkit.rules.runner import HEALTH_STATUSES, HealthRow
 from monitorkit.samples import HOST, utcnow
@@ -40,24 +41,25 @@ class Heartbeat(NamedTuple):
     pid: int = 0
 
 
-def make_heartbeat(component: str, status: str = "ok", reason: str = "", ttl: float = 60,
+def make_heartbeat(component: str, status: str = "ok", reason: str = "", ttl: float | str = 60,
                    time: datetime | None = None, host: str = HOST, pid: int | None = None) -> Heartbeat:
-    """Return a checked Heartbeat (status ok, degraded or failing; ttl > 0)."""
+    """Return a checked Heartbeat (status ok, degraded or failing; ttl a duration of at most 7 days)."""
     if not isinstance(component, str) or not component.strip() or len(component) > 200:
         raise InvalidRequestError("a heartbeat needs a component name (1-200 characters)")
     if status not in HEALTH_STATUSES:
         raise InvalidRequestError(f"heartbeat status must be ok, degraded or failing, got {status!r}")
-    if not isinstance(ttl, (int, float)) or not ttl > 0:
-        raise InvalidRequestError(f"heartbeat ttl must be a number of seconds > 0, got {ttl!r}")
-    return Heartbeat(component, status, str(reason), float(ttl), time or utcnow(), host,
-                     os.getpid() if pid is None else int(pid))
+    return Heartbeat(component, status, inputs.text(reason, "heartbeat reason", 2000),
+                     inputs.seconds(ttl, "heartbeat ttl", inputs.MAX_TTL), time or utcnow(),
+                     inputs.text(host, "heartbeat host", 255),
+                     os.getpid() if pid is None else inputs.whole(pid, "heartbeat pid", 0, inputs.MAX_PID))
 
 
 def heartbeat_from_json(data: Mapping[str, Any]) -> Heartbeat:
     """Build a Heartbeat from a JSON object (``component``, ``status``, ``reason``, ``ttl``, ``host``, ``pid``)."""
-    return make_heartbeat(str(data.get("component", "")), str(data.get("status", "ok")),
-                          str(data.get("reason", "")), data.get("ttl", 60), None,
-                          str(data.get("host", HOST)), int(data.get("pid", 0) or 0))
+    return make_heartbeat(inputs.text(data.get("component"), "heartbeat component", 200),
+                          inputs.text(data.get("status", "ok"), "heartbeat status", 20),
+                          data.get("reason") or "", data.get("ttl", 60), None,
+                          data.get("host") or HOST, data.get("pid") or 0)
 
 
 def write_heartbeat(con: duckdb.DuckDBPyConnection, hb: Heartbeat) -> None:
@@ -74,7 +76,7 @@ def submit_heartbeat(store: Store, hb: Heartbeat) -> Future[object]:
     return store.submit(lambda con: write_heartbeat(con, hb))
 
 
-def heartbeat(component: str, status: str = "ok", reason: str = "", ttl: float = 60, *,
+def heartbeat(component: str, status: str = "ok", reason: str = "", ttl: float | str = 60, *,
               db: str | Path | None = None) -> bool:
     """Report ``component``'s health; return False when no owner runs to receive it.
 

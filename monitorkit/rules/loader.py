@@ -43,6 +43,8 @@ _HEADER_RE = re.compile(r"^--\s*([a-z_]+)\s*:\s?(.*)$")
 _EVAL_TIME_RE = re.compile(r"\beval_time\s*\(\s*\)", re.IGNORECASE)
 _NOW_RE = re.compile(r"\b(now\s*\(\s*\)|current_timestamp|get_current_timestamp\s*\(|transaction_timestamp\s*\()",
                      re.IGNORECASE)
+MAX_SPAN = timedelta(days=366)  # for, keep_firing_for, every
+MAX_TIMEOUT = timedelta(hours=1)  # a rule's time budget
 _TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -128,18 +130,32 @@ def _build(header: dict[str, str], sql: str, file: str, default_name: str | None
     if severity not in SEVERITIES:
         raise RuleFileError(f"{file}: severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
     try:
-        for_ = parse_duration(header.get("for", "0s"))
-        keep = parse_duration(header.get("keep_firing_for", "0s"))
-        timeout = parse_duration(header["timeout"]) if "timeout" in header else None
-        every = parse_duration(header.get("every", "0s"))
+        for_ = _span(header, "for", MAX_SPAN)
+        keep = _span(header, "keep_firing_for", MAX_SPAN)
+        every = _span(header, "every", MAX_SPAN)
+        timeout = _span(header, "timeout", MAX_TIMEOUT) if "timeout" in header else None
     except ConfigError as exc:
         raise RuleFileError(f"{file}: {exc}") from None
+    if timeout is not None and timeout <= timedelta(0):
+        raise RuleFileError(f"{file}: timeout must be longer than 0 s, e.g. '10s'")
     sql = _check_sql(sql, file)
     return Rule(
         name=name, type=rtype, kind=kind, severity=severity, sql=sql, file=file, for_=for_,  # type: ignore[arg-type]
         keep_firing_for=keep, summary=header.get("summary", ""), description=header.get("description", ""),
         labels=_parse_labels(header.get("labels", ""), file), timeout=timeout, every=every,
     )
+
+
+def _span(header: Mapping[str, str], key: str, limit: timedelta) -> timedelta:
+    """Return the duration of header ``key`` (0 when absent); a ConfigError past ``limit``."""
+    most = f"{limit.days} days" if limit.days else f"{limit.total_seconds():.0f} s"
+    try:
+        value = parse_duration(header.get(key, "0s"))
+    except OverflowError:
+        value = timedelta.max
+    if value > limit:
+        raise ConfigError(f"{key} is at most {most}, got {header[key]!r}")
+    return value
 
 
 def _check_sql(sql: str, file: str) -> str:

@@ -42,6 +42,7 @@ from monitorkit.rules.silences import Matcher, matchers_from_config, matches_all
 CHANNEL_TYPES = ("log", "webhook", "email")
 ROUTE_KEYS = {"match", "match_re", "matchers", "receiver", "group_by", "group_wait", "group_interval",
               "repeat_interval", "continue", "routes"}
+MAX_ATTEMPTS = 100
 DEFAULT_TIMING = {"group_wait": "5s", "group_interval": "1m", "repeat_interval": "4h"}
 
 
@@ -127,11 +128,15 @@ class AlertingConfig:
     resolved_retention: timedelta = timedelta(hours=24)
 
 
-def _duration(table: Mapping[str, Any], key: str, default: Any, where: str) -> timedelta:
+def _duration(table: Mapping[str, Any], key: str, default: Any, where: str,
+              limit: timedelta = timedelta(days=366)) -> timedelta:
     try:
-        return parse_duration(table.get(key, default))
-    except ConfigError as exc:
+        value = parse_duration(table.get(key, default))
+    except (ConfigError, OverflowError) as exc:
         raise AlertingConfigError(f"{where}.{key}: {exc}") from None
+    if value > limit:
+        raise AlertingConfigError(f"{where}.{key} is at most {limit.total_seconds():g} s, got {table.get(key)!r}")
+    return value
 
 
 def _route(table: Mapping[str, Any], parent: Route | None, path: str) -> Route:
@@ -207,14 +212,19 @@ def alerting_config(section: Mapping[str, Any] | None) -> AlertingConfig:
         rec = _receiver(table)
         receivers[rec.name] = rec
     _check_receivers(root, receivers)
+    attempts = section.get("retry_attempts", 5)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
+        raise AlertingConfigError(f"alerting.retry_attempts must be at least 1 and at most {MAX_ATTEMPTS}, "
+                                  f"got {attempts!r}")
     retry = Retry(
-        attempts=int(section.get("retry_attempts", 5)),
+        attempts=attempts,
         backoff=_duration(section, "retry_backoff", "1s", "alerting"),
         max_backoff=_duration(section, "retry_max_backoff", "5m", "alerting"),
-        timeout=_duration(section, "timeout", "10s", "alerting"),
+        # the total deadline of one delivery: a dispatcher channel waits at most this long
+        timeout=_duration(section, "timeout", "10s", "alerting", limit=timedelta(minutes=5)),
     )
-    if retry.attempts < 1:
-        raise AlertingConfigError("alerting.retry_attempts must be at least 1")
+    if retry.timeout <= timedelta(0):
+        raise AlertingConfigError("alerting.timeout (the deadline of one delivery) must be longer than 0 s")
     return AlertingConfig(
         root, receivers, tuple(_inhibit(t) for t in section.get("inhibit_rules", [])), retry,
         _duration(section, "resolved_retention", "24h", "alerting"),
