@@ -65,7 +65,7 @@ def make_series(rng: np.random.Generator) -> list[Series]:
     out: list[Series] = []
     gauges = [("cpu_percent", "cpu", 16, 40.0, 15.0), ("disk_used_percent", "mount", 8, 60.0, 0.3),
               ("temperature_celsius", "sensor", 16, 55.0, 3.0), ("load_average", "period", 8, 2.0, 0.5),
-              ("process_cpu_percent", "pid", 40, 5.0, 4.0), ("http_request_seconds_p99", "route", 32, 250.0, 60.0)]
+              ("process_group_cpu_percent", "name", 40, 5.0, 4.0), ("http_request_seconds_p99", "route", 32, 250.0, 60.0)]
     for name, label, count, level, spread in gauges:
         for i in range(count):
             out.append(Series(name, {label: str(i)}, "gauge", level * rng.uniform(0.5, 1.5), spread))

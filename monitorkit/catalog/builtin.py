@@ -28,6 +28,8 @@ register(MetricInfo("monitorkit_write_seconds", "gauge", "seconds",
                     "Wall time of the last write batch."))
 register(MetricInfo("monitorkit_queue_depth", "gauge", "samples",
                     "Samples waiting in the writer's queue."))
+register(MetricInfo("monitorkit_series", "gauge", "series",
+                    "Distinct series in the database (refused past store.max_series)."))
 register(MetricInfo("monitorkit_collector_errors_total", "counter", "errors",
                     "Collector runs that raised an error.", ("collector",)))
 register(MetricInfo("monitorkit_collector_duration_seconds", "gauge", "seconds",
