@@ -70,7 +70,7 @@ class ConnectionReader:
             try:
                 result = self.con.execute(sql, list(params) or None)
                 fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table  # RemoteConnection has the latter
-                return fetch()  # type: ignore[no-any-return]
+                return fetch()
             except duckdb.Error as exc:
                 raise QueryError(str(exc)) from exc
 
