@@ -31,14 +31,22 @@ def series_key(host: str, name: str, labels: Mapping[str, str]) -> str:
     return json.dumps([host, name, sorted(labels.items())], separators=(",", ":"))
 
 
+_SERIES_BITS = 39  # low bits: the series within its metric; the 24 bits above them: the metric name
+
+
 def series_id(host: str, name: str, labels: Mapping[str, str]) -> int:
-    """Return the lake's id of a series: 63 bits of BLAKE2b of its key, the same in every process and version."""
-    digest = hashlib.blake2b(series_key(host, name, labels).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
+    """Return the lake's id of a series: BLAKE2b of its name, then of its key; the same in every process.
+
+    The metric's hash leads, so one metric's series have ids close together: in files sorted
+    by series_id, a query for one metric reads only the row groups that hold it.
+    """
+    metric = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=3).digest(), "big")
+    key = int.from_bytes(hashlib.blake2b(series_key(host, name, labels).encode(), digest_size=5).digest(), "big")
+    return (metric << _SERIES_BITS) | (key & ((1 << _SERIES_BITS) - 1))
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> None:
-    # zstd Parquet of samples sorted by (series_id, time): about 1.8 bytes a sample (ARCHITECTURE.md, 11).
+    # zstd Parquet of samples sorted by (series_id, time): about 1.8 bytes a sample (measured with DuckDB 1.5.5).
     con.execute(f"CALL {ALIAS}.set_option('parquet_compression', 'zstd')")
     con.execute(
         """

@@ -152,9 +152,3 @@ def connect(path: str | Path | None = None, *, lake: str | None = None) -> Conne
     if not db.exists():
         raise StoreError(f"no database at {db}; start `monitorkit collect --db {db}` or pass another path")
     return open_database(db, read_only=True)
-
-
-def owner_of(path: str | Path) -> int | None:
-    """Return the PID of the process that owns ``path``, or None."""
-    info = read_owner(Path(path))
-    return info.pid if info else None

@@ -45,7 +45,6 @@ class CollectorState:
     errors_total: int = 0
     last_error: str | None = None
     last_duration: float = 0.0
-    last_success: datetime | None = None
 
     @property
     def up(self) -> bool:
@@ -119,7 +118,6 @@ class Scheduler:
         else:
             state.failures = 0
             state.last_error = None
-            state.last_success = now
             state.next_due = mono + collector.interval
         state.last_duration = time.perf_counter() - started
         return out
