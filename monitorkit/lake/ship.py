@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from monitorkit.lake.catalog import is_unreachable, lake_error, open_lake
@@ -193,10 +194,10 @@ class Shipper:
                  "_mk_exec": batch.executions}
         runs = 0
         try:
+            con.execute("BEGIN TRANSACTION")
             for name, table in names.items():
                 if table.num_columns:
-                    con.register(name, table)  # this too asks the catalog (the lake is in USE)
-            con.execute("BEGIN TRANSACTION")
+                    con.register(name, table)  # inside the transaction: no catalog round trip of its own
             row = con.execute("SELECT max(upper) FROM ship_log WHERE shipper = ?", [self.cfg.host]).fetchone()
             found = row[0] if row else None
             if found != self.watermark:
@@ -216,17 +217,16 @@ class Shipper:
                 "INSERT INTO ship_log VALUES (?, ?, ?, ?, ?, ?, now(), ?)",
                 [self.cfg.host, lower, batch.upper, batch.samples.num_rows, len(batch.series_ids), runs,
                  time.perf_counter() - t0])
+            _unregister(con, names)  # still inside the transaction: no catalog round trip each
             con.execute("COMMIT")
         except duckdb.Error as exc:
+            _unregister(con, names)
             self._rollback(con, exc)
             raise lake_error(exc, self.cfg, f"shipping {batch.samples.num_rows} samples of {self.cfg.host}") from None
         except BaseException:
+            _unregister(con, names)
             self._rollback(con, None)
             raise
-        finally:
-            for name, table in names.items():
-                if table.num_columns:
-                    _unregister(con, name)
         self.last_batch_seconds = time.perf_counter() - t0
         self.watermark = batch.upper
         self._known.update(batch.series_ids)
@@ -241,8 +241,10 @@ class Shipper:
             self.close()  # open a fresh connection once the catalog answers again
 
 
-def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    try:
-        con.unregister(name)
-    except duckdb.Error:
-        pass  # the connection broke; its registrations went with it
+def _unregister(con: duckdb.DuckDBPyConnection, names: dict[str, pa.Table]) -> None:
+    for name, table in names.items():
+        if table.num_columns:
+            try:
+                con.unregister(name)
+            except duckdb.Error:
+                pass  # the connection broke (or it was never registered); nothing is left to release
