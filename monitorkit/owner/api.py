@@ -154,6 +154,7 @@ class _Budget:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # connections the kernel holds before accept(): a burst is refused by us, not reset
     api: OwnerApi
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
