@@ -206,26 +206,53 @@ def bench_remote_write() -> None:
     console.print(table)
 
 
-def bench_otlp() -> None:
-    from monitorkit.interop.otlp_bench import otlp_bodies
+def otlp_bodies(encoding: str, requests: int, first: int, points: int = 5_000, senders: int = 1) -> list[bytes]:
+    """Requests like an SDK sends: 50 metrics (sums and gauges) x 100 attribute sets, one point each.
 
+    Request ``j`` comes from instance ``j % senders`` (post_all gives sender k every k-th body).
+    """
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    bodies = []
+    for j in range(requests):
+        r = first + j // senders
+        req = ExportMetricsServiceRequest()
+        rm = req.resource_metrics.add()
+        for key, value in (("service.name", "bench"), ("service.instance.id", f"i-{j % senders}"), ("host.name", "b1")):
+            rm.resource.attributes.add(key=key).value.string_value = value
+        sm = rm.scope_metrics.add()
+        for m in range(50):
+            metric = sm.metrics.add(name=f"app.metric.{m}", unit="s" if m % 2 else "{item}")
+            data = metric.sum if m % 2 else metric.gauge
+            if m % 2:
+                data.is_monotonic, data.aggregation_temporality = True, 2
+            for a in range(points // 50):
+                point = data.data_points.add(time_unix_nano=(1_700_000_000 + r) * 10**9, as_double=float(r + a))
+                point.attributes.add(key="route").value.string_value = f"/r/{a}"
+                point.attributes.add(key="method").value.string_value = "GET"
+        bodies.append(req.SerializeToString() if encoding == "protobuf" else json_format.MessageToJson(req).encode())
+    return bodies
+
+
+def bench_otlp() -> None:
     table = Table(title="OTLP/HTTP metrics receive, end to end over HTTP (decode, map, commit before the answer)")
     for col in ("encoding", "points per request", "samples/s"):
         table.add_column(col, justify="right")
     for encoding in ("protobuf", "json"):
         with receiving() as (api, store):
             content_type = "application/x-protobuf" if encoding == "protobuf" else "application/json"
-            warm = otlp_bodies(encoding, 1, 0)
-            post_all(api.port, api.token, OTLP_PATH, content_type, warm, 1)
+            warm = otlp_bodies(encoding, 2, 0, senders=2)
+            post_all(api.port, api.token, OTLP_PATH, content_type, warm, 2)
             before = store.query("SELECT count(*) FROM samples_raw")[0][0]
-            bodies = otlp_bodies(encoding, 40, 1)
+            bodies = otlp_bodies(encoding, 20, 1, senders=2)
             seconds = post_all(api.port, api.token, OTLP_PATH, content_type, bodies, 2)
             stored = store.query("SELECT count(*) FROM samples_raw")[0][0] - before
         table.add_row(encoding, f"{stored // len(bodies):,}", f"{stored / seconds:,.0f}")
     console.print(table)
 
 
-PARTS = {"parser": bench_parser, "scrape": bench_scrape, "remote_write": bench_remote_write}
+PARTS = {"parser": bench_parser, "scrape": bench_scrape, "remote_write": bench_remote_write, "otlp": bench_otlp}
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ def _build() -> dict[str, Any]:
     for name, fields in _MESSAGES:
         message = proto.message_type.add(name=name)
         for field, number, kind, repeated, type_name in fields:
-            spec = message.field.add(name=field, number=number, type=kind,  # type: ignore[arg-type]
+            spec = message.field.add(name=field, number=number, type=kind,
                                      label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
             if type_name:
                 spec.type_name = f".{_PACKAGE}.{type_name}"

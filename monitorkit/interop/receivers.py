@@ -4,7 +4,8 @@ Both are behind the owner API's bearer token (the sidecar's ``api_token``) and a
 their batch is committed: remote_write 204 (as Prometheus does), OTLP 200; 400 for a body that
 does not decode or breaks the append rules (the sender drops it), 503 when the store did not
 commit (the sender retries; a resend of committed samples is dropped as a duplicate).
-``[receivers] remote_write = false`` or ``otlp = false`` turns one off.
+``[receivers] remote_write = false`` or ``otlp = false`` turns one off; ``otlp_promote = ["k8s.namespace.name"]``
+copies those OTLP resource attributes onto every series.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from monitorkit.errors import InvalidSampleError, StoreClosedError
+from monitorkit.errors import ConfigError, InvalidSampleError, StoreClosedError
 from monitorkit.interop.bulk import AppendRefused, ColumnWriter, CommitFailed, SeriesSpec
 from monitorkit.interop.remote_write import Metadata, RemoteWriteError, decode_body, labels_of
 from monitorkit.interop.schema import SCHEMA
@@ -157,10 +158,14 @@ class ReceiverService:
 
     def start(self, ctx: OwnerContext) -> None:
         """Create the metadata table and register the enabled routes."""
+        promote = ctx.settings.get("receivers.otlp_promote", [])
+        if not isinstance(promote, list) or not all(isinstance(p, str) for p in promote):
+            raise ConfigError(f"receivers.otlp_promote must be a list of resource attribute names, not {promote!r}")
         self.start_on(ctx.owner.store, ctx.api, remote_write=bool(ctx.settings.get("receivers.remote_write", True)),
-                      otlp=bool(ctx.settings.get("receivers.otlp", False)))
+                      otlp=bool(ctx.settings.get("receivers.otlp", True)), promote=promote)
 
-    def start_on(self, store: Store, api: OwnerApi, *, remote_write: bool = True, otlp: bool = False) -> None:
+    def start_on(self, store: Store, api: OwnerApi, *, remote_write: bool = True, otlp: bool = True,
+                 promote: list[str] | None = None) -> None:
         """Register on ``api`` writing to ``store`` (tests and benchmarks use this without an owner)."""
         store.apply_schema(SCHEMA)
         writer = ColumnWriter(store)
@@ -173,7 +178,7 @@ class ReceiverService:
         if otlp:
             from monitorkit.interop.otlp import OtlpReceiver
 
-            self.otlp = OtlpReceiver(writer, metadata)
+            self.otlp = OtlpReceiver(writer, metadata, promote or ())
             api.add_route("POST", OTLP_PATH, self.otlp.handle, max_body=MAX_BODY)
             self._paths.append(OTLP_PATH)
 
