@@ -30,7 +30,7 @@ from monitorkit.samples import HOST, validate_labels, validate_name
 
 if TYPE_CHECKING:
     from monitorkit.owner.api import OwnerApi
-    from monitorkit.owner.runtime import OwnerContext
+    from monitorkit.owner.context import OwnerContext
     from monitorkit.store import Store
 
 log = logging.getLogger(__name__)
