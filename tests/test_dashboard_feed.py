@@ -197,7 +197,8 @@ def test_metrics_text_parses_as_prometheus() -> None:
     latest = {1: (1000.0, 12.5), 2: (1000.0, 5.0), 3: (1000.0, 3.0), 4: (1000.0, 4.0), 5: (1000.0, 4.0), 6: (1000.0, 1.5)}
     text = exposition.render(series, latest, [exposition.Extra("monitorkit_dashboard_sessions", "gauge", {}, 2)])
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    assert families["cpu_percent"].type == "gauge"
+    # /metrics gives gauges in percent in base units (issue 15): cpu_percent 12.5 is cpu_ratio 0.125.
+    assert families["cpu_ratio"].type == "gauge" and families["cpu_ratio"].samples[0].value == 0.125
     assert families["net_bytes_recv"].type == "counter"
     assert families["net_bytes_recv"].samples[0].labels == {"nic": 'e"th\\0', "host": "web1"}
     assert families["req_seconds"].type == "histogram" and len(families["req_seconds"].samples) == 4

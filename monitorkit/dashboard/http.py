@@ -59,7 +59,7 @@ class HealthzHandler(_Open):
 
 
 class MetricsHandler(_Open):
-    """``GET /metrics``: the latest sample of every series in Prometheus text format."""
+    """``GET /metrics``: the latest sample of every series in Prometheus text format (OpenMetrics if asked)."""
 
     feed: Feed
     reader: Any
@@ -73,8 +73,9 @@ class MetricsHandler(_Open):
             exposition.Extra("monitorkit_dashboard_ticks_total", "counter", {}, feed.triggers),
             exposition.Extra("monitorkit_dashboard_store_queries_total", "counter", {}, self.reader.queries),
         ]
-        self.set_header("Content-Type", exposition.CONTENT_TYPE)
-        self.finish(exposition.render(dict(feed.series), dict(feed.latest), extra))
+        openmetrics = exposition.wants_openmetrics(self.request.headers.get("Accept", ""))
+        self.set_header("Content-Type", exposition.OPENMETRICS_TYPE if openmetrics else exposition.CONTENT_TYPE)
+        self.finish(exposition.render(dict(feed.series), dict(feed.latest), extra, openmetrics=openmetrics))
 
 
 class LayoutsApiHandler(RequestHandler):
