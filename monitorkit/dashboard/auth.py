@@ -113,6 +113,11 @@ class TokenAuth:
             return False
         return hmac.compare_digest(hashlib.sha256(str(token).encode()).digest(), self._known)
 
+    def rotate(self, credential: Credential) -> None:
+        """Use ``credential`` from now on: the old token and every cookie made with it stop working."""
+        self.credential = credential
+        self._known = None
+
     def check_token(self, token: str | None) -> bool:
         """Tell whether ``token`` is the login token (one scrypt unless it was verified before)."""
         if not token:

@@ -16,9 +16,11 @@ from monitorkit.dashboard.panels import cached_metrics
 from monitorkit.dashboard.reader import StoreReader
 from monitorkit.dashboard.server import DashboardServer
 from monitorkit.errors import MonitorkitError
+from monitorkit.owner.api import json_route
 from monitorkit.owner.context import OwnerContext
 
 log = logging.getLogger(__name__)
+TOKEN_ROUTE = "/v1/dashboard/token"  # the owner API route `monitorkit token` calls
 
 
 class DashboardService:
@@ -68,6 +70,17 @@ class DashboardService:
         self.url = server.url
         if owner is not None:
             ctx.owner.publish(dashboard_url=self.url, dashboard_api_key=server.api_key)
+        # `monitorkit token` (and `serve --new-token` against this server) asks for a fresh login URL here.
+        ctx.api.add_route("POST", TOKEN_ROUTE, json_route(self._new_token))
+
+    def _new_token(self, payload: dict[str, object]) -> dict[str, object]:
+        """Issue a new login token (the old one and every open login stop working); return the login URL."""
+        assert self._ctx is not None and self.server is not None
+        credential, token = ensure_token(self._ctx.owner.store, rotate=True)
+        self.server.auth.rotate(credential)
+        self.token = token
+        log.warning("a new dashboard login token was issued through the owner API; earlier logins are signed out")
+        return {"url": login_url(self.url, token)}
 
     @property
     def login_url(self) -> str:
@@ -76,6 +89,8 @@ class DashboardService:
 
     def stop(self) -> None:
         """Stop polling and serving."""
+        if self._ctx is not None:
+            self._ctx.api.remove_route("POST", TOKEN_ROUTE)
         if self._hook is not None and self._ctx is not None and self._hook in self._ctx.scheduler.tick_hooks:
             self._ctx.scheduler.tick_hooks.remove(self._hook)
         if self.feed is not None:
