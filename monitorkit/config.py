@@ -27,6 +27,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # Distinct series the owner accepts (0: no limit); samples of series past it are refused,
         # counted in monitorkit_samples_dropped_total{reason="series_limit"} and alerted on.
         "max_series": 100_000,
+        # DuckDB's memory limit for the owner's file (buffer pool, joins, sorts), e.g. "1GB" or "25%".
+        "memory_limit": "1GB",
     },
     "retention": {"raw": "14d", "1m": "90d", "1h": "1095d", "executions": "90d"},
     "collect": {"interval": 1.0},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
@@ -51,6 +52,13 @@ class Store:
             if threads > 0:
                 # DuckDB's thread pool is per database instance (SET threads is GLOBAL only).
                 self._con.execute(f"SET threads = {threads}")
+            limit = str(self.settings.get("store.memory_limit", "") or "").strip()
+            if limit and not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)", limit, re.IGNORECASE):
+                raise ConfigError(f"store.memory_limit must be a size such as '1GB', '512MiB' or '25%', not {limit!r}")
+            if limit:
+                # Bounds DuckDB's buffer pool (default 80 % of RAM) for the owner and every query it runs
+                # for readers: a heavy query spills to disk or fails with DuckDB's out-of-memory error.
+                self._con.execute(f"SET memory_limit = '{limit}'")  # checked above; no parameter: it would load pandas
             migrate(self._con, [STORE_SCHEMA, *schema])
         except duckdb.Error as exc:
             self._con.close()
