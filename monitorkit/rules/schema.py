@@ -179,3 +179,76 @@ def _backoff(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE rules ADD COLUMN failures INTEGER")
     con.execute("ALTER TABLE rules ADD COLUMN retry_at TIMESTAMPTZ")
     con.execute("ALTER TABLE rules ADD COLUMN lane VARCHAR")
+
+
+# Staleness (Prometheus's stale markers): a series whose latest entry in a window is a marker has
+# ended, so it drops out of every window at once instead of lingering as long as the window.
+_ENDED = """
+    ended AS (
+        SELECT m.series_id, max(m.time) AS ended_at
+        FROM stale_markers m
+        WHERE m.time {lower} AND m.time <= {upper}
+          AND m.series_id IN (SELECT series_id FROM series WHERE name LIKE metric)
+        GROUP BY m.series_id
+    )"""
+STALE_MACROS = [
+    f"""
+    CREATE OR REPLACE MACRO counter_window(metric, t0, t1) AS TABLE
+    WITH d AS (
+        SELECT r.series_id, r.time, r.value,
+               r.value - lag(r.value) OVER (PARTITION BY r.series_id ORDER BY r.time) AS delta
+        FROM samples_raw r
+        WHERE r.time > t0::TIMESTAMPTZ AND r.time <= t1::TIMESTAMPTZ
+          AND r.series_id IN (SELECT series_id FROM series WHERE name LIKE metric)
+    ), w AS (
+        SELECT series_id,
+               sum(CASE WHEN delta < 0 THEN value ELSE coalesce(delta, 0) END) AS increase,
+               epoch(max(time) - min(time)) AS seconds, count(*) AS samples,
+               arg_max(value, time) AS last, max(time) AS last_time
+        FROM d GROUP BY series_id
+    ), {_ENDED.format(lower="> t0::TIMESTAMPTZ", upper="t1::TIMESTAMPTZ").strip()}
+    SELECT s.host, s.name, s.labels, w.increase, w.seconds,
+           w.increase / nullif(w.seconds, 0) AS rate, w.samples, w.last, w.last_time, w.series_id
+    FROM w JOIN series s USING (series_id) LEFT JOIN ended e USING (series_id)
+    WHERE e.ended_at IS NULL OR e.ended_at < w.last_time""",
+    f"""
+    CREATE OR REPLACE MACRO gauge_window(metric, t0, t1) AS TABLE
+    WITH w AS (
+        SELECT r.series_id, avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max,
+               arg_max(r.value, r.time) AS last, max(r.time) AS last_time, min(r.time) AS first_time,
+               count(*) AS samples, regr_slope(r.value, epoch(r.time)) AS slope
+        FROM samples_raw r
+        WHERE r.time > t0::TIMESTAMPTZ AND r.time <= t1::TIMESTAMPTZ
+          AND r.series_id IN (SELECT series_id FROM series WHERE name LIKE metric)
+        GROUP BY r.series_id
+    ), {_ENDED.format(lower="> t0::TIMESTAMPTZ", upper="t1::TIMESTAMPTZ").strip()}
+    SELECT s.host, s.name, s.labels, w.avg, w.min, w.max, w.last, w.last_time, w.first_time,
+           w.samples, w.slope, w.series_id
+    FROM w JOIN series s USING (series_id) LEFT JOIN ended e USING (series_id)
+    WHERE e.ended_at IS NULL OR e.ended_at < w.last_time""",
+    # PromQL's instant vector selector: each series' latest sample at or before t within the
+    # 5-minute lookback ([t - 5m, t], as in Prometheus 2.x), unless a stale marker came after it.
+    f"""
+    CREATE OR REPLACE MACRO instant(metric, t) AS TABLE
+    WITH l AS (
+        SELECT r.series_id, arg_max(r.value, r.time) AS value, max(r.time) AS time
+        FROM samples_raw r
+        WHERE r.time >= t::TIMESTAMPTZ - INTERVAL 5 MINUTE AND r.time <= t::TIMESTAMPTZ
+          AND r.series_id IN (SELECT series_id FROM series WHERE name LIKE metric)
+        GROUP BY r.series_id
+    ), {_ENDED.format(lower=">= t::TIMESTAMPTZ - INTERVAL 5 MINUTE", upper="t::TIMESTAMPTZ").strip()}
+    SELECT s.host, s.name, s.labels, l.value, l.time, l.series_id
+    FROM l JOIN series s USING (series_id) LEFT JOIN ended e USING (series_id)
+    WHERE e.ended_at IS NULL OR e.ended_at < l.time""",
+]
+
+
+@SCHEMA.migration(30, "annotations of rules and alerts, stale markers, instant()")
+def _parity(con: duckdb.DuckDBPyConnection) -> None:
+    # Annotations besides summary and description (runbook_url, dashboard, ...): templates on
+    # the rule, rendered per alert.
+    con.execute("ALTER TABLE rules ADD COLUMN annotations MAP(VARCHAR, VARCHAR)")
+    con.execute("ALTER TABLE alerts ADD COLUMN annotations MAP(VARCHAR, VARCHAR)")
+    con.execute("CREATE TABLE stale_markers (time TIMESTAMPTZ NOT NULL, series_id INTEGER NOT NULL)")
+    for macro in STALE_MACROS:
+        con.execute(macro)
