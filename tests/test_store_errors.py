@@ -26,7 +26,7 @@ from monitorkit import (
     StoreCorruptError,
     StorePermissionError,
 )
-from monitorkit.errors import StoreWriteError
+from monitorkit.errors import ConfigError, StoreWriteError
 from monitorkit.owner.connect import connect
 
 T = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -247,3 +247,10 @@ def test_batch_failing_in_the_writer_is_counted_and_forgotten(store: Store) -> N
         ("late_metric", {"a": "2", "b": "1"}, 4.0),
     ]
     assert store.query("SELECT count(*) FROM series") == [(2,)]
+
+
+def test_the_owners_memory_is_bounded_and_a_bad_limit_is_refused(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.duckdb", settings=isolated_settings(**{"store.memory_limit": "256MB"})) as store:
+        assert store.query("SELECT current_setting('memory_limit')") == [("244.1 MiB",)]
+    with pytest.raises(ConfigError, match=r"store\.memory_limit must be a size"):
+        Store(tmp_path / "b.duckdb", settings=isolated_settings(**{"store.memory_limit": "1GB'; ATTACH 'x"}))
