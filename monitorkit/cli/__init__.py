@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "layouts": ("monitorkit.cli.serve", "layouts"),
     "demo": ("monitorkit.cli.demo", "demo"),
     "hub": ("monitorkit.cli.lake", "hub"),
+    "export": ("monitorkit.cli.export", "export"),
 }
 # The first line of each command's help, so `monitorkit --help` imports no command module
 # (tests/test_cli_help.py checks that these match the commands).
@@ -41,6 +42,7 @@ SUMMARIES: dict[str, str] = {
     "layouts": "List, export and import dashboard layouts (JSON files you can keep in git).",
     "demo": "Write a realistic demo database: several hosts and days with documented incidents.",
     "hub": "Maintain the fleet lake and evaluate fleet rules over every host until Ctrl-C or SIGTERM.",
+    "export": "Export samples to zstd Parquet files partitioned by day, readable by pandas, polars and DuckDB.",
 }
 
 
