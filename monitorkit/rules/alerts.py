@@ -16,7 +16,7 @@ from monitorkit.rules.state import Event, Phase
 COLUMNS = (
     "id", "rule", "fingerprint", "labels", "kind", "severity", "state", "value", "summary", "description",
     "since", "fired_at", "last_active", "resolved_at", "updated_at", "acked_by", "acked_at", "ack_comment",
-    "silenced_by", "inhibited",
+    "silenced_by", "inhibited", "annotations",
 )
 _TS = pa.timestamp("us", tz="UTC")
 _LABELS = pa.map_(pa.string(), pa.string())
@@ -42,6 +42,7 @@ class Instance:
     ack_comment: str | None = None
     silenced_by: int | None = None
     inhibited: bool = False
+    annotations: dict[str, str] = field(default_factory=dict)  # every rendered annotation, summary included
 
     @property
     def state(self) -> str:
@@ -54,7 +55,7 @@ class Instance:
         return (
             self.id, self.rule, self.fingerprint, self.labels, self.kind, self.severity, p.state, self.value,
             self.summary, self.description, p.since, p.fired_at, p.last_active, p.resolved_at, self.updated_at,
-            self.acked_by, self.acked_at, self.ack_comment, self.silenced_by, self.inhibited,
+            self.acked_by, self.acked_at, self.ack_comment, self.silenced_by, self.inhibited, self.annotations,
         )
 
 
@@ -64,8 +65,15 @@ def _instance(row: Sequence[Any]) -> Instance:
     return Instance(
         r["id"], r["rule"], r["fingerprint"], dict(r["labels"]), r["kind"], r["severity"], phase, r["value"],
         r["summary"] or "", r["description"] or "", r["updated_at"], r["acked_by"], r["acked_at"],
-        r["ack_comment"], r["silenced_by"], bool(r["inhibited"]),
+        r["ack_comment"], r["silenced_by"], bool(r["inhibited"]), _annotations(r),
     )
+
+
+def _annotations(r: dict[str, Any]) -> dict[str, str]:
+    """Return a stored alert's annotations (rows written before migration 30 have only summary and description)."""
+    if r["annotations"] is not None:
+        return dict(r["annotations"])
+    return {k: v for k, v in (("summary", r["summary"]), ("description", r["description"])) if v}
 
 
 def load_instances(con: Any) -> dict[tuple[str, str], Instance]:
@@ -116,11 +124,11 @@ def save_instances(con: duckdb.DuckDBPyConnection, instances: Iterable[Instance]
     types = {
         "id": pa.int64(), "labels": _LABELS, "value": pa.float64(), "since": _TS, "fired_at": _TS,
         "last_active": _TS, "resolved_at": _TS, "updated_at": _TS, "acked_at": _TS, "silenced_by": pa.int64(),
-        "inhibited": pa.bool_(),
+        "inhibited": pa.bool_(), "annotations": _LABELS,
     }
     arrays = []
     for name, values in zip(COLUMNS, cols, strict=True):
-        if name == "labels":
+        if name in ("labels", "annotations"):
             values = tuple(list(v.items()) for v in values)
         arrays.append(pa.array(list(values), types.get(name, pa.string())))
     table = pa.table(dict(zip(COLUMNS, arrays, strict=True)))

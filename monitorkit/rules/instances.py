@@ -47,6 +47,7 @@ class AlertBook:
             context = {**row.row, **labels, "value": row.value}
             inst.value, inst.kind, inst.severity = row.value, rule.kind, labels["severity"]
             inst.summary, inst.description = render(rule.summary, context), render(rule.description, context)
+            inst.annotations = {k: v for k, v in (("summary", inst.summary), ("description", inst.description)) if v}
             self._step(inst, True, now, timing, events)
             changed[inst.id] = inst
         for (name, fp), inst in self.instances.items():
