@@ -1,29 +1,36 @@
 """Alert latency and rule-evaluation cost.
 
-1. Latency: an owner runs (default collectors, default rules plus one `for: 0s` rule); samples that
-   trip the rule are written with the current time; a local webhook receiver notes when each
-   notification arrives. Reports p50/p99 of (arrival - sample timestamp) over N alerts.
+1. Latency, default configuration: an owner runs (the default collectors and services, the
+   shipped rules plus one rule without `for`, alerts to a local webhook grouped per key). Two
+   sources trip the rule: a collector in the owner (samples stamped at the tick, like every
+   collector) and then an instrumented application in a child process (`monitorkit.instrument`,
+   its sender pushing to the owner API), one after the other. For each alert: sample timestamp -> the alert's state
+   `firing` committed (readers see it) and -> the webhook's arrival; p50/p95/p99/max.
 2. Cost: 50 rules (the shipped ones plus copies) evaluated over an hour of synthetic host
    metrics: CPU time (process) and wall time per evaluation.
 
-Run: .venv/bin/python benchmarks/alert_bench.py [--alerts 120] [--passes 30]
+Run: .venv/bin/python benchmarks/alert_bench.py [--only latency|cost] [--alerts 102] [--passes 30]
+     [--set store.flush_interval=100ms ...]   (settings to try instead of the shipped defaults)
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from monitorkit.config import load_settings
 from monitorkit.rules.engine import Engine
 from monitorkit.rules.loader import default_rules_dir, load_rules
+from monitorkit.rules.state import PassReport
 from monitorkit.samples import HOST, Sample
 from monitorkit.store import Store
 
@@ -34,10 +41,52 @@ TRIGGER_RULE = """-- name: bench_trigger
 -- kind: performance
 -- severity: warning
 -- summary: bench {{ key }}
-SELECT host, labels['key'] AS key, last AS value
-FROM gauge_window('bench_trigger', eval_time() - INTERVAL 10 SECOND, eval_time())
+SELECT host, name AS source, labels['key'] AS key, last AS value
+FROM gauge_window('bench_%', eval_time() - INTERVAL 10 SECOND, eval_time())
 WHERE last > 50
 """
+PER_TICK = 6  # new alerts per second from a source: 102 alerts in 17 s, one source after the other
+
+# The instrumented application: PER_TICK new keys a second on a gauge, pushed by the sender.
+APP = """
+import sys, time
+from monitorkit import instrument
+db, count, per_tick = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+gauge = instrument.Gauge("bench_instrument", "bench trigger", labelnames=["key"])
+sender = instrument.start(db_path=db)
+for i in range(count):
+    gauge.labels(key=f"i{i}").set(99.0)
+    if i % per_tick == per_tick - 1:
+        time.sleep(1.0)
+time.sleep(3.0)
+instrument.stop()
+"""
+
+
+class BenchCollector:
+    """Emit PER_TICK new `bench_collector` keys per tick (armed by the benchmark), stamped like any collector."""
+
+    name = "bench"
+    interval = 1.0
+
+    def __init__(self) -> None:
+        self.left = 0
+        self.next = 0
+
+    def collect(self, now: datetime) -> Iterable[Sample]:
+        out = []
+        for _ in range(min(PER_TICK, self.left)):
+            out.append(Sample(now, "bench_collector", {"key": f"c{self.next}"}, 99.0, HOST))
+            self.next += 1
+            self.left -= 1
+        return out
+
+
+def firing_of(key: str) -> Callable[[dict[str, Any]], bool]:
+    """Return a test of a webhook body: does it notify alert ``key`` as firing?"""
+    def match(body: dict[str, Any]) -> bool:
+        return any(a["labels"].get("key") == key and a["status"] == "firing" for a in body["alerts"])
+    return match
 
 
 def pct(values: list[float], p: float) -> float:
@@ -45,21 +94,40 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def latency(n: int) -> None:
+def figures(name: str, seconds: list[float], total: int) -> str:
+    if not seconds:
+        return f"  {name:<34} none of {total} arrived"
+    ms = [s * 1000 for s in seconds]
+    return (f"  {name:<34} p50 {pct(ms, 50):7.1f}  p95 {pct(ms, 95):7.1f}  p99 {pct(ms, 99):7.1f}  "
+            f"max {max(ms):7.1f} ms  ({len(ms)}/{total} alerts)")
+
+
+def latency(n: int, overrides: dict[str, str]) -> None:
+    from monitorkit.collectors import default_collectors
     from monitorkit.owner.runtime import OwnerContext, run_owner
 
+    logging.getLogger("monitorkit.alerts").setLevel(logging.ERROR)
     hook = Receiver()
+    bench = BenchCollector()
+    fired: dict[str, float] = {}
+
+    def on_pass(report: PassReport) -> None:  # in the writer thread, once the pass's state is committed
+        now = time.time()
+        for e in report.events:
+            if e.event == "firing" and e.rule == "bench_trigger":
+                fired.setdefault(e.labels["key"], now)
+
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules"
         rules.mkdir()
         (rules / "bench_trigger.sql").write_text(TRIGGER_RULE)
-        alerting = {
-            "receiver": "hook", "group_wait": "0s", "group_by": ["alertname", "key"],
-            "receivers": [{"name": "hook", "channels": [{"type": "webhook", "url": hook.url}]}],
-        }
+        db = Path(tmp) / "bench.duckdb"
+        # Routing only: one receiver, an alert per key (group_by). Every timing is the default.
+        alerting = {"receiver": "hook", "group_by": ["alertname", "key"],
+                    "receivers": [{"name": "hook", "channels": [{"type": "webhook", "url": hook.url}]}]}
         settings = load_settings(env={}).with_overrides({
-            "store.path": str(Path(tmp) / "bench.duckdb"), "rules.dirs": [str(rules)],
-            **{f"alerting.{k}": v for k, v in alerting.items()},
+            "store.path": str(db), "rules.dirs": [str(rules)],
+            **{f"alerting.{k}": v for k, v in alerting.items()}, **overrides,
         })
         stop = threading.Event()
         box: dict[str, OwnerContext] = {}
@@ -69,35 +137,57 @@ def latency(n: int) -> None:
             box["ctx"] = ctx
             ready.set()
 
-        owner = threading.Thread(target=run_owner, args=(settings, stop), daemon=True, kwargs={
-            "services": ("monitorkit.rules.service:RuleService",), "on_ready": on_ready})
+        collectors = [*default_collectors(settings["collectors"]), bench]
+        owner = threading.Thread(target=run_owner, args=(settings, stop), daemon=True,
+                                 kwargs={"collectors": collectors, "on_ready": on_ready})
         owner.start()
         ready.wait(60)
-        store = box["ctx"].owner.store
-        rule_count = len(box["ctx"].services["rules"].engine.rules)  # type: ignore[attr-defined]
-        time.sleep(3)  # let the collectors write a few ticks, so every rule has data
-        lat: list[float] = []
-        for i in range(n):
-            key = f"k{i}"
-            stamp = datetime.now(UTC)
-            store.write([Sample(stamp, "bench_trigger", {"key": key}, 99.0, HOST)])
-            arrived = hook.first(lambda body, k=key: any(
-                a["labels"].get("key") == k and a["status"] == "firing" for a in body["alerts"]))
-            if arrived is not None:
-                lat.append(arrived - stamp.timestamp())
+        ctx = box["ctx"]
+        engine: Engine = ctx.services["rules"].engine  # type: ignore[attr-defined]
+        engine.listeners.append(on_pass)
+        time.sleep(3)  # a few ticks of the default collectors first, so every rule has data
+        bench.left = n  # collector data alone first, then instrumented data alone
+        while bench.left and owner.is_alive():
+            time.sleep(0.2)
+        time.sleep(2)
+        app = subprocess.Popen([sys.executable, "-c", APP, str(db), str(n), str(PER_TICK)])
+        try:
+            app.wait(n / PER_TICK + 30)
+        finally:
+            if app.poll() is None:
+                app.kill()
+        keys = [f"c{i}" for i in range(n)] + [f"i{i}" for i in range(n)]
+        deadline = time.monotonic() + 15
+        arrived: dict[str, float] = {}
+        for key in keys:
+            t = hook.first(firing_of(key), max(0.0, deadline - time.monotonic()))
+            if t is not None:
+                arrived[key] = t
+        stamps = dict(ctx.owner.store.query(
+            "SELECT labels['key'], min(time) FROM samples WHERE name IN ('bench_collector', 'bench_instrument') "
+            "GROUP BY 1"))
+        used = {k: settings.get(k) for k in ("store.flush_interval", "collect.interval", "instrument.interval",
+                                            "rules.min_interval")}
+        used["alerting.group_wait"] = engine.alerting.root.group_wait.total_seconds()
         stop.set()
         owner.join(30)
     hook.close()
-    print(f"latency, sample timestamp -> webhook arrival, {len(lat)}/{n} alerts, {rule_count} rules loaded "
-          "(shipped + 1 trigger), owner with the default collectors:")
-    print(f"  p50 {pct(lat, 50) * 1000:.1f} ms   p99 {pct(lat, 99) * 1000:.1f} ms   "
-          f"max {max(lat) * 1000:.1f} ms   mean {statistics.mean(lat) * 1000:.1f} ms")
+
+    def lat(prefix: str, when: dict[str, float]) -> list[float]:
+        return [when[k] - stamps[k].timestamp() for k in keys if k.startswith(prefix) and k in when and k in stamps]
+
+    print(f"latency from a sample's timestamp, {n} alerts per source, settings {used}:")
+    print(figures("collector data -> firing", lat("c", fired), n))
+    print(figures("collector data -> webhook", lat("c", arrived), n))
+    print(figures("instrumented data -> firing", lat("i", fired), n))
+    print(figures("instrumented data -> webhook", lat("i", arrived), n))
 
 
 def synthetic_history(store: Store, end: datetime) -> int:
     """Write an hour of host-like metrics (1 s cadence) and return how many samples."""
     start = end - timedelta(hours=1)
-    names = [("cpu_percent", {}), ("memory_percent", {}), ("swap_in_bytes_total", {}), ("swap_out_bytes_total", {})]
+    names: list[tuple[str, dict[str, str]]] = [
+        ("cpu_percent", {}), ("memory_percent", {}), ("swap_in_bytes_total", {}), ("swap_out_bytes_total", {})]
     names += [("cpu_percent", {"cpu": str(c)}) for c in range(2)]
     for nic in ("eth0", "lo"):
         names += [(f"net_errors_{d}_total", {"nic": nic}) for d in ("in", "out")]
@@ -165,12 +255,18 @@ def measure(engine: Engine, times: list[datetime], all_due: bool = False) -> tup
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--alerts", type=int, default=120)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--only", choices=("latency", "cost"))
+    parser.add_argument("--alerts", type=int, default=102, help="alerts per source")
     parser.add_argument("--passes", type=int, default=30)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting instead of its default, e.g. store.flush_interval=100ms")
     args = parser.parse_args()
-    latency(args.alerts)
-    cost(args.passes)
+    overrides = dict(item.split("=", 1) for item in args.set)
+    if args.only in (None, "latency"):
+        latency(args.alerts, overrides)
+    if args.only in (None, "cost"):
+        cost(args.passes)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,15 @@ import pytest
 from rules_helpers import FakeClock, engine_for, rule_settings, trigger, write_rule
 
 from monitorkit.rules.engine import Engine
+from monitorkit.rules.state import PassReport
 from monitorkit.store import Store
 
 
-def commit(store: Store, engine: Engine) -> None:
+def commit(store: Store, engine: Engine) -> PassReport | None:
     """Commit, then run the pass the commit wakes the engine's loop for."""
     store.flush()
     engine.on_commit()
-    engine.step()
+    return engine.step()
 
 
 def test_a_commit_with_no_rule_due_evaluates_nothing(tmp_path: Path) -> None:
@@ -111,3 +112,21 @@ def test_an_errored_rule_backs_off_exponentially_and_the_rules_table_says_so(tmp
             "SELECT state, error, failures, retry_at FROM rules WHERE name = 'broken'")
     assert state == "errored" and failures == 4 and retry_at == start + timedelta(seconds=15)
     assert "always fails" in error and "failed 4 times in a row; next try in 8 s" in error
+
+
+def test_a_new_group_is_notified_group_wait_after_it_fired_on_a_timer_not_at_the_next_commit(tmp_path: Path) -> None:
+    write_rule(tmp_path / "rules", "hot")
+    clock = FakeClock()
+    # the shipped [alerting] timing (group_wait 250 ms); no file polling timer in the way
+    settings = rule_settings(tmp_path / "rules", **{"rules.poll": "1h"})
+    with Store(tmp_path / "m.duckdb", settings=settings) as store, \
+            engine_for(store, clock=clock.monotonic, now=clock.utcnow) as engine:
+        assert engine.alerting.root.group_wait == timedelta(milliseconds=250)
+        store.write([trigger(clock.utcnow(), 80)])
+        report = commit(store, engine)
+        assert report is not None and [e.event for e in report.events] == ["pending", "firing"]
+        assert report.notifications == []  # group_wait has not passed
+        assert engine._next_wake() == pytest.approx(clock.monotonic() + 0.25)  # the loop's timer: no commit needed
+        clock.advance(0.25)
+        report = engine.step()  # what that timer runs
+        assert report is not None and [n.alerts[0].rule for n in report.notifications] == ["hot"]

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import duckdb
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 INLINE_BUDGET = 0.25  # seconds a rule may take in the live pass before it moves to the slow lane
 PROMOTE_BELOW = INLINE_BUDGET / 2  # a slow-lane run this fast brings the rule back inline
 SPREAD_BUDGET = 0.05  # seconds of `every:` rules per live pass; the rest wait for the next pass
+Cadence = Literal["commit", "every"] | None  # which rules a pass runs: without `every:`, with it, or all
 
 
 class Due(NamedTuple):
@@ -42,8 +43,11 @@ class Due(NamedTuple):
 
 
 def evaluate_due(book: RuleBook, cur: duckdb.DuckDBPyConnection, now: datetime, watchdog: Watchdog,
-                 slow: SlowLane | None, finished: Iterable[Finished], *, spread: bool, fresh: bool = True) -> Due:
+                 slow: SlowLane | None, finished: Iterable[Finished], *, spread: bool, fresh: bool = True,
+                 cadence: Cadence = None) -> Due:
     """Apply the slow lane's ``finished`` runs, then run every rule due at ``now`` (``fresh``: data was committed).
+
+    ``cadence`` picks the rules: "commit" those without `every:`, "every" those with it, None all.
 
     Without ``slow`` (``Engine.run``) every rule runs inline with its full budget. With
     ``spread``, `every:` rules that fall due together are spread over the next passes once
@@ -67,6 +71,8 @@ def evaluate_due(book: RuleBook, cur: duckdb.DuckDBPyConnection, now: datetime, 
         if not book.installed(name):
             errors[name] = status.error or "errored"
             continue  # failed to install: nothing to run until the file changes
+        if cadence is not None and bool(rule.every) != (cadence == "every"):
+            continue  # the other half of the pass runs it
         if name in results or name in errors or (slow is not None and slow.busy(name)):
             continue  # its slow-lane run was just applied, or it is still running there
         at = book.due(rule, now, fresh=fresh)

@@ -112,9 +112,10 @@ class RuleBook:
                 times.append(status.last_eval + rule.every)
         return min(times, default=None)
 
-    def any_due(self, now: datetime, *, fresh: bool = True) -> bool:
-        """Tell whether a pass at ``now`` would evaluate at least one rule."""
-        return any(self.installed(name) and self.due(rule, now, fresh=fresh) for name, rule in self.rules.items())
+    def any_due(self, now: datetime, *, fresh: bool = True, every: bool | None = None) -> bool:
+        """Tell whether a pass at ``now`` would evaluate at least one rule (``every``: only rules with/without it)."""
+        return any(self.installed(name) and (every is None or bool(rule.every) == every)
+                   and self.due(rule, now, fresh=fresh) is not None for name, rule in self.rules.items())
 
     def succeeded(self, name: str, at: datetime, seconds: float, rows: int, *, slow: bool) -> None:
         """Record an evaluation of ``name`` at ``at`` that returned ``rows`` rows in ``seconds``."""
