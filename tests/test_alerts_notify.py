@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import timedelta
 from email import message_from_bytes
@@ -149,6 +150,11 @@ EXPECTED_ERRORS = {
 }
 
 
+def alert_key(key: str) -> Callable[[dict[str, Any]], bool]:
+    """Return a test of a webhook body: is it about the alert with label key=``key``?"""
+    return lambda body: bool(body["alerts"][0]["labels"]["key"] == key)
+
+
 def test_misbehaving_receivers_cost_the_good_ones_nothing_and_every_bad_attempt_is_recorded(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     write_rule(tmp_path / "rules", "hot")
@@ -173,13 +179,13 @@ def test_misbehaving_receivers_cost_the_good_ones_nothing_and_every_bad_attempt_
                 store.flush()
                 sent[key] = time.time()
                 engine.run(at(i))
-            arrived = {key: good.first(lambda b, k=key: b["alerts"][0]["labels"]["key"] == k, 10) for key in keys}
+            arrived = {key: good.first(alert_key(key), 10) for key in keys}
             assert engine.dispatcher.wait_idle(30)
             health = {r.component: r for r in engine.health_rows()}
             store.flush()
             rows = store.query("SELECT receiver, ok, error FROM notifications ORDER BY time")
     # the good webhook got each alert within the deadline one bad delivery may take (1 s), not after them
-    assert all(arrived[k] is not None and arrived[k] - sent[k] < 1.0 for k in keys), (arrived, sent)
+    assert all((arrived[k] or float("inf")) - sent[k] < 1.0 for k in keys), (arrived, sent)
     assert [r.getMessage() for r in caplog.records if r.name == "monitorkit.alerts"] == [
         f"FIRING #{i} alertname=hot, host=h1, key={k}, severity=warning" for i, k in enumerate(keys, start=1)]
     by_receiver: dict[str, list[tuple[bool, str | None]]] = {}

@@ -5,7 +5,7 @@ The engine runs on a FakeClock here: time moves only when the test says so.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,10 +99,12 @@ def test_an_errored_rule_backs_off_exponentially_and_the_rules_table_says_so(tmp
     with Store(tmp_path / "m.duckdb", settings=rule_settings(tmp_path / "rules")) as store, \
             engine_for(store, clock=clock.monotonic, now=clock.utcnow) as engine:
         start = clock.utcnow()
-        runs = []
+        runs: list[tuple[datetime, datetime]] = []
         for _ in range(80):  # 8 s of commits every 0.1 s
             commit(store, engine)
-            runs.append((engine.status["broken"].last_eval, engine.status["good"].last_eval))
+            broken, good = engine.status["broken"].last_eval, engine.status["good"].last_eval
+            assert broken is not None and good is not None
+            runs.append((broken, good))
             clock.advance(0.1)
         broken_runs = sorted({b for b, _ in runs})
         assert [round((t - start).total_seconds(), 1) for t in broken_runs] == [0.0, 1.0, 3.0, 7.0]  # 1, 2, 4 s
@@ -118,7 +120,7 @@ def test_a_new_group_is_notified_group_wait_after_it_fired_on_a_timer_not_at_the
     write_rule(tmp_path / "rules", "hot")
     clock = FakeClock()
     # the shipped [alerting] timing (group_wait 250 ms); no file polling timer in the way
-    settings = rule_settings(tmp_path / "rules", **{"rules.poll": "1h"})
+    settings = rule_settings(tmp_path / "rules").with_overrides({"rules.poll": "1h"}, source="test")
     with Store(tmp_path / "m.duckdb", settings=settings) as store, \
             engine_for(store, clock=clock.monotonic, now=clock.utcnow) as engine:
         assert engine.alerting.root.group_wait == timedelta(milliseconds=250)

@@ -78,7 +78,7 @@ class Feed:
 def test_a_slow_rule_and_a_failing_rule_delay_neither_ingestion_nor_a_good_rule(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     write_rule(rules, "good")  # fires on every new key, evaluated after each commit
-    settings = rule_settings(rules, **{"store.flush_interval": "0.1s"})
+    settings = rule_settings(rules).with_overrides({"store.flush_interval": "0.1s"}, source="test")
     with Store(tmp_path / "m.duckdb", settings=settings) as store, engine_for(store) as engine:
         feed = Feed(store)
         engine.listeners.append(feed.on_pass)
@@ -122,7 +122,7 @@ def test_engine_passes_wait_for_no_commit_and_no_rule_blocks_the_writer(tmp_path
     with Store(tmp_path / "m.duckdb", settings=rule_settings(rules)) as store, engine_for(store) as engine:
         running = threading.Thread(target=engine.run, daemon=True)  # full budget, inline: 3 s on this thread
         running.start()
-        assert wait_until(lambda: engine.watchdog.active(), 5)  # the rule's query is running now
+        assert wait_until(lambda: engine.watchdog.active() > 0, 5)  # the rule's query is running now
         store.write([trigger(utcnow(), 1)])
         store.flush(timeout=2.0)  # committed while the rule still runs (it has 3 s)
         assert running.is_alive()
