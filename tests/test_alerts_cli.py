@@ -95,7 +95,8 @@ def test_rule_commands(fired: Path) -> None:
     out = cli("rules", "backtest", "cpu_saturation", "--from", T0.isoformat(), "--to",
               (T0 + timedelta(minutes=15)).isoformat(), "--step", "1m", "--json", db=fired)
     [window] = json.loads(out.output)
-    assert window["start"].startswith("2024-05-01 10:02") and window["end"].startswith("2024-05-01 10:10")
+    # keep_firing_for (1m) counts from the first quiet evaluation, as in Prometheus: resolved at 10:11
+    assert window["start"].startswith("2024-05-01 10:02") and window["end"].startswith("2024-05-01 10:11")
 
     broken = fired.parent / "more"
     write_rule(broken, "fine", "SELECT 1 AS value")

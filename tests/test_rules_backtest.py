@@ -63,8 +63,9 @@ def test_backtest_of_a_shipped_rule_by_name_with_keep_firing_for(history_db: Pat
     with connect(history_db) as con:
         result = backtest(con, "cpu_saturation", m(0), m(60), timedelta(minutes=1))
         assert con.execute("SELECT count(*) FROM alerts").fetchall() == [(0,)]  # live state untouched
-    # 1-minute averages: active 10:11-10:29 and 10:41-10:44; for 2m, keep_firing_for 1m
-    assert [(w.labels["host"], w.start, w.end) for w in result.windows] == [("a", m(13), m(30)), ("b", m(43), m(45))]
+    # 1-minute averages: active 10:11-10:29 and 10:41-10:44; for 2m, keep_firing_for 1m counted from the
+    # first quiet evaluation (10:30, 10:45) as Prometheus does: resolved one evaluation later
+    assert [(w.labels["host"], w.start, w.end) for w in result.windows] == [("a", m(13), m(31)), ("b", m(43), m(46))]
 
 
 def test_backtest_reports_a_window_still_open_at_the_end(history_db: Path) -> None:

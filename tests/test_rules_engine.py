@@ -37,13 +37,14 @@ def test_alert_goes_pending_firing_resolved_and_history_is_one_query(tmp_path: P
         assert engine.run(at(30)).events == []
         assert [e.event for e in engine.run(at(60)).events] == ["firing"]
         assert engine.run(at(90)).events == []
-        assert engine.run(at(120)).events == []  # condition gone, keep_firing_for not over
-        assert [e.event for e in engine.run(at(150)).events] == ["resolved"]
+        assert engine.run(at(120)).events == []  # condition gone: keep_firing_for (45 s) counts from here
+        assert engine.run(at(150)).events == []  # 30 s since the first quiet evaluation
+        assert [e.event for e in engine.run(at(180)).events] == ["resolved"]
         [(_id, rule, state, summary, labels, since, fired, resolved)] = store.query(
             "SELECT id, rule, state, summary, labels, since, fired_at, resolved_at FROM alerts")
         assert (rule, state, summary) == ("hot", "resolved", "a at 80")
         assert labels == {"alertname": "hot", "host": "h1", "key": "a", "severity": "warning"}
-        assert (since, fired, resolved) == (at(0), at(60), at(150))
+        assert (since, fired, resolved) == (at(0), at(60), at(180))
         assert [(e[1], e[2]) for e in events(store)] == [("pending", "pending"), ("firing", "firing"),
                                                          ("resolved", "resolved")]
         assert store.query("SELECT count(*) FROM alert_hot")[0][0] == 0  # the live view (now() is 2024+)

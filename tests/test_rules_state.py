@@ -48,15 +48,33 @@ def test_state_machine_fires_and_resolves_only_when_due(seq: list[tuple[int, boo
             earlier = [when for (when, a) in history[:-1] if when >= since]
             assert not earlier or earlier[-1] - since < for_, "fired later than it should have"
         if "resolved" in entered:
+            # Prometheus counts keep_firing_for from the first evaluation that found the condition gone.
             last = before.last_active
-            assert last is not None and t - last >= keep
-            quiet = [a for (when, a) in history if when > last]
-            assert not any(quiet), "resolved while the condition held"
-            previous = [when for (when, a) in history[:-1] if when > last]
-            assert not previous or previous[-1] - last < keep, "resolved later than it should have"
+            assert last is not None
+            quiet = [when for (when, a) in history if when > last]
+            assert not any(a for (when, a) in history if when > last), "resolved while the condition held"
+            assert t - quiet[0] >= keep, "resolved before keep_firing_for passed since the first quiet evaluation"
+            assert all(when - quiet[0] < keep for when in quiet[:-1]), "resolved later than it should have"
         if phase.state == "firing" and not active:
-            assert before.state == "firing" and t - (before.last_active or t) < keep
+            last = before.last_active
+            assert before.state == "firing" and last is not None
+            quiet = [when for (when, a) in history if when > last]
+            assert t - quiet[0] < keep
     assert phase.state == states[-1]
+
+
+def test_keep_firing_for_counts_from_the_first_quiet_evaluation_as_prometheus() -> None:
+    # every: 1m with keep_firing_for: 1m keeps a firing alert one evaluation longer (rules/alerting.go)
+    timing = Timing(timedelta(0), timedelta(minutes=1))
+    phase, states = Phase(), []
+    for minute, active in enumerate([True, False, False, False]):
+        phase, entered = advance(phase, active, T0 + timedelta(minutes=minute), timing)
+        states.append((minute, entered, phase.state))
+    assert states == [(0, ["pending", "firing"], "firing"), (1, [], "firing"), (2, ["resolved"], "resolved"),
+                      (3, [], "resolved")]
+    phase, entered = advance(Phase(), True, T0, Timing())
+    phase, entered = advance(phase, False, T0 + timedelta(minutes=1), Timing())
+    assert entered == ["resolved"]  # without keep_firing_for: the first quiet evaluation resolves
 
 
 # -- notification: silenced and inhibited alerts are never sent ---------------------------------------

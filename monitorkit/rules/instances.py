@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 
 from monitorkit.rules.alerts import Instance
 from monitorkit.rules.groups import AlertView
-from monitorkit.rules.loader import render
 from monitorkit.rules.routing import InhibitRule, inhibited
 from monitorkit.rules.runner import RuleResult, alert_labels
 from monitorkit.rules.silences import Silence, silenced_by
 from monitorkit.rules.state import Event, State, Timing, advance, fingerprint
+from monitorkit.rules.templates import render
 
 Changed = dict[int, Instance]
 
@@ -34,7 +34,7 @@ class AlertBook:
         timing = Timing(rule.for_, rule.keep_firing_for)
         seen: set[str] = set()
         for row in res.alerts:
-            labels = alert_labels(rule, row.labels)
+            labels = alert_labels(rule, row.labels, {**row.row, "value": row.value})
             fp = fingerprint(labels)
             if fp in seen:
                 continue  # two rows with the same labels: the first one counts
@@ -46,8 +46,8 @@ class AlertBook:
                 self.instances[(rule.name, fp)] = inst
             context = {**row.row, **labels, "value": row.value}
             inst.value, inst.kind, inst.severity = row.value, rule.kind, labels["severity"]
-            inst.summary, inst.description = render(rule.summary, context), render(rule.description, context)
-            inst.annotations = {k: v for k, v in (("summary", inst.summary), ("description", inst.description)) if v}
+            inst.annotations = {k: render(t, context, row.labels) for k, t in rule.annotation_templates.items()}
+            inst.summary, inst.description = inst.annotations.get("summary", ""), inst.annotations.get("description", "")
             self._step(inst, True, now, timing, events)
             changed[inst.id] = inst
         for (name, fp), inst in self.instances.items():

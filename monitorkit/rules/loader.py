@@ -14,7 +14,6 @@ WHERE labels['cpu'] IS NULL AND avg > 90
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,10 @@ import duckdb
 from monitorkit.config import Settings, parse_duration
 from monitorkit.errors import ConfigError
 from monitorkit.rules.errors import RuleFileError
+from monitorkit.rules.templates import format_value, label_value, render
+
+__all__ = ["Rule", "RuleSet", "format_value", "label_value", "load_file", "load_rules", "parse_rule", "render",
+           "rules_config", "sql_at"]
 
 RuleType = Literal["alert", "health"]
 KINDS = ("performance", "resource", "error", "health")
@@ -39,13 +42,13 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # health_<name> must not collide with the engine's own tables and views.
 RESERVED = {"status", "history", "components", "overall", "active"}
 HEALTH_COLUMNS = ("component", "status", "reason")
-_HEADER_RE = re.compile(r"^--\s*([a-z_]+)\s*:\s?(.*)$")
+ANNOTATION_PREFIX = "annotations."  # `-- annotations.runbook_url: https://...` adds any annotation
+_HEADER_RE = re.compile(r"^--\s*([a-z_]+(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*:\s?(.*)$")
 _EVAL_TIME_RE = re.compile(r"\beval_time\s*\(\s*\)", re.IGNORECASE)
 _NOW_RE = re.compile(r"\b(now\s*\(\s*\)|current_timestamp|get_current_timestamp\s*\(|transaction_timestamp\s*\()",
                      re.IGNORECASE)
 MAX_SPAN = timedelta(days=366)  # for, keep_firing_for, every
 MAX_TIMEOUT = timedelta(hours=1)  # a rule's time budget
-_TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,13 @@ class Rule:
     labels: Mapping[str, str] = field(default_factory=dict)
     timeout: timedelta | None = None
     every: timedelta = timedelta(0)  # evaluate at most this often (0: after every commit)
+    annotations: Mapping[str, str] = field(default_factory=dict)  # besides summary and description
+
+    @property
+    def annotation_templates(self) -> dict[str, str]:
+        """Return every annotation template, summary and description first, empty ones left out."""
+        first = {"summary": self.summary, "description": self.description}
+        return {k: v for k, v in {**first, **self.annotations}.items() if v}
 
     @property
     def view(self) -> str:
@@ -96,7 +106,7 @@ def parse_rule(text: str, *, file: str = "<memory>", default_name: str | None = 
             body_start = i
             break
         rest = line[2:]
-        if last_key in ("summary", "description") and rest.startswith(("  ", "\t")):
+        if last_key is not None and _is_annotation(last_key) and rest.startswith(("  ", "\t")):
             header[last_key] = f"{header[last_key]} {rest.strip()}".strip()  # an indented continuation line
             continue
         match = _HEADER_RE.match(line)
@@ -104,14 +114,19 @@ def parse_rule(text: str, *, file: str = "<memory>", default_name: str | None = 
             last_key = None  # an ordinary comment
             continue
         key = match.group(1)
-        if key not in HEADER_KEYS:
-            raise RuleFileError(f"{file}: unknown header key {key!r}; use {', '.join(HEADER_KEYS)}")
+        if key not in HEADER_KEYS and not key.startswith(ANNOTATION_PREFIX):
+            raise RuleFileError(f"{file}: unknown header key {key!r}; use {', '.join(HEADER_KEYS)} "
+                                f"or {ANNOTATION_PREFIX}<name> for another annotation")
         if key in header:
             raise RuleFileError(f"{file}: header key {key!r} is given twice")
         header[key] = match.group(2).strip()
         last_key = key
     sql = "\n".join(lines[body_start:]).strip()
     return _build(header, sql, file, default_name)
+
+
+def _is_annotation(key: str) -> bool:
+    return key in ("summary", "description") or key.startswith(ANNOTATION_PREFIX)
 
 
 def _build(header: dict[str, str], sql: str, file: str, default_name: str | None) -> Rule:
@@ -139,10 +154,14 @@ def _build(header: dict[str, str], sql: str, file: str, default_name: str | None
     if timeout is not None and timeout <= timedelta(0):
         raise RuleFileError(f"{file}: timeout must be longer than 0 s, e.g. '10s'")
     sql = _check_sql(sql, file)
+    annotations = {k[len(ANNOTATION_PREFIX):]: v for k, v in header.items() if k.startswith(ANNOTATION_PREFIX)}
+    for key in ("summary", "description"):
+        if key in annotations:
+            raise RuleFileError(f"{file}: write '-- {key}:' instead of '-- {ANNOTATION_PREFIX}{key}:'")
     return Rule(
         name=name, type=rtype, kind=kind, severity=severity, sql=sql, file=file, for_=for_,  # type: ignore[arg-type]
         keep_firing_for=keep, summary=header.get("summary", ""), description=header.get("description", ""),
-        labels=_parse_labels(header.get("labels", ""), file), timeout=timeout, every=every,
+        labels=_parse_labels(header.get("labels", ""), file), timeout=timeout, every=every, annotations=annotations,
     )
 
 
@@ -266,31 +285,6 @@ def sql_at(rule: Rule | str, at: datetime | None) -> str:
         raise ValueError("evaluation times must be timezone-aware datetimes")
     literal = f"(TIMESTAMPTZ '{at.astimezone(UTC).isoformat()}')"
     return _EVAL_TIME_RE.sub(literal, sql)
-
-
-def format_value(value: Any) -> str:
-    """Format a value for a template: at most two decimals, no trailing zeros (95.0 → 95, 99.90 → 99.9)."""
-    if isinstance(value, float):
-        if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
-            return str(int(value))
-        return f"{value:.2f}".rstrip("0").rstrip(".")
-    return "" if value is None else str(value)
-
-
-def render(template: str, row: Mapping[str, Any]) -> str:
-    """Replace each ``{{ column }}`` with the row's value; unknown names render empty."""
-    return _TEMPLATE_RE.sub(lambda m: format_value(row.get(m.group(1))), template)
-
-
-def label_value(value: Any) -> str:
-    """Return a column value as a label string (maps and lists as their text form)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float):
-        return format_value(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return "" if value is None else str(value)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -15,7 +14,8 @@ import duckdb
 
 from monitorkit.errors import QueryError
 from monitorkit.rules.errors import RuleEvalError, RuleTimeoutError
-from monitorkit.rules.loader import HEALTH_COLUMNS, Rule, label_value, sql_at
+from monitorkit.rules.loader import HEALTH_COLUMNS, Rule, sql_at
+from monitorkit.rules.templates import label_value, render
 
 HEALTH_STATUSES = ("ok", "degraded", "failing")
 
@@ -166,9 +166,7 @@ def alert_rows(rule: Rule, rows: list[dict[str, Any]]) -> list[AlertRow]:
                 raw = float(raw)
             except (TypeError, ValueError):
                 raise RuleEvalError(f"column 'value' must be numeric, got {type(raw).__name__} {raw!r}") from None
-        value = float(raw) if raw is not None else None
-        if value is not None and not math.isfinite(value):
-            value = None
+        value = float(raw) if raw is not None else None  # +Inf and NaN stay what they are, as in Prometheus
         # Columns starting with "_" are for templates only, not labels (they may change every evaluation).
         labels = {k: label_value(v) for k, v in row.items() if k != "value" and not k.startswith("_") and v is not None}
         out.append(AlertRow(labels, value, row))
@@ -201,9 +199,18 @@ def evaluate_rule(
     return RuleResult(rule, at, [], health_rows(rule, rows), time.perf_counter() - started)
 
 
-def alert_labels(rule: Rule, row_labels: Mapping[str, str]) -> dict[str, str]:
-    """Return an alert's full label set: the rule's static labels, the row's, alertname and severity."""
-    labels = {**rule.labels, **row_labels}
+def alert_labels(rule: Rule, row_labels: Mapping[str, str], row: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Return an alert's label set as Prometheus builds it, plus monitorkit's severity.
+
+    The row's labels, overwritten by the rule's ``labels:`` (templates expanded with the row,
+    ``$labels`` and ``$value``); a label whose value is empty is no label; then ``alertname``.
+    ``severity`` is the header's unless a column or ``labels:`` gives one.
+    """
+    labels = dict(row_labels)
+    context = {**(row or {}), **row_labels}
+    for key, template in rule.labels.items():
+        labels[key] = render(template, context, row_labels)
+    labels = {k: v for k, v in labels.items() if v != ""}
     labels["alertname"] = rule.name
     labels.setdefault("severity", rule.severity)
     return dict(sorted(labels.items()))

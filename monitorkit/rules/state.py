@@ -35,8 +35,11 @@ class Timing(NamedTuple):
 class Phase(NamedTuple):
     """Where one alert instance is: its state and the times that decide the next one.
 
-    ``since`` is when the current episode's condition started to hold (pending since);
-    ``last_active`` the last evaluation at which it held.
+    ``since`` is when the current episode's condition started to hold (pending since, Prometheus's
+    ActiveAt); ``last_active`` the last evaluation at which it held; ``quiet_since`` the first
+    evaluation at which a firing alert's condition no longer held (Prometheus's KeepFiringSince:
+    ``keep_firing_for`` counts from there). Like Prometheus, ``quiet_since`` is not kept across a
+    restart.
     """
 
     state: State = "inactive"
@@ -44,6 +47,7 @@ class Phase(NamedTuple):
     fired_at: datetime | None = None
     last_active: datetime | None = None
     resolved_at: datetime | None = None
+    quiet_since: datetime | None = None
 
 
 def advance(phase: Phase, active: bool, now: datetime, timing: Timing) -> tuple[Phase, list[State]]:
@@ -54,7 +58,7 @@ def advance(phase: Phase, active: bool, now: datetime, timing: Timing) -> tuple[
             phase = Phase("pending", since=now, last_active=now)
             entered.append("pending")
         else:
-            phase = phase._replace(last_active=now)
+            phase = phase._replace(last_active=now, quiet_since=None)
         if phase.state == "pending" and phase.since is not None and now - phase.since >= timing.for_:
             phase = phase._replace(state="firing", fired_at=now)
             entered.append("firing")
@@ -62,9 +66,12 @@ def advance(phase: Phase, active: bool, now: datetime, timing: Timing) -> tuple[
     if phase.state == "pending":
         return Phase("inactive"), ["inactive"]
     if phase.state == "firing":
-        last = phase.last_active or phase.fired_at or now
-        if now - last >= timing.keep_firing_for:
-            return phase._replace(state="resolved", resolved_at=now), ["resolved"]
+        # As Prometheus: keep firing while less than keep_firing_for has passed since the first
+        # evaluation that found the condition gone (with every: 1m and keep_firing_for: 1m, one more).
+        quiet = phase.quiet_since or now
+        if now - quiet < timing.keep_firing_for:
+            return phase._replace(quiet_since=quiet), entered
+        return phase._replace(state="resolved", resolved_at=now, quiet_since=None), ["resolved"]
     return phase, entered
 
 
