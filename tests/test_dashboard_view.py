@@ -166,31 +166,51 @@ def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     view = _view(app)
     bar = view.toolbar
     bar.open()
+    assert list(bar.saved.options) == ["overview (built-in)"], "the built-in layouts are listed before any is saved"
     view.card_action(view.cards[-1], "remove")
     bar.name.value = "mine"
     bar._save()
-    assert bar.saved.options == ["mine"]
+    assert list(bar.saved.options) == ["mine", "overview (built-in)"]
     view.set_layout(DEFAULT_LAYOUT)
     assert len(view.cards) == len(DEFAULT_LAYOUT.panels)
-    bar.saved.value = "mine"
+    bar.saved.value = ("saved", "mine")
     bar.run(bar._load)
     assert "Loaded layout 'mine'" in bar.message.object
     assert len(view.cards) == len(DEFAULT_LAYOUT.panels) - 1
     bar.run(bar._default)
     assert app.layouts.default().name == "mine"
+    assert list(bar.saved.options) == ["mine (default)", "overview (built-in)"]
+    # The built-in overview can always be restored, as what opens by default too.
+    bar.saved.value = ("built-in", "overview")
+    bar.run(bar._default)
+    assert app.layouts.default() == DEFAULT_LAYOUT and "'overview' opens by default now" in bar.message.object
+    bar.run(bar._load)
+    assert len(view.cards) == len(DEFAULT_LAYOUT.panels) and view.layout_name == "overview"
+    bar.name.value = "overview"
+    bar.run(bar._save)
+    assert "built-in layout" in bar.message.object and app.layouts.list()[0].name == "mine"
+    bar.run(bar._delete)
+    assert "cannot be deleted" in bar.message.object
+    bar.saved.value = ("saved", "mine")
+    bar.run(bar._load)
     exported = json.loads(bar._export_file().getvalue())
     assert exported["name"] == "mine" and len(exported["panels"]) == len(DEFAULT_LAYOUT.panels) - 1
     exported["name"] = "imported"
     bar.upload.value = json.dumps(exported).encode()
     assert "Imported and loaded layout 'imported'" in bar.message.object
-    assert sorted(bar.saved.options) == ["imported", "mine"]
+    assert sorted(bar.saved.options) == ["imported", "mine", "overview (built-in)"]
     bar.upload.value = b'{"name": "x", "panels": [{"kind": "pie"}]}'
     assert "unknown kind 'pie'" in bar.message.object
-    bar.saved.value = "imported"
+    bar.saved.value = ("saved", "imported")
     bar.run(bar._delete)
-    assert bar.saved.options == ["mine"]
+    assert bar.confirm_row.visible and "Delete the saved layout 'imported'?" in bar.question.object
+    assert "imported" in {i.name for i in app.layouts.list()}, "nothing is deleted before the confirmation"
+    bar.no.clicks += 1
+    assert not bar.confirm_row.visible and "imported" in {i.name for i in app.layouts.list()}
+    bar.run(bar._delete)
+    bar.yes.clicks += 1
+    assert list(bar.saved.options) == ["mine", "overview (built-in)"] and "Deleted layout 'imported'" in bar.message.object
     assert from_file_json(json.dumps(exported)).name == "imported"
-
 
 
 def test_every_layout_kind_has_a_panel_class() -> None:
@@ -220,6 +240,9 @@ class _Shelf:
         self.saved[layout.name] = layout
 
     def set_default(self, name: str) -> None:
+        pass
+
+    def clear_default(self) -> None:
         pass
 
     def delete(self, name: str) -> None:

@@ -24,6 +24,7 @@ from monitorkit.dashboard.console import SqlConsole
 from monitorkit.dashboard.editor import Card, LayoutToolbar
 from monitorkit.dashboard.errors import DashboardError, LayoutError
 from monitorkit.dashboard.feed import Feed, Snapshot
+from monitorkit.dashboard.grid import CardGrid
 from monitorkit.dashboard.history import TimeRange, load_history, resolve
 from monitorkit.dashboard.panels import PanelContext, PanelView, build_panel
 from monitorkit.dashboard.reader import Reader
@@ -94,9 +95,17 @@ class LayoutBackend:
         """Save ``layout`` under its name."""
         self._w(lambda con: lay.save_layout(con, layout, default=default))
 
+    def find(self, name: str) -> lay.Layout:
+        """Return the layout saved as ``name``, else the built-in one of that name."""
+        return lay.find_layout(self.con, name)
+
     def set_default(self, name: str) -> None:
         """Make ``name`` the layout new sessions open with."""
         self._w(lambda con: lay.set_default(con, name))
+
+    def clear_default(self) -> None:
+        """Make the built-in overview the layout new sessions open with."""
+        self._w(lay.clear_default)
 
     def delete(self, name: str) -> None:
         """Delete the layout ``name``."""
@@ -146,13 +155,12 @@ class DashboardView:
         self.absolute.param.watch(lambda e: self.reload(), "value")
         self.live.param.watch(lambda e: self.reload(), "value")
         self.host.param.watch(self._on_host, "value")
-        self.toolbar = LayoutToolbar(self)
-        self.grid = pn.FlexBox(flex_wrap="wrap", align_content="flex-start", sizing_mode="stretch_width",
-                               styles={"background": "#f4f6f8"})
+        self.grid = CardGrid()
+        self.toolbar = LayoutToolbar(self, self.grid)
         header = pn.Row(html_pane("<h2 style='margin:6px 10px 0 0'>monitorkit</h2>"), self.range, self.absolute,
                         self.live, self.host, self.toolbar.toggle, self.status, self.notice, sizing_mode="stretch_width",
                         styles={"flex-wrap": "wrap", "align-items": "flex-end"})
-        self.root = pn.Column(header, self.toolbar.panels, self.grid, sizing_mode="stretch_width")
+        self.root = pn.Column(header, self.toolbar.panels, self.grid.view, sizing_mode="stretch_width")
         self._build(layout)
 
     # -- panels and layout ------------------------------------------------------------------
@@ -175,7 +183,7 @@ class DashboardView:
                 new.append(card.panel)
             cards.append(card)
         self.cards = cards
-        self.grid.objects = [c.view for c in self.cards]
+        self.grid.show(self.cards)
         self.toolbar.targets()
         return new
 
@@ -206,21 +214,12 @@ class DashboardView:
         card = Card(build_panel(spec, self.ctx))
         card.panel.on_series(self.series.values(), self.host.value)
         self.cards.append(card)
-        self.grid.objects = [c.view for c in self.cards]
+        self.grid.show(self.cards)
         self._reset([card.panel])
 
     def card_action(self, card: Card, action: str) -> None:
         """Move (left, right), resize (wider, narrower, taller, shorter) or remove a panel."""
-        if card.act(action):
-            return
-        i = self.cards.index(card)
-        if action == "remove":
-            self.cards.pop(i)
-        elif action == "left" and i > 0:
-            self.cards[i - 1], self.cards[i] = self.cards[i], self.cards[i - 1]
-        elif action == "right" and i < len(self.cards) - 1:
-            self.cards[i + 1], self.cards[i] = self.cards[i], self.cards[i + 1]
-        self.grid.objects = [c.view for c in self.cards]
+        self.grid.act(card, action)
 
     @property
     def layouts(self) -> LayoutBackend:

@@ -1,4 +1,9 @@
-"""Arrange a view's panels: cards that move, resize and close, and the layout toolbar (save, load, export)."""
+"""The layout toolbar: save, load, make default, delete, export and import layouts; edit the panels on the grid.
+
+Saved layouts and the built-in ones are listed together; replacing or deleting a saved layout
+asks first. While **Edit panels** is on, cards are dragged to move and resized by their corner
+(``grid.py``), and the labelled buttons act on the highlighted card.
+"""
 
 from __future__ import annotations
 
@@ -11,71 +16,24 @@ from typing import Any, Protocol
 import panel as pn
 
 from monitorkit.dashboard.errors import LayoutError
+from monitorkit.dashboard.grid import Card, CardGrid
 from monitorkit.dashboard.layouts import (
-    MAX_HEIGHT,
-    MIN_HEIGHT,
+    BUILTIN_LAYOUTS,
     PANEL_KINDS,
     Layout,
     LayoutInfo,
     PanelSpec,
+    check_saveable,
     from_file_json,
     to_file_json,
 )
-from monitorkit.dashboard.panels.base import PanelView
 from monitorkit.dashboard.style import html_pane
 
-WIDTHS = (3, 4, 6, 8, 9, 12)
-HEIGHT_STEP = 60
-GAP = 14
-ACTIONS = {"left": "◀", "right": "▶", "narrower": "−", "wider": "+", "shorter": "▲", "taller": "▼", "remove": "✕"}
+__all__ = ["ACTIONS", "Card", "LayoutHost", "LayoutStore", "LayoutToolbar"]
 
-
-class Card:
-    """One panel in the grid under its title; the layout toolbar moves, resizes and removes it."""
-
-    def __init__(self, panel: PanelView) -> None:
-        self.panel = panel
-        self.width = panel.spec.width
-        self.height = panel.spec.height
-        title = html_pane(f"<b>{html.escape(panel.title)}</b>", margin=(4, 8), height=26)
-        self.view = pn.Column(title, panel.body, css_classes=["mk-card", f"mk-card-{panel.kind}"], margin=(GAP // 2))
-        self.resize()
-
-    def configure(self, spec: PanelSpec) -> None:
-        """Take ``spec``'s size and options (a layout being loaded keeps this panel)."""
-        self.width, self.height = spec.width, spec.height
-        self.panel.configure(spec)
-        self.resize()
-
-    def resize(self) -> None:
-        """Apply the card's width (12ths of the row) and height."""
-        share = self.width / 12 * 100
-        self.view.styles = {"flex": f"0 0 calc({share:.3f}% - {GAP}px)", "max-width": f"calc({share:.3f}% - {GAP}px)",
-                            "background": "#fff", "border": "1px solid #e4e7ec", "border-radius": "6px",
-                            "min-height": f"{self.height}px", "overflow": "hidden"}
-        self.panel.set_height(self.height)
-
-    def spec(self) -> PanelSpec:
-        """Return the PanelSpec of the card as it is now (size, and the console's query)."""
-        current = getattr(self.panel, "current_spec", None)
-        base = current() if callable(current) else self.panel.spec
-        return base._replace(width=self.width, height=self.height)
-
-    def act(self, action: str) -> bool:
-        """Resize the card for a resize action; return whether it was one."""
-        if action in ("wider", "narrower"):
-            if action == "wider":
-                self.width = next((w for w in WIDTHS if w > self.width), 12)
-            else:
-                self.width = next((w for w in reversed(WIDTHS) if w < self.width), WIDTHS[0])
-        elif action in ("taller", "shorter"):
-            delta = HEIGHT_STEP if action == "taller" else -HEIGHT_STEP
-            self.height = min(MAX_HEIGHT, max(MIN_HEIGHT, self.height + delta))
-        else:
-            return False
-        self.resize()
-        return True
-
+ACTIONS = {"left": "Move left", "right": "Move right", "narrower": "Narrower", "wider": "Wider",
+           "shorter": "Shorter", "taller": "Taller", "remove": "Remove"}
+BUILTIN = "built-in"
 
 
 class LayoutStore(Protocol):
@@ -100,6 +58,10 @@ class LayoutStore(Protocol):
 
     def set_default(self, name: str) -> None:
         """Make ``name`` the layout new sessions open with."""
+        ...
+
+    def clear_default(self) -> None:
+        """Make the built-in overview the layout new sessions open with."""
         ...
 
     def delete(self, name: str) -> None:
@@ -127,7 +89,7 @@ class LayoutHost(Protocol):
         ...
 
     def add_panel(self, spec: PanelSpec) -> None:
-        """Add a panel at the end of the grid."""
+        """Add a panel to the grid."""
         ...
 
     def card_action(self, card: Card, action: str) -> None:
@@ -136,15 +98,24 @@ class LayoutHost(Protocol):
 
 
 class LayoutToolbar:
-    """Name, save, load, make default, delete, export and import layouts; add panels."""
+    """Name, save, load, make default, delete, export and import layouts; edit panels on the grid.
 
-    def __init__(self, host: LayoutHost) -> None:
+    ``switched`` holds callbacks called with the layout's name whenever the view shows another
+    layout (loaded, imported, or saved under a new name): the address bar follows them.
+    """
+
+    def __init__(self, host: LayoutHost, grid: CardGrid | None = None) -> None:
         self.host = host
+        self.grid = grid
+        self.switched: list[Callable[[str], None]] = []
         # Built on first use: two dozen widgets a session mostly never opens cost a fifth of its start.
         self.toggle = pn.widgets.Toggle(label="Layouts", value=False, width=90, css_classes=["mk-layouts"])
         self.panels = pn.Column(sizing_mode="stretch_width", visible=False)
         self.built = False
+        self._pending: Callable[[], str] | None = None
         self.toggle.param.watch(lambda e: self.open(bool(e.new)), "value")
+        if grid is not None:
+            grid.on_select = self._picked
 
     def open(self, show: bool = True) -> None:
         """Show (building it the first time) or hide the layout toolbar."""
@@ -154,16 +125,15 @@ class LayoutToolbar:
 
     def _build(self) -> None:
         host = self.host
-        backend = host.layouts
+        writable = host.layouts.writable
         self.name = pn.widgets.TextInput(label="Layout", value=host.layout_name, width=160, css_classes=["mk-layout-name"])
-        self.save = pn.widgets.Button(label="Save", color="primary", width=70, css_classes=["mk-save"],
-                                      disabled=not backend.writable)
-        self.saved = pn.widgets.Select(label="Saved layouts", options=[], width=170, css_classes=["mk-saved"])
+        self.save = pn.widgets.Button(label="Save", color="primary", width=70, css_classes=["mk-save"], disabled=not writable)
+        self.saved = pn.widgets.Select(label="Layouts", options={}, width=190, css_classes=["mk-saved"])
         self.load = pn.widgets.Button(label="Load", width=70, css_classes=["mk-load"])
         self.make_default = pn.widgets.Button(label="Set default", width=100, css_classes=["mk-default"],
-                                              disabled=not backend.writable)
+                                              disabled=not writable)
         self.delete = pn.widgets.Button(label="Delete", width=70, color="danger", css_classes=["mk-delete"],
-                                        disabled=not backend.writable)
+                                        disabled=not writable)
         self.export = pn.widgets.FileDownload(callback=self._export_file, filename=f"{host.layout_name}.json",
                                               label="Export", color="default", width=90, css_classes=["mk-export"])
         self.upload = pn.widgets.FileInput(accept=".json", width=200, css_classes=["mk-import"])
@@ -172,30 +142,41 @@ class LayoutToolbar:
         self.editing = pn.widgets.Toggle(label="Edit panels", value=False, width=110, css_classes=["mk-edit"])
         self.target = pn.widgets.Select(label="Panel", options={}, width=180, css_classes=["mk-target"])
         self.actions = []
-        for action, symbol in ACTIONS.items():
-            button = pn.widgets.Button(label=symbol, width=34, margin=(5, 2), color="light", css_classes=[f"mk-{action}"],
-                                       description=f"{action} the chosen panel")
+        for action, label in ACTIONS.items():
+            button = pn.widgets.Button(label=label, margin=(5, 2), color="light", css_classes=[f"mk-{action}"],
+                                       description=f"{label} (the highlighted panel)")
             button.on_click(partial(self._act, action))
             self.actions.append(button)
         self.add_kind = pn.widgets.Select(label="Add panel", options={v: k for k, v in PANEL_KINDS.items()}, width=170)
         self.add = pn.widgets.Button(label="Add", width=60, css_classes=["mk-add"])
-        self.edit_row = pn.Row(self.target, *self.actions, self.add_kind, self.add, visible=False,
-                               styles={"align-items": "flex-end"})
+        hint = html_pane("<small>Drag a panel to move it, its lower right corner to resize it.</small>", width=170)
+        self.edit_row = pn.Row(self.target, *self.actions, self.add_kind, self.add, hint, visible=False,
+                               styles={"align-items": "flex-end", "flex-wrap": "wrap"})
         self.message = html_pane("", css_classes=["mk-layout-message"], width=360)
+        self.question = html_pane("", css_classes=["mk-confirm-text"])
+        self.yes = pn.widgets.Button(label="Replace", color="danger", width=90, css_classes=["mk-confirm"])
+        self.no = pn.widgets.Button(label="Cancel", width=80, css_classes=["mk-cancel"])
+        self.confirm_row = pn.Row(self.question, self.yes, self.no, visible=False, css_classes=["mk-confirm-row"],
+                                  styles={"align-items": "center", "background": "#fffaeb", "border-radius": "4px"})
         self.save.on_click(lambda e: self.run(self._save))
         self.load.on_click(lambda e: self.run(self._load))
         self.make_default.on_click(lambda e: self.run(self._default))
         self.delete.on_click(lambda e: self.run(self._delete))
+        self.yes.on_click(lambda e: self.run(self._confirmed))
+        self.no.on_click(lambda e: self.run(self._cancelled))
         self.add.on_click(self._add)
         self.upload.param.watch(lambda e: self.run(self._import), "value")
         self.name.param.watch(lambda e: setattr(self.export, "filename", f"{e.new}.json"), "value")
         self.editing.param.watch(self._edit, "value")
+        self.target.param.watch(self._targeted, "value")
         self.refresh()
         self.panel = pn.Row(self.name, self.save, self.saved, self.load, self.make_default, self.delete, self.export,
                             self.upload, self.editing, self.message, sizing_mode="stretch_width",
                             styles={"flex-wrap": "wrap", "align-items": "flex-end"})
-        self.panels.objects = [self.panel, self.edit_row]
+        self.panels.objects = [self.panel, self.confirm_row, self.edit_row]
         self.built = True
+
+    # -- messages and confirmation ---------------------------------------------------------
 
     def run(self, action: Callable[[], str]) -> None:
         """Run a layout action and report its outcome (plain text: names come from users and files)."""
@@ -206,9 +187,33 @@ class LayoutToolbar:
             return
         self.message.object = f"<span class='mk-done'>{html.escape(text, quote=False)}</span>"
 
+    def ask(self, question: str, verb: str, then: Callable[[], str]) -> str:
+        """Show ``question`` with ``verb`` and Cancel; ``then`` runs only on ``verb``."""
+        self._pending = then
+        self.question.object = f"<b>{html.escape(question, quote=False)}</b>"
+        self.yes.label = verb
+        self.confirm_row.visible = True
+        return ""
+
+    def _confirmed(self) -> str:
+        then, self._pending = self._pending, None
+        self.confirm_row.visible = False
+        return then() if then is not None else ""
+
+    def _cancelled(self) -> str:
+        self._pending = None
+        self.confirm_row.visible = False
+        return "Nothing changed."
+
+    # -- panels ---------------------------------------------------------------------------
+
     def _edit(self, event: Any) -> None:
         self.targets()
         self.edit_row.visible = bool(event.new)
+        if self.grid is not None:
+            self.grid.editing(bool(event.new))
+            if event.new:
+                self._targeted()
 
     def targets(self) -> None:
         """List the panels on screen in the panel chooser, in grid order."""
@@ -220,50 +225,101 @@ class LayoutToolbar:
         self.target.options = options
         self.target.value = current if current in options.values() else next(iter(options.values()), None)
 
+    def _chosen(self) -> Card | None:
+        return next((c for c in self.host.cards if id(c) == self.target.value), None)
+
+    def _targeted(self, event: Any = None) -> None:
+        if self.grid is not None and self.editing.value:
+            self.grid.select(self._chosen())
+
+    def _picked(self, card: Card | None) -> None:
+        # A card clicked on the grid becomes the panel the buttons act on.
+        if card is not None and self.built and id(card) in self.target.options.values():
+            self.target.value = id(card)
+
     def _add(self, event: Any = None) -> None:
         self.host.add_panel(PanelSpec(str(self.add_kind.value)))
         self.targets()
 
     def _act(self, action: str, event: Any = None) -> None:
-        card = next((c for c in self.host.cards if id(c) == self.target.value), None)
+        card = self._chosen()
         if card is not None:
             self.host.card_action(card, action)
             self.targets()
+            self._targeted()
+
+    # -- layouts --------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Reload the saved layout names."""
-        infos = self.host.layouts.list()
-        self.saved.options = [i.name for i in infos]
-        if infos and self.saved.value not in self.saved.options:
-            self.saved.value = infos[0].name
+        """List the saved layouts, then the built-in ones (always there, so each can be restored)."""
+        options: dict[str, tuple[str, str]] = {i.name + (" (default)" if i.is_default else ""): ("saved", i.name)
+                                               for i in self.host.layouts.list()}
+        options.update({f"{name} ({BUILTIN})": (BUILTIN, name) for name in BUILTIN_LAYOUTS})
+        current = self.saved.value
+        self.saved.options = options
+        self.saved.value = current if current in options.values() else next(iter(options.values()))
+
+    def _select(self, kind: str, name: str) -> None:
+        self.refresh()
+        if (kind, name) in self.saved.options.values():
+            self.saved.value = (kind, name)
+
+    def _picked_layout(self) -> tuple[str, str]:
+        if not self.saved.value:
+            raise LayoutError("choose a layout first")
+        kind, name = self.saved.value
+        return str(kind), str(name)
+
+    def _saved_names(self) -> set[str]:
+        return {i.name for i in self.host.layouts.list()}
+
+    def _switched(self, name: str) -> None:
+        for callback in self.switched:
+            callback(name)
 
     def _save(self) -> str:
-        layout = self.host.current_layout(self.name.value)
+        layout = self.host.current_layout(check_saveable(self.name.value or ""))
+        if layout.name in self._saved_names() and layout.name != self.host.layout_name:
+            return self.ask(f"A layout named '{layout.name}' is saved already. Replace it with this one?", "Replace",
+                            lambda: self._store(layout))
+        return self._store(layout)
+
+    def _store(self, layout: Layout) -> str:
         self.host.layouts.save(layout)
+        renamed = layout.name != self.host.layout_name
         self.host.layout_name = layout.name
-        self.refresh()
-        self.saved.value = layout.name
+        self._select("saved", layout.name)
+        if renamed:
+            self._switched(layout.name)
         return f"Saved layout '{layout.name}' ({len(layout.panels)} panels)."
 
     def _load(self) -> str:
-        if not self.saved.value:
-            raise LayoutError("no saved layout to load yet")
-        layout = self.host.layouts.load(self.saved.value)
+        kind, name = self._picked_layout()
+        layout = BUILTIN_LAYOUTS[name] if kind == BUILTIN else self.host.layouts.load(name)
         self.name.value = layout.name
         self.host.set_layout(layout)
+        self._switched(layout.name)
         return f"Loaded layout '{layout.name}'."
 
     def _default(self) -> str:
-        if not self.saved.value:
-            raise LayoutError("save a layout first")
-        self.host.layouts.set_default(self.saved.value)
+        kind, name = self._picked_layout()
+        if kind == BUILTIN:
+            if name != next(iter(BUILTIN_LAYOUTS)):
+                raise LayoutError(f"save '{name}' under a name of yours first, then make that the default")
+            self.host.layouts.clear_default()
+        else:
+            self.host.layouts.set_default(name)
         self.refresh()
-        return f"'{self.saved.value}' opens by default now."
+        return f"'{name}' opens by default now."
 
     def _delete(self) -> str:
-        name = self.saved.value
-        if not name:
-            raise LayoutError("no saved layout selected")
+        kind, name = self._picked_layout()
+        if kind == BUILTIN:
+            raise LayoutError(f"'{name}' is built in: it cannot be deleted (and is always here to load)")
+        return self.ask(f"Delete the saved layout '{name}'? This cannot be undone.", "Delete",
+                        lambda: self._deleted(name))
+
+    def _deleted(self, name: str) -> str:
         self.host.layouts.delete(name)
         self.refresh()
         return f"Deleted layout '{name}'."
@@ -275,11 +331,18 @@ class LayoutToolbar:
         if not self.upload.value:
             return ""
         layout = self._parse(self.upload.value)
+        check_saveable(layout.name)
+        if layout.name in self._saved_names():
+            return self.ask(f"The file's layout '{layout.name}' replaces the saved one of that name. Import it?",
+                            "Replace", lambda: self._imported(layout))
+        return self._imported(layout)
+
+    def _imported(self, layout: Layout) -> str:
         self.host.layouts.save(layout)
-        self.refresh()
-        self.saved.value = layout.name
+        self._select("saved", layout.name)
         self.name.value = layout.name
         self.host.set_layout(layout)
+        self._switched(layout.name)
         return f"Imported and loaded layout '{layout.name}'."
 
     @staticmethod

@@ -3,7 +3,12 @@
 A layout is plain JSON so dashboards can live in git::
 
     {"version": 1, "range": "15m", "live": true,
-     "panels": [{"kind": "cpu", "width": 6, "height": 320}, {"kind": "sql", "options": {"query": "FROM latest"}}]}
+     "panels": [{"kind": "cpu", "width": 6, "height": 320, "x": 0, "y": 0},
+                {"kind": "sql", "options": {"query": "FROM latest"}}]}
+
+``x`` (column, 0-11) and ``y`` (row of ``ROW`` pixels) say where a panel sits on the grid; panels
+without them follow the others left to right. The built-in layouts (``BUILTIN_LAYOUTS``) are
+always offered and cannot be overwritten or deleted.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from monitorkit.samples import utcnow
 SPEC_VERSION = 1
 GRID_COLUMNS = 12
 MIN_HEIGHT, MAX_HEIGHT = 160, 1200
+ROW = 20  # pixels per grid row: heights snap to it, ``y`` counts it
+MAX_Y = 10_000
 NAME_MAX = 80
 MAX_DEPTH = 16  # nesting of a layout file's JSON (a spec needs 5)
 MAX_BYTES = 1 << 20
@@ -42,12 +49,17 @@ RANGES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "24h":
 
 
 class PanelSpec(NamedTuple):
-    """One panel of a layout: ``PanelSpec("cpu", width=6, height=320)``; width in 12ths of the row."""
+    """One panel of a layout: ``PanelSpec("cpu", width=6, height=320)``; width in 12ths of the row.
+
+    ``x`` (column) and ``y`` (grid row) place it; None: after the panels before it, left to right.
+    """
 
     kind: str
     width: int = 6
     height: int = 320
     options: Mapping[str, Any] = {}
+    x: int | None = None
+    y: int | None = None
 
 
 class Layout(NamedTuple):
@@ -76,6 +88,16 @@ DEFAULT_LAYOUT = Layout(
         PanelSpec("processes", 12, 360), PanelSpec("app", 12, 420), PanelSpec("sql", 12, 520),
     ),
 )
+# Offered in every dashboard whatever is saved; the first one opens when no saved layout is the default.
+BUILTIN_LAYOUTS: dict[str, Layout] = {DEFAULT_LAYOUT.name: DEFAULT_LAYOUT}
+
+
+def check_saveable(name: str) -> str:
+    """Return ``name`` if a layout may be saved under it (not a built-in's), else raise LayoutError."""
+    name = check_name(name)
+    if name in BUILTIN_LAYOUTS:
+        raise LayoutError(f"'{name}' is a built-in layout and stays as shipped: save your changes under another name")
+    return name
 
 
 def check_name(name: object) -> str:
@@ -95,20 +117,21 @@ def parse_panel(data: object, index: int = 0) -> PanelSpec:
     """Return the PanelSpec described by a JSON object, else raise LayoutError."""
     if not isinstance(data, Mapping):
         raise LayoutError(f"panel {index} must be an object like {{\"kind\": \"cpu\"}}, got {data!r}")
-    unknown = set(data) - {"kind", "width", "height", "options"}
+    unknown = set(data) - {"kind", "width", "height", "options", "x", "y"}
     if unknown:
-        raise LayoutError(f"panel {index} has unknown keys {sorted(unknown)}; use kind, width, height, options")
+        raise LayoutError(f"panel {index} has unknown keys {sorted(unknown)}; use kind, width, height, options, x, y")
     kind = data.get("kind")
     if kind not in PANEL_KINDS:
         raise LayoutError(f"panel {index} has unknown kind {kind!r}; use one of {', '.join(PANEL_KINDS)}")
     options = data.get("options", {})
     if not isinstance(options, Mapping):
         raise LayoutError(f"panel {index} options must be an object")
+    width = _int(data.get("width", 6), f"panel {index} width", 1, GRID_COLUMNS)
+    x = None if data.get("x") is None else _int(data["x"], f"panel {index} x", 0, GRID_COLUMNS - width)
+    y = None if data.get("y") is None else _int(data["y"], f"panel {index} y", 0, MAX_Y)
     return PanelSpec(
-        str(kind),
-        _int(data.get("width", 6), f"panel {index} width", 1, GRID_COLUMNS),
-        _int(data.get("height", 320), f"panel {index} height", MIN_HEIGHT, MAX_HEIGHT),
-        dict(options),
+        str(kind), width, _int(data.get("height", 320), f"panel {index} height", MIN_HEIGHT, MAX_HEIGHT),
+        dict(options), x, y,
     )
 
 
@@ -137,7 +160,9 @@ def to_spec(layout: Layout) -> dict[str, Any]:
         "version": SPEC_VERSION,
         "range": layout.range,
         "live": layout.live,
-        "panels": [{"kind": p.kind, "width": p.width, "height": p.height, **({"options": dict(p.options)} if p.options else {})}
+        "panels": [{"kind": p.kind, "width": p.width, "height": p.height,
+                    **({"x": p.x, "y": p.y} if p.x is not None and p.y is not None else {}),
+                    **({"options": dict(p.options)} if p.options else {})}
                    for p in layout.panels],
     }
 
@@ -224,6 +249,17 @@ def load_layout(con: Any, name: str) -> Layout:
     return parse_spec(json.loads(rows[0][0]), name)
 
 
+def find_layout(con: Any, name: str) -> Layout:
+    """Return the layout saved as ``name``, else the built-in one of that name, else raise LayoutNotFoundError."""
+    rows = con.execute("SELECT spec::VARCHAR FROM layouts WHERE name = ?", [name]).fetchall()
+    if rows:
+        return parse_spec(json.loads(rows[0][0]), name)
+    if name in BUILTIN_LAYOUTS:
+        return BUILTIN_LAYOUTS[name]
+    known = [*BUILTIN_LAYOUTS, *(i.name for i in list_layouts(con))]
+    raise LayoutNotFoundError(f"no layout named {name!r}; the layouts are: {', '.join(known)}")
+
+
 def default_layout(con: Any) -> Layout:
     """Return the layout marked default, or the built-in overview when none is."""
     rows = con.execute("SELECT name, spec::VARCHAR FROM layouts WHERE is_default LIMIT 1").fetchall()
@@ -234,6 +270,7 @@ def default_layout(con: Any) -> Layout:
 
 def save_layout(con: Any, layout: Layout, *, default: bool = False, now: datetime | None = None) -> Layout:
     """Insert or replace ``layout`` (write connection); ``default=True`` also makes it the default."""
+    check_saveable(layout.name)
     at = now or utcnow()
     spec = json.dumps(to_spec(layout))
     con.execute("BEGIN TRANSACTION")
@@ -271,6 +308,11 @@ def set_default(con: Any, name: str, now: datetime | None = None) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def clear_default(con: Any, now: datetime | None = None) -> None:
+    """Make no saved layout the default (write connection): new sessions open the built-in overview."""
+    con.execute("UPDATE layouts SET is_default = false, updated_at = ? WHERE is_default", [now or utcnow()])
 
 
 def delete_layout(con: Any, name: str) -> None:
