@@ -19,7 +19,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "queue_max_samples": 1_000_000,
         "rollup_every": "1m",
         "rollup_lateness": "5s",
-        "flush_interval": "5s",
+        # Samples arriving within this interval share one commit. 100 ms keeps a collector sample
+        # to a firing alert under 250 ms (p99) at about one commit per tick; "5s" batches more.
+        "flush_interval": "100ms",
         # DuckDB threads of the owner (0: DuckDB's default, one per core). One keeps small rule and
         # rollup queries from waking a worker pool each time (collect: ~1.0 -> ~0.8 % of a core);
         # GLOBAL in DuckDB, so queries shipped to the owner run on one thread too.

@@ -76,14 +76,19 @@ class Scheduler:
         """Run every due collector once, queue the samples and return how many."""
         mono = self.clock()
         now = align(self.now(), self.tick)
-        samples: list[Sample] = []
+        count = 0
         for state in self.states.values():
             # A quarter tick of slack: ticks jitter, and a 1 s collector must not skip one.
             if mono + 0.25 * self.tick < state.next_due:
                 continue
-            samples.extend(self._run_collector(state, now, mono))
-        samples.extend(self._self_metrics(now))
-        self.store.write(samples, validate=False)
+            # Queued as soon as it is collected (the writer groups them into one commit anyway):
+            # a slow collector, such as the process scan, does not delay the others' samples.
+            out = self._run_collector(state, now, mono)
+            self.store.write(out, validate=False)
+            count += len(out)
+        own = self._self_metrics(now)
+        self.store.write(own, validate=False)
+        count += len(own)
         for hook in self.tick_hooks:
             hook(now)
         if mono >= self._next_rollup:
@@ -92,7 +97,7 @@ class Scheduler:
         if mono >= self._next_retention:
             self._next_retention = mono + RETENTION_EVERY
             self.store.enforce_retention(now)
-        return len(samples)
+        return count
 
     def _rollup_due(self, mono: float, now: datetime) -> float:
         """Return the monotonic time of the next rollup: ``rollup_lateness`` past a wall-clock multiple of ``rollup_every``."""
