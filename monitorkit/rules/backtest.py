@@ -1,8 +1,8 @@
 """Backtest a rule over stored history: when would it have fired, and for how long?
 
 The rule's SQL is re-run with ``eval_time()`` fixed to each evaluation time (``start``,
-``start + step``, ... up to ``end``) and its rows go through the same state machine as
-live alerts (``for``, ``keep_firing_for``). Nothing is written: any read connection works,
+``start + step``, ... up to ``end``) and its rows go through the live engine's alert book
+(``for``, ``keep_firing_for``, labels and annotations exactly as live). Nothing is written: any read connection works,
 including ``monitorkit.connect()`` while an owner runs.
 
 ```python
@@ -15,18 +15,20 @@ for w in result.windows:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from monitorkit.config import parse_duration
 from monitorkit.errors import ConfigError
+from monitorkit.rules.alerts import Instance
 from monitorkit.rules.errors import RuleEvalError, UnknownRuleError
+from monitorkit.rules.instances import AlertBook
 from monitorkit.rules.loader import Rule, load_file, parse_rule
-from monitorkit.rules.runner import alert_labels, evaluate_rule
-from monitorkit.rules.state import Phase, Timing, advance, fingerprint
+from monitorkit.rules.runner import evaluate_rule
+from monitorkit.rules.state import STATES, Event
 
 MAX_EVALUATIONS = 100_000
 
@@ -53,50 +55,34 @@ class BacktestResult(NamedTuple):
     errors: list[tuple[datetime, str]]
 
 
-@dataclass
-class _Track:
-    labels: dict[str, str]
-    phase: Phase = field(default_factory=Phase)
-    value: float | None = None
-    window_max: float | None = None
-
-
 class Replay:
-    """Advance one rule's alert instances through the state machine, evaluation by evaluation."""
+    """Advance one rule's alert instances evaluation by evaluation, through the live engine's AlertBook."""
 
     def __init__(self, rule: Rule) -> None:
         if rule.type != "alert":
             raise UnknownRuleError(f"{rule.name} is a health check; only alert rules can be replayed")
         self.rule = rule
-        self.timing = Timing(rule.for_, rule.keep_firing_for)
-        self.tracks: dict[str, _Track] = {}
+        self.book = AlertBook()
+        self.maxima: dict[int, float] = {}  # alert id -> the highest value of its current firing window
 
-    def step(self, con: Any, at: datetime) -> list[tuple[_Track, str]]:
+    def step(self, con: Any, at: datetime) -> list[tuple[Instance, str]]:
         """Evaluate at ``at``; return ``(instance, state entered)`` for each transition (RuleEvalError on failure)."""
-        result = evaluate_rule(con, self.rule, at)
-        seen: set[str] = set()
-        out: list[tuple[_Track, str]] = []
-        for row in result.alerts:
-            labels = alert_labels(self.rule, row.labels)
-            fp = fingerprint(labels)
-            if fp in seen:
-                continue
-            seen.add(fp)
-            track = self.tracks.setdefault(fp, _Track(labels))
-            track.value = row.value
-            track.phase, entered = advance(track.phase, True, at, self.timing)
-            out.extend((track, s) for s in entered)
-            if track.phase.state == "firing" and row.value is not None:
-                track.window_max = row.value if track.window_max is None else max(track.window_max, row.value)
-        for fp, track in self.tracks.items():
-            if fp not in seen and track.phase.state in ("pending", "firing"):
-                track.phase, entered = advance(track.phase, False, at, self.timing)
-                out.extend((track, s) for s in entered)
-        return out
+        events: list[Event] = []
+        changed: dict[int, Instance] = {}
+        self.book.apply(evaluate_rule(con, self.rule, at), at, events, changed)
+        for inst in changed.values():
+            value = inst.value
+            if inst.state == "firing" and value is not None and not math.isnan(value):
+                self.maxima[inst.id] = max(self.maxima.get(inst.id, value), value)
+        return [(self.book.instances[(e.rule, e.fingerprint)], e.event) for e in events if e.event in STATES]
 
-    def active(self) -> list[_Track]:
+    def active(self) -> list[Instance]:
         """Return the instances now pending or firing."""
-        return [t for t in self.tracks.values() if t.phase.state in ("pending", "firing")]
+        return [i for i in self.book.instances.values() if i.state in ("pending", "firing")]
+
+    def window_max(self, inst: Instance) -> float | None:
+        """Return the highest value of ``inst``'s current firing window and forget it."""
+        return self.maxima.pop(inst.id, None)
 
 
 def _times(start: datetime, end: datetime, step: timedelta) -> Iterator[datetime]:
@@ -114,16 +100,16 @@ def resolve_rule(con: Any, rule: Rule | str) -> Rule:
         return load_file(Path(rule))
     rows = con.execute(
         "SELECT name, type, kind, severity, for_seconds, keep_firing_for_seconds, summary, description, sql, file, "
-        "labels FROM rules WHERE name = ? AND sql <> ''", [rule]
+        "labels, annotations FROM rules WHERE name = ? AND sql <> ''", [rule]
     ).fetchall()
     if not rows:
         raise UnknownRuleError(f"no rule named {rule!r} in this database; pass a Rule or a .sql file instead")
-    name, rtype, kind, severity, for_s, keep_s, summary, description, sql, file, labels = rows[0]
+    name, rtype, kind, severity, for_s, keep_s, summary, description, sql, file, labels, annotations = rows[0]
     header = (f"-- name: {name}\n-- type: {rtype}\n-- kind: {kind}\n-- severity: {severity}\n"
               f"-- for: {for_s}s\n-- keep_firing_for: {keep_s}s\n")
     parsed = parse_rule(header + sql, file=file)
     return Rule(**{**parsed.__dict__, "summary": summary or "", "description": description or "",
-                   "labels": dict(labels or {})})
+                   "labels": dict(labels or {}), "annotations": dict(annotations or {})})
 
 
 def backtest(con: Any, rule: Rule | str, start: datetime, end: datetime,
@@ -150,14 +136,13 @@ def backtest(con: Any, rule: Rule | str, start: datetime, end: datetime,
         except RuleEvalError as exc:
             errors.append((at, str(exc)))
             continue
-        for track, state in transitions:
-            if state == "resolved" and track.phase.fired_at is not None:
-                windows.append(FiringWindow(dict(track.labels), track.phase.fired_at, at,
-                                            at - track.phase.fired_at, track.window_max))
-                track.window_max = None
-    for track in replay.tracks.values():
-        if track.phase.state == "firing" and track.phase.fired_at is not None:
-            windows.append(FiringWindow(dict(track.labels), track.phase.fired_at, None,
-                                        end - track.phase.fired_at, track.window_max))
+        for inst, state in transitions:
+            if state == "resolved" and inst.phase.fired_at is not None:
+                windows.append(FiringWindow(dict(inst.labels), inst.phase.fired_at, at,
+                                            at - inst.phase.fired_at, replay.window_max(inst)))
+    for inst in replay.book.instances.values():
+        if inst.state == "firing" and inst.phase.fired_at is not None:
+            windows.append(FiringWindow(dict(inst.labels), inst.phase.fired_at, None,
+                                        end - inst.phase.fired_at, replay.window_max(inst)))
     windows.sort(key=lambda w: (w.start, sorted(w.labels.items())))
     return BacktestResult(replay.rule.name, start, end, step_td, count, windows, errors)

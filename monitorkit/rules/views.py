@@ -59,6 +59,7 @@ def install_health_union(con: duckdb.DuckDBPyConnection, rules: Iterable[Rule]) 
 _RULE_COLUMNS = (
     "name", "type", "kind", "severity", "file", "state", "error", "last_eval", "eval_ms", "rows", "for_seconds",
     "keep_firing_for_seconds", "summary", "description", "labels", "sql", "loaded_at", "failures", "retry_at", "lane",
+    "annotations",
 )
 
 
@@ -73,10 +74,10 @@ def write_rules_table(
         rows.append((name, rule.type, rule.kind, rule.severity, rule.file, st.state, st.error, st.last_eval,
                      st.eval_ms, st.rows, rule.for_.total_seconds(), rule.keep_firing_for.total_seconds(),
                      rule.summary, rule.description, list(rule.labels.items()), rule.sql, now, st.failures,
-                     st.retry_at, _lane(st)))
+                     st.retry_at, _lane(st), list(rule.annotations.items())))
     for name, (file, error) in broken.items():
         rows.append((name, "unknown", "", "", file, "errored", error, None, None, None, 0.0, 0.0, "", "", [], "", now,
-                     0, None, None))
+                     0, None, None, []))
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM rules")
@@ -104,7 +105,7 @@ def _type(column: str) -> pa.DataType:
         return pa.float64()
     if column in ("rows", "failures"):
         return pa.int32()
-    if column == "labels":
+    if column in ("labels", "annotations"):
         return pa.map_(pa.string(), pa.string())
     return pa.string()
 
