@@ -76,7 +76,7 @@ class Owner:
         catalog = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
         self.readers = ReaderPolicy(database_relations(self.store.cursor, catalog), catalog)
         # Quack asks this Python callback before every client statement: the allowlist, on the parse tree.
-        con.create_function(AUTHORIZER, self.readers.admit, ["VARCHAR", "VARCHAR"], "BOOLEAN")  # type: ignore[list-item]
+        con.create_function(AUTHORIZER, self.readers.admit, ["VARCHAR", "VARCHAR"], "BOOLEAN")
         last: Exception | None = None
         for _ in range(5):  # a port picked as free can be taken before quack binds it
             port = _free_port()

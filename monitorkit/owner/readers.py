@@ -72,7 +72,7 @@ class ReaderPolicy:
         """Return the parsed statements of ``sql``, or raise QueryError with DuckDB's own parser message."""
         with self._lock:
             raw = self._parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
-        parsed = json.loads(raw[0]) if raw else {"error": True, "error_message": "empty"}
+        parsed: dict[str, Any] = json.loads(raw[0]) if raw else {"error": True, "error_message": "empty"}
         if not parsed.get("error"):
             return list(parsed["statements"])
         message = str(parsed.get("error_message", ""))

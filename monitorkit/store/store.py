@@ -144,7 +144,7 @@ class Store:
         self._queue_compaction(at, urgent=True)
         return written
 
-    def rollup_soon(self, now: datetime | None = None) -> Future[object]:
+    def rollup_soon(self, now: datetime | None = None) -> Future[dict[str, int]]:
         """Queue a rollup (then a compaction) to run right after the writer's next due commit; don't wait.
 
         The periodic pass of the collection loop: it forces no commit of its own (and so no
