@@ -84,6 +84,7 @@ class HostStats:
     samples: int = 0
     conflicts: int = 0
     errors: int = 0
+    error: str = ""
 
 
 def run_host(cfg: LakeConfig, source: SyntheticSource, base: duckdb.DuckDBPyConnection, interval: float,
@@ -106,7 +107,7 @@ def run_host(cfg: LakeConfig, source: SyntheticSource, base: duckdb.DuckDBPyConn
             stats.conflicts += 1
         except LakeError as exc:
             stats.errors += 1
-            print(f"{source.host}: {exc}", file=sys.stderr)
+            stats.error = str(exc)[:300]
         time.sleep(max(0.0, min(interval - (time.monotonic() - started), until - time.monotonic())))
     shipper.close()
 
@@ -123,21 +124,24 @@ def write_history(con: duckdb.DuckDBPyConnection, hosts: int, series: int, end: 
         ids += [series_id(host, METRIC, {"i": str(i)}) for i in range(LABELS_PER_METRIC)]
         ids += [series_id(host, f"history_metric_{k}", {}) for k in range(max(0, series - LABELS_PER_METRIC))]
     start = end - timedelta(hours=1)
-    for minute in range(0, 60, 5):  # one file per 5 minutes, as merged ship files would be
+    for minute in range(0, 60, 5):
+        # As merged ship files hold them: 30 s batches one after another, each sorted by (series, time).
         con.execute(
             "INSERT INTO samples_raw SELECT ?::TIMESTAMPTZ + to_seconds(s), id, round(50 + 20 * sin(s / 60 + id % 7), 1) "
-            "FROM range(?, ?) r(s), (SELECT unnest(?::BIGINT[]) AS id) ORDER BY s", [start, minute * 60, minute * 60 + 300, ids])
+            "FROM range(?, ?) r(s), (SELECT unnest(?::BIGINT[]) AS id) ORDER BY s // 30, id, s",
+            [start, minute * 60, minute * 60 + 300, ids])
     thin = ids[:: max(1, len(ids) // max(1, len(ids) // 10))]  # 30 d of 1 m rows for a tenth of the series
     day0 = end - timedelta(days=30)
     for day in range(30):
+        # As the hub's rollups leave them: one pass a minute, each sorted by series.
         con.execute(
             "INSERT INTO samples_1m SELECT ?::TIMESTAMPTZ + to_minutes(m), id, 40, 60, 3000, 60, 50, "
-            "?::TIMESTAMPTZ + to_minutes(m) FROM range(?, ?) r(m), (SELECT unnest(?::BIGINT[]) AS id) ORDER BY m",
+            "?::TIMESTAMPTZ + to_minutes(m) FROM range(?, ?) r(m), (SELECT unnest(?::BIGINT[]) AS id) ORDER BY m, id",
             [day0, day0, day * 1440, day * 1440 + 1440, thin])
     hour0 = end - timedelta(days=30)
     con.execute(
         "INSERT INTO samples_1h SELECT ?::TIMESTAMPTZ + to_hours(h), id, 40, 60, 180000, 3600, 50, "
-        "?::TIMESTAMPTZ + to_hours(h) FROM range(0, 720) r(h), (SELECT unnest(?::BIGINT[]) AS id) ORDER BY h",
+        "?::TIMESTAMPTZ + to_hours(h) FROM range(0, 720) r(h), (SELECT unnest(?::BIGINT[]) AS id) ORDER BY h, id",
         [hour0, hour0, thin])
     return len(ids), len(thin)
 
@@ -158,6 +162,11 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0, help="ship interval per host, seconds")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the hosts ship")
     parser.add_argument("--history-series", type=int, default=150, help="series per host in the query history")
+    parser.add_argument("--row-group", type=int, default=0, help="set the lake's parquet_row_group_size first")
+    parser.add_argument("--hosts-per-connection", type=int, default=10,
+                        help="simulated hosts sharing one DuckDB instance (one PostgreSQL connection)")
+    parser.add_argument("--no-queries", action="store_true", help="measure shipping only (no history, no queries)")
+    parser.add_argument("--explain", action="store_true", help="print the plan of the 30 d query to stderr")
     parser.add_argument("--catalog", default=None, help="an existing DuckLake catalog (default: start a PostgreSQL)")
     args = parser.parse_args()
 
@@ -175,14 +184,21 @@ def main() -> None:
         (folder / "lake").mkdir()
         admin = open_lake(cfg, threads=os.cpu_count() or 1)
         ensure_schema(admin)
+        if args.row_group:
+            admin.execute(f"CALL lake.set_option('parquet_row_group_size', {int(args.row_group)})")
+        row_group = admin.execute("SELECT value FROM ducklake_options('lake') WHERE option_name = 'parquet_row_group_size'")
+        row_group_size = (row_group.fetchone() or ["default"])[0]
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=args.interval)
-        base = open_lake(cfg, threads=2)  # every simulated host's connection is a cursor of this one
+        # A DuckDB instance holds one PostgreSQL connection its cursors share: a real host has its own,
+        # so the simulated hosts share one instance per --hosts-per-connection.
+        bases = [open_lake(cfg, threads=1) for _ in range(-(-args.hosts // args.hosts_per_connection))]
         stats = [HostStats() for _ in range(args.hosts)]
         commits0 = _pg_commits(server)
         until = time.monotonic() + args.seconds
         threads = [threading.Thread(target=run_host, args=(
             replace(cfg, host=f"h{h:03d}"), SyntheticSource(f"h{h:03d}", args.series, start),
-            base, args.interval, args.interval * h / args.hosts, until, stats[h])) for h in range(args.hosts)]
+            bases[h // args.hosts_per_connection], args.interval, args.interval * h / args.hosts, until, stats[h]))
+            for h in range(args.hosts)]
         t0 = time.monotonic()
         for t in threads:
             t.start()
@@ -192,7 +208,8 @@ def main() -> None:
         commits1 = _pg_commits(server)
         latencies = [x for s in stats for x in s.latencies]
         shipped = sum(s.samples for s in stats)
-        base.close()
+        for base in bases:
+            base.close()
 
         t1 = time.perf_counter()
         rollup(admin)
@@ -202,6 +219,9 @@ def main() -> None:
             "SELECT (SELECT sum(data_file_size_bytes) FROM ducklake_list_files('lake', 'samples_raw')), "
             "(SELECT count(*) FROM samples_raw)").fetchone()
 
+        _print_shipping(args, elapsed, latencies, stats, shipped, commits0, commits1, size, rows, maint, done, row_group_size)
+        if args.no_queries:
+            return
         end = start - timedelta(seconds=1)
         per_1h, per_30d = write_history(admin, args.hosts, args.history_series, end)
         maintain(admin, expire_after=timedelta(microseconds=1), cleanup_after=timedelta(microseconds=1))
@@ -211,20 +231,11 @@ def main() -> None:
         q30d = timed(reader, sql, [METRIC, end - timedelta(days=30), end])
         q30h = timed(reader, "SELECT count(*), avg(avg) FROM rollup_1h WHERE name = ? AND bucket >= ? AND bucket < ?",
                      [METRIC, end - timedelta(days=30), end])
+        if args.explain:
+            plan = reader.execute("EXPLAIN ANALYZE " + sql, [METRIC, end - timedelta(days=30), end]).fetchall()
+            print(plan[0][1], file=sys.stderr)
         reader.close()
 
-        ships = len(latencies)
-        print(f"fleet_bench: {args.hosts} hosts x {args.series} series at 1 s, ship every {args.interval:g} s, "
-              f"{elapsed:.0f} s, {os.cpu_count()} cores")
-        print(f"  ship latency (lake transaction)  p50 {percentile(latencies, 50) * 1000:.0f} ms   "
-              f"p95 {percentile(latencies, 95) * 1000:.0f} ms   max {max(latencies, default=0) * 1000:.0f} ms")
-        print(f"  ship commits/s                   {ships / elapsed:.1f} (asked {args.hosts / args.interval:.1f}); "
-              f"conflicts retried {sum(s.conflicts for s in stats)}, errors {sum(s.errors for s in stats)}")
-        if commits0 is not None and commits1 is not None:
-            print(f"  PostgreSQL commits/s             {(commits1 - commits0) / elapsed:.1f} (every catalog transaction)")
-        print(f"  samples shipped                  {shipped:,} ({shipped / elapsed:,.0f}/s)")
-        print(f"  lake bytes/sample (maintained)   {size / max(rows, 1):.2f} ({rows:,} samples in {size / 1e6:.1f} MB; "
-              f"maintenance {maint:.1f} s: {done.merged} merges)")
         scale1, scale30 = args.series / per_1h * args.hosts, args.series / per_30d * args.hosts
         print(f"  metric_range 1 h, all hosts      {q1h * 1000:.0f} ms over {per_1h:,} series "
               f"(x{scale1:.0f} rows at {args.series} series/host: ~{q1h * scale1 * 1000:.0f} ms if scan-bound)")
@@ -238,6 +249,26 @@ def main() -> None:
             server.stop("immediate")
             shutil.rmtree(server.folder, ignore_errors=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _print_shipping(args: argparse.Namespace, elapsed: float, latencies: list[float], stats: list[HostStats],
+                    shipped: int, commits0: int | None, commits1: int | None, size: int, rows: int, maint: float,
+                    done: Any, row_group_size: Any) -> None:
+    ships = len(latencies)
+    print(f"fleet_bench: {args.hosts} hosts x {args.series} series at 1 s, ship every {args.interval:g} s, "
+          f"{elapsed:.0f} s, {os.cpu_count()} cores, parquet row groups of {row_group_size} rows")
+    print(f"  ship latency (lake transaction)  p50 {percentile(latencies, 50) * 1000:.0f} ms   "
+          f"p95 {percentile(latencies, 95) * 1000:.0f} ms   max {max(latencies, default=0) * 1000:.0f} ms")
+    print(f"  ship commits/s                   {ships / elapsed:.1f} (asked {args.hosts / args.interval:.1f}); "
+          f"conflicts retried {sum(s.conflicts for s in stats)}, errors {sum(s.errors for s in stats)}")
+    errors = [s.error for s in stats if s.error]
+    if errors:
+        print(f"  an error (retried next interval) {errors[0]}")
+    if commits0 is not None and commits1 is not None:
+        print(f"  PostgreSQL commits/s             {(commits1 - commits0) / elapsed:.1f} (every catalog transaction)")
+    print(f"  samples shipped                  {shipped:,} ({shipped / elapsed:,.0f}/s)")
+    print(f"  lake bytes/sample (maintained)   {size / max(rows, 1):.2f} ({rows:,} samples in {size / 1e6:.1f} MB; "
+          f"maintenance {maint:.1f} s: {done.merged} merges)")
 
 
 def _pg_commits(server: Postgres | None) -> int | None:

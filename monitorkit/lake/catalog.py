@@ -22,8 +22,11 @@ _UNREACHABLE = (
 
 
 def is_conflict(exc: BaseException) -> bool:
-    """Tell whether ``exc`` is DuckLake refusing a commit because another transaction committed first."""
-    return "Transaction conflict" in str(exc)
+    """Tell whether ``exc`` is DuckLake refusing a commit because others committed first (once, or too often)."""
+    text = str(exc)
+    # DuckLake retries a commit that lost the race for the next snapshot itself, with backoff, up to
+    # ducklake_max_retry_count times: past that the catalog is busy, not broken.
+    return "Transaction conflict" in text or "maximum retry count" in text
 
 
 def is_unreachable(exc: BaseException) -> bool:
@@ -36,7 +39,7 @@ def lake_error(exc: duckdb.Error, cfg: LakeConfig, doing: str) -> LakeError:
     """Map a DuckDB error raised while ``doing`` something with the lake to a typed error."""
     text = redact(str(exc)).strip().split("\n\nLINE")[0]
     if is_conflict(exc):
-        return LakeConflictError(f"{doing}: another writer committed first; run it again ({text})")
+        return LakeConflictError(f"{doing}: other writers committed first (the catalog is busy); run it again ({text})")
     if is_unreachable(exc):
         return LakeUnreachableError(
             f"{doing}: the lake's catalog at {cfg.display!r} did not answer ({text}); check that PostgreSQL "

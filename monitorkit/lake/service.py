@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitorkit.errors import StoreClosedError
 from monitorkit.lake.config import LakeConfig, lake_config
-from monitorkit.lake.errors import LakeConflictError, LakeError
+from monitorkit.lake.errors import LakeConflictError, LakeError, LakeUnreachableError, ShipperClashError
 from monitorkit.lake.ship import Shipper, ShipReport
 from monitorkit.lake.source import LocalSource
 from monitorkit.owner.api import Request, Response
@@ -133,10 +133,12 @@ class ShipService:
     def _failed(self, exc: LakeError) -> None:
         if self.unreachable_since is None:
             self.unreachable_since = utcnow()
-            log.warning("the lake is unreachable; samples stay local and ship later: %s", exc)
+            log.warning("shipping to the lake failed; samples stay local and ship later: %s", exc)
         self.last_error = str(exc)
         when = self.unreachable_since.strftime("%Y-%m-%d %H:%M:%S UTC")
-        self._heartbeat("degraded", f"lake unreachable since {when}: {str(exc)[:300]}")
+        what = {LakeUnreachableError: "lake unreachable", LakeConflictError: "lake busy (commits keep conflicting)",
+                ShipperClashError: "another owner ships as this host"}.get(type(exc), "lake refuses batches")
+        self._heartbeat("degraded", f"{what} since {when}: {str(exc)[:300]}")
 
     def _shipped(self, report: ShipReport) -> None:
         assert self.shipper is not None

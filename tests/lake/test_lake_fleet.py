@@ -25,6 +25,7 @@ from store_helpers import isolated_settings
 
 from monitorkit.lake.catalog import open_lake
 from monitorkit.lake.config import LakeConfig
+from monitorkit.lake.errors import LakeError
 from monitorkit.lake.hub import Hub
 from monitorkit.lake.schema import current_version
 from monitorkit.owner.connect import connect
@@ -39,7 +40,10 @@ def _hub_settings(cfg: LakeConfig, folder: Path):  # type: ignore[no-untyped-def
 
 
 def _batches(cfg: LakeConfig, host: str) -> int:
-    con = open_lake(cfg, read_only=True)
+    try:
+        con = open_lake(cfg, read_only=True)
+    except LakeError:
+        return 0  # no host has created the lake yet
     try:
         return len(ship_log(con, host)) if current_version(con) else 0  # the hosts create the tables
     finally:
