@@ -52,3 +52,23 @@ def test_a_failing_rollup_is_logged_and_shows_in_health(tmp_path: Path, caplog: 
         rollup = next(p for p in owner.store.parts() if p.component == "rollup")
         assert rollup.status == "failing" and "rollup_state" in rollup.reason
         assert "rolling up" in caplog.text and "rollup_state" in caplog.text
+
+
+def test_the_rule_engine_and_dispatcher_report_into_the_owners_health(tmp_path: Path) -> None:
+    from monitorkit.rules.service import RuleService
+
+    settings = isolated_settings(**{"store.path": str(tmp_path / "m.duckdb")})
+    with Owner(tmp_path / "m.duckdb", settings=settings) as owner:
+        with serving(owner, Scheduler(owner.store, []), settings, threading.Event()) as ctx:
+            rules, health = RuleService(), HealthService()
+            for service in (rules, health):
+                service.start(ctx)
+                ctx.services[service.name] = service
+            try:
+                health.check()  # what each tick does
+                _, parts = health.snapshot()
+                components = {p.component: p.status for p in parts}
+                assert components.get("rule_engine") == "ok" and "dispatcher" in components, parts
+            finally:
+                health.stop()
+                rules.stop()

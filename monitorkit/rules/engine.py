@@ -92,6 +92,7 @@ class Engine:
         self._cur: duckdb.DuckDBPyConnection | None = None
         self._next_poll = -1e18
         self._last_pass = -1e18
+        self._loop_started = -1e18
         self._next_housekeep = -1e18
 
     @property
@@ -126,6 +127,7 @@ class Engine:
     def start_loop(self) -> None:
         """Evaluate on the engine's own thread from now on: after each ``on_commit`` and on its timers."""
         self._loop = threading.Thread(target=self._run_loop, name="monitorkit-rules", daemon=True)
+        self._loop_started = self.clock()  # a loop that has not passed yet is not stalled until STALLED_AFTER
         self._loop.start()
 
     def on_commit(self, info: object = None) -> None:
@@ -293,7 +295,7 @@ class Engine:
             rows.append(HealthRow("rule_engine", "failing", "the slow lane's thread stopped"))
         elif self.loop_error is not None:
             rows.append(HealthRow("rule_engine", "failing", f"evaluation passes fail: {self.loop_error}"))
-        elif mono - self._last_pass > STALLED_AFTER:
+        elif mono - max(self._last_pass, self._loop_started) > STALLED_AFTER:
             rows.append(HealthRow("rule_engine", "failing", f"no evaluation pass for {STALLED_AFTER:g} s"))
         else:
             rows.append(HealthRow("rule_engine", "ok", "evaluating on its own thread"))

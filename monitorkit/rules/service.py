@@ -9,6 +9,7 @@ from monitorkit.owner.api import json_route
 from monitorkit.rules.actions import ACTIONS, TIMEOUT, Action
 from monitorkit.rules.engine import Engine
 from monitorkit.rules.health import heartbeat_from_json, submit_heartbeat
+from monitorkit.store.status import RANK, Part
 
 if TYPE_CHECKING:
     from monitorkit.owner.api import OwnerApi
@@ -66,6 +67,13 @@ class RuleService:
             self._paths.append(path)
         self._running = True
         store.add_hook(self._on_commit)
+
+    def parts(self) -> list[Part]:
+        """Return the engine's loop, the dispatcher and each receiver, from memory (the owner's health asks each tick)."""
+        if self.engine is None:
+            return []
+        return [Part(r.component, r.status if r.status in RANK else "failing", r.reason)  # type: ignore[arg-type]
+                for r in self.engine.health_rows()]
 
     def _on_commit(self, info: CommitInfo) -> None:
         # In the writer thread: only a wake-up, the pass runs on the engine's thread.
