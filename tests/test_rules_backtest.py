@@ -244,5 +244,6 @@ alerts = [{ at = "1m", rule = "hot", expected = [{ labels = { host = "y" } }] }]
 """)
     [failure] = run_rule_tests(path).failures
     assert failure.rule == "hot" and failure.at == "0:01:00"
-    assert "expected but missing: firing {'host': 'y'}" in failure.message
-    assert "got but not expected: firing {'host': 'x'}" in failure.message
+    assert failure.message.splitlines() == ['exp: firing {host="y"}', 'got: firing {host="x"} value 80.0',
+                                            "--- expected", "+++ got", '-firing {host="y"}',
+                                            '+firing {host="x"} value 80.0']

@@ -35,7 +35,7 @@ def _number(text: str) -> float:
 def expand_values(spec: str | Sequence[float | str | None]) -> list[Point]:
     """Expand promtool notation: ``"1 2 _ 5+5x2 7x1 _x2 stale"`` → ``[1, 2, None, 5, 10, 15, 7, 7, None, None, 'stale']``."""
     if not isinstance(spec, str):
-        return [v if v is None or v == STALE else float(v) for v in spec]
+        return [None if v is None else STALE if v == STALE else float(v) for v in spec]
     out: list[Point] = []
     for token in spec.split():
         if token == "_":

@@ -1,4 +1,7 @@
-"""Unit tests for rules, promtool style, written in TOML: input series, evaluation times, expected alerts.
+"""Unit tests for rules, promtool style: input series, evaluation times, expected alerts and annotations.
+
+A TOML file (monitorkit's dialect) or a promtool YAML file (``promtool_tests.py``, for the parts
+that map):
 
 ```toml
 rule_files = ["cpu.sql"]            # relative to this file; default: the shipped rules
@@ -7,51 +10,50 @@ evaluation_interval = "1m"
 [[tests]]
 name = "cpu saturation fires after 2 minutes"
 interval = "10s"                    # spacing of the input values (default: evaluation_interval)
-
-[[tests.series]]
-metric = "cpu_percent"
-host = "web1"
-labels = {}
-values = "20x5 95x30 20x10"         # a+bxN expands to a, a+b, ... (N+1 values); "_" is a gap
+series = [{ metric = "cpu_percent", host = "web1", values = "20x5 95x30 20x10" },
+          { series = 'cpu_percent{host="web2", cpu="0"}', values = "0+1x10 _x3 stale" }]
 
 [[tests.alerts]]
 at = "5m"
 rule = "cpu_saturation"
-expected = [{ labels = { host = "web1" }, state = "firing" }]
+expected = [{ labels = { host = "web1" }, state = "firing", summary = "CPU on web1 at 95%" }]
 
 [[tests.health]]
 at = "5m"
 expected = [{ component = "writer", status = "ok" }]
 ```
-Expected labels are compared exactly, ignoring ``alertname`` and (unless given) ``severity``.
+Values use promtool's notation (``notation.py``); ``stale`` writes a stale marker. At each
+``at`` the rule's pending and firing alerts must be exactly the expected ones: labels compared
+without ``alertname`` (and ``severity`` unless given), ``value`` when given, ``annotations``
+exactly when given (or ``summary`` / ``description`` alone). A failure shows both sides and a diff.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
 
-from monitorkit.config import parse_duration
-from monitorkit.errors import ConfigError
 from monitorkit.instrument.schema import SCHEMA as EXECUTIONS_SCHEMA
 from monitorkit.rules.backtest import Replay
 from monitorkit.rules.errors import RuleEvalError, RuleTestError
+from monitorkit.rules.expectations import Expected, compare, expected_from_toml
 from monitorkit.rules.loader import Rule, default_rules_dir, load_rules
+from monitorkit.rules.notation import STALE, expand_values
+from monitorkit.rules.promtool_tests import read_promtool_file
 from monitorkit.rules.runner import evaluate_rule
 from monitorkit.rules.schema import SCHEMA as RULES_SCHEMA
+from monitorkit.rules.testcases import EPOCH, Case, Check, SeriesSpec, duration, series_spec
 from monitorkit.store.migrations import migrate
 from monitorkit.store.schema import SCHEMA as STORE_SCHEMA
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TOKEN_RE = re.compile(r"^(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)(?:([+-])(\d+(?:\.\d+)?(?:e[+-]?\d+)?))?x(\d+)$")
+__all__ = ["RuleTestFailure", "RuleTestReport", "expand_values", "load_series", "run_rule_tests"]
 
 
 class RuleTestFailure(NamedTuple):
@@ -64,11 +66,12 @@ class RuleTestFailure(NamedTuple):
 
 
 class RuleTestReport(NamedTuple):
-    """How a test file went."""
+    """How a test file went; ``skipped`` names the parts of a promtool file that do not map to monitorkit."""
 
     tests: int
     checks: int
     failures: list[RuleTestFailure]
+    skipped: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -76,136 +79,118 @@ class RuleTestReport(NamedTuple):
         return not self.failures
 
 
-def expand_values(spec: str | Sequence[float | None]) -> list[float | None]:
-    """Expand promtool notation: ``"1 2 _ 5+5x2 7x1"`` → ``[1, 2, None, 5, 10, 15, 7, 7]``."""
-    if not isinstance(spec, str):
-        return [None if v is None else float(v) for v in spec]
-    out: list[float | None] = []
-    for token in spec.split():
-        if token == "_":
-            out.append(None)
-            continue
-        match = _TOKEN_RE.match(token)
-        if match:
-            base, sign, delta, times = match.groups()
-            step = float(delta or 0) * (-1 if sign == "-" else 1)
-            out.extend(float(base) + step * i for i in range(int(times) + 1))
-            continue
-        try:
-            out.append(float(token))
-        except ValueError:
-            raise RuleTestError(f"cannot read value {token!r}; write numbers, '_' or a+bxN / axN") from None
-    return out
-
-
-def _duration(value: Any, where: str) -> timedelta:
-    try:
-        return parse_duration(value)
-    except ConfigError as exc:
-        raise RuleTestError(f"{where}: {exc}") from None
-
-
-def load_series(con: duckdb.DuckDBPyConnection, series: Iterable[Mapping[str, Any]], start: datetime,
+def load_series(con: duckdb.DuckDBPyConnection, series: Iterable[SeriesSpec | Mapping[str, Any]], start: datetime,
                 interval: timedelta) -> None:
-    """Write test series into a fresh database (series and samples_raw)."""
+    """Write test series into a fresh database: series, samples_raw and stale_markers."""
     times: list[datetime] = []
     ids: list[int] = []
     values: list[float] = []
+    stale: list[tuple[datetime, int]] = []
     for sid, spec in enumerate(series, start=1):
-        metric, host = spec.get("metric") or spec.get("name"), str(spec.get("host", "test"))
-        if not metric:
-            raise RuleTestError("every [[tests.series]] needs metric = \"name\"")
-        labels = {str(k): str(v) for k, v in dict(spec.get("labels", {})).items()}
-        key = json.dumps([host, metric, sorted(labels.items())])
+        if not isinstance(spec, SeriesSpec):
+            spec = series_spec(spec, "test")
+        key = json.dumps([spec.host, spec.name, sorted(spec.labels.items())])
         con.execute("INSERT INTO series VALUES (?, ?, ?, MAP(?, ?), ?, ?)",
-                    [sid, host, metric, list(labels), list(labels.values()), key, start])
-        for i, v in enumerate(expand_values(spec.get("values", ""))):
-            if v is not None:
+                    [sid, spec.host, spec.name, list(spec.labels), list(spec.labels.values()), key, start])
+        for i, v in enumerate(spec.values):
+            if v == STALE:
+                stale.append((start + interval * i, sid))
+            elif v is not None:
                 times.append(start + interval * i)
                 ids.append(sid)
-                values.append(v)
+                values.append(float(v))
     table = pa.table({"time": pa.array(times, pa.timestamp("us", tz="UTC")), "series_id": pa.array(ids, pa.int32()),
                       "value": pa.array(values, pa.float64())})
     con.register("_mk_test", table)
     con.execute("INSERT INTO samples_raw SELECT * FROM _mk_test")
     con.unregister("_mk_test")
+    if stale:
+        markers = pa.table({"time": pa.array([t for t, _ in stale], pa.timestamp("us", tz="UTC")),
+                            "series_id": pa.array([i for _, i in stale], pa.int32())})
+        con.register("_mk_stale", markers)
+        con.execute("INSERT INTO stale_markers SELECT * FROM _mk_stale")
+        con.unregister("_mk_stale")
 
 
-def _compare_alerts(replay: Replay, expected: Sequence[Mapping[str, Any]]) -> str | None:
-    def norm(labels: Mapping[str, str], keep_severity: bool) -> dict[str, str]:
-        return {k: v for k, v in labels.items() if k != "alertname" and (keep_severity or k != "severity")}
-
-    got = [(t.labels, t.phase.state, t.value) for t in replay.active()]
-    want = [({str(k): str(v) for k, v in dict(e.get("labels", {})).items()}, str(e.get("state", "firing")),
-             e.get("value")) for e in expected]
-    unmatched = list(got)
-    missing = []
-    for labels, state, value in want:
-        hit = next((g for g in unmatched if norm(g[0], "severity" in labels) == labels and g[1] == state
-                    and (value is None or (g[2] is not None and abs(g[2] - float(value)) < 1e-9))), None)
-        if hit is None:
-            missing.append(f"{state} {labels}" + (f" value {value}" if value is not None else ""))
-        else:
-            unmatched.remove(hit)
-    if not missing and not unmatched:
-        return None
-    parts = []
-    if missing:
-        parts.append("expected but missing: " + "; ".join(missing))
-    if unmatched:
-        parts.append("got but not expected: " + "; ".join(f"{s} {norm(lab, False)} value {v}" for lab, s, v in unmatched))
-    return " | ".join(parts)
+def _case_from_toml(n: int, test: Mapping[str, Any], eval_every: timedelta) -> Case:
+    name = str(test.get("name", f"test {n + 1}"))
+    interval = duration(test.get("interval", eval_every), f"{name}: interval")
+    series = [series_spec(item, "test") for item in test.get("series", [])]
+    checks: dict[timedelta, list[Check]] = {}
+    for kind in ("alerts", "health"):
+        for item in test.get(kind, []):
+            offset = duration(item.get("at", "0s"), f"{name}: at")
+            where = f"{name} at {item.get('at')}"
+            if kind == "alerts":
+                if "rule" not in item:
+                    raise RuleTestError(f"{where}: [[tests.alerts]] needs rule = \"name\"")
+                check = Check("alerts", str(item["rule"]), expected_from_toml(item.get("expected", []), where))
+            else:
+                check = Check("health", "health", list(item.get("expected", [])))
+            checks.setdefault(offset, []).append(check)
+    return Case(name, interval, series, checks)
 
 
 def run_rule_tests(path: str | Path, *, rule_dirs: Sequence[Path] | None = None) -> RuleTestReport:
-    """Run every test of a TOML file and return the report (failures say what differed)."""
+    """Run every test of a TOML file, or of a promtool YAML file (``.yml``/``.yaml``); failures say what differed."""
     path = Path(path)
+    if path.suffix in (".yml", ".yaml"):
+        promtool = read_promtool_file(path)
+        rules = _rules(promtool.rule_files or list(rule_dirs or [default_rules_dir()]))
+        names = {c.rule: promtool.rule_name(c.rule, rules) for case in promtool.cases
+                 for checks in case.checks.values() for c in checks}
+        cases = [case._replace(checks={t: [c._replace(rule=names[c.rule]) for c in cs]
+                                       for t, cs in case.checks.items()}) for case in promtool.cases]
+        return _run(cases, rules, promtool.start, promtool.evaluation_interval, promtool.skipped)
     try:
         spec = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RuleTestError(f"cannot read rule test file {path}: {exc}") from None
     files = [path.parent / f for f in spec.get("rule_files", [])]
-    dirs = files or list(rule_dirs or [default_rules_dir()])
+    rules = _rules(files or list(rule_dirs or [default_rules_dir()]))
+    eval_every = duration(spec.get("evaluation_interval", "1m"), "evaluation_interval")
+    start = datetime.fromisoformat(spec["start"]) if spec.get("start") else EPOCH
+    cases = [_case_from_toml(n, test, eval_every) for n, test in enumerate(spec.get("tests", []))]
+    return _run(cases, rules, start, eval_every, ())
+
+
+def _rules(dirs: Sequence[Path]) -> dict[str, Rule]:
     loaded = load_rules(dirs)
     if loaded.broken:
         raise RuleTestError("rule files do not load: " + "; ".join(e for _, e in loaded.broken.values()))
-    rules: dict[str, Rule] = loaded.rules
-    eval_every = _duration(spec.get("evaluation_interval", "1m"), "evaluation_interval")
-    start = datetime.fromisoformat(spec["start"]) if spec.get("start") else EPOCH
+    return loaded.rules
+
+
+def _run(cases: Sequence[Case], rules: Mapping[str, Rule], start: datetime, eval_every: timedelta,
+         skipped: tuple[str, ...]) -> RuleTestReport:
     failures: list[RuleTestFailure] = []
     checks = 0
-    tests = spec.get("tests", [])
-    for n, test in enumerate(tests):
-        name = str(test.get("name", f"test {n + 1}"))
-        f, c = _run_one(name, test, rules, start, eval_every)
+    for case in cases:
+        f, c = run_case(case, rules, start, eval_every)
         failures.extend(f)
         checks += c
-    return RuleTestReport(len(tests), checks, failures)
+    return RuleTestReport(len(cases), checks, failures, skipped)
 
 
-def _run_one(name: str, test: Mapping[str, Any], rules: Mapping[str, Rule], start: datetime,
+def run_case(case: Case, rules: Mapping[str, Rule], start: datetime,
              eval_every: timedelta) -> tuple[list[RuleTestFailure], int]:
-    interval = _duration(test.get("interval", eval_every), f"{name}: interval")
+    """Load one case's series into a fresh database, evaluate every ``eval_every`` and run its checks."""
+    for offset in case.checks:
+        if offset % eval_every:
+            raise RuleTestError(f"{case.name}: at = {offset} is not a multiple of evaluation_interval {eval_every}")
+    needed = {c.rule for checks in case.checks.values() for c in checks if c.kind == "alerts"}
+    unknown = needed - set(rules)
+    if unknown:
+        raise RuleTestError(f"{case.name}: unknown rule(s) {sorted(unknown)}; loaded: {sorted(rules)}")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     try:
         migrate(con, (STORE_SCHEMA, EXECUTIONS_SCHEMA, RULES_SCHEMA))
-        load_series(con, test.get("series", []), start, interval)
-        checks: dict[timedelta, list[tuple[str, Mapping[str, Any]]]] = {}
-        for kind in ("alerts", "health"):
-            for item in test.get(kind, []):
-                offset = _duration(item.get("at", "0s"), f"{name}: at")
-                if offset % eval_every:
-                    raise RuleTestError(f"{name}: at = {item.get('at')} is not a multiple of evaluation_interval")
-                checks.setdefault(offset, []).append((kind, item))
-        needed = {str(item["rule"]) for items in checks.values() for kind, item in items if kind == "alerts"}
-        unknown = needed - set(rules)
-        if unknown:
-            raise RuleTestError(f"{name}: unknown rule(s) {sorted(unknown)}; loaded: {sorted(rules)}")
+        load_series(con, case.series, start, case.interval)
         replays = {r: Replay(rules[r]) for r in needed}
         failures: list[RuleTestFailure] = []
         count = 0
-        last = max(checks, default=timedelta(0))
+        last = max(case.checks, default=timedelta(0))
         step = timedelta(0)
         while step <= last:
             at = start + step
@@ -213,13 +198,16 @@ def _run_one(name: str, test: Mapping[str, Any], rules: Mapping[str, Rule], star
                 try:
                     replay.step(con, at)
                 except RuleEvalError as exc:
-                    failures.append(RuleTestFailure(name, str(step), rule, f"rule errored: {exc}"))
-            for kind, item in checks.get(step, []):
+                    failures.append(RuleTestFailure(case.name, str(step), rule, f"rule errored: {exc}"))
+            for check in case.checks.get(step, []):
                 count += 1
-                problem = (_compare_alerts(replays[str(item["rule"])], item.get("expected", [])) if kind == "alerts"
-                           else _check_health(con, rules, at, item.get("expected", [])))
+                if check.kind == "alerts":
+                    problem = compare(replays[check.rule].active(), [e for e in check.expected
+                                                                     if isinstance(e, Expected)], check.dialect)
+                else:
+                    problem = _check_health(con, rules, at, check.expected)
                 if problem:
-                    failures.append(RuleTestFailure(name, str(step), str(item.get("rule", "health")), problem))
+                    failures.append(RuleTestFailure(case.name, str(step), check.rule, problem))
             step += eval_every
         return failures, count
     finally:
