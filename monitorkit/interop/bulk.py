@@ -24,7 +24,6 @@ from typing import NamedTuple
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from monitorkit.errors import MonitorkitError, StoreClosedError
@@ -67,6 +66,20 @@ class Appended(NamedTuple):
 def series_key(spec: SeriesSpec) -> str:
     """Return the ``series.series_key`` the store's writer gives this series (host, name, sorted labels as JSON)."""
     return json.dumps([spec.host, spec.name, [list(p) for p in sorted(spec.labels.items())]])
+
+
+class Counts:
+    """What a receiver did since start, by outcome (for the owner's health and for tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.values: dict[str, int] = {}
+
+    def add(self, **counts: int) -> None:
+        """Add to the named counters."""
+        with self._lock:
+            for key, n in counts.items():
+                self.values[key] = self.values.get(key, 0) + n
 
 
 class _Pending:
@@ -144,6 +157,7 @@ class ColumnWriter:
         order = np.argsort(sid, kind="stable")
         sid, ts, values = sid[order], ts[order], values[order]
         if len(sid) > 1 and (sid[1:] == sid[:-1]).any():  # some series has several samples here
+            import pandas as pd  # only then: grouped running maximum
             previous = pd.Series(ts).groupby(sid).cummax().groupby(sid).shift(1).to_numpy(np.float64, na_value=-np.inf)
             newer = ts > previous
             sid, ts, values = sid[newer], ts[newer], values[newer]

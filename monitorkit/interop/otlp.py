@@ -30,8 +30,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from monitorkit.errors import MonitorkitError
 from monitorkit.interop.bulk import AppendRefused, ColumnWriter, CommitFailed, SeriesSpec
+from monitorkit.interop.metadata import Metadata
 from monitorkit.interop.otlp_names import bucket_bound, label_name, metric_name
-from monitorkit.interop.remote_write import MAX_DECODED_BYTES, Metadata
+from monitorkit.interop.remote_write import MAX_DECODED_BYTES
 from monitorkit.interop.scrape import host_of
 from monitorkit.owner.api import Request, Response
 from monitorkit.samples import HOST, validate_labels, validate_name

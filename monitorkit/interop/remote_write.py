@@ -10,13 +10,19 @@ the protobuf classes instead, with the same result (tests/test_interop_remote_wr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import cramjam
 import numpy as np
 
-from monitorkit.errors import MonitorkitError
+from monitorkit.errors import InvalidSampleError, MonitorkitError
 from monitorkit.interop import prompb
+from monitorkit.interop.bulk import AppendRefused, ColumnWriter, CommitFailed, Counts, SeriesSpec
+from monitorkit.interop.metadata import Metadata
+from monitorkit.interop.scrape import host_of
+from monitorkit.owner.api import Request, Response
+from monitorkit.samples import HOST, validate_labels, validate_name
 
 MAX_DECODED_BYTES = 256 * 2**20
 _LEN = 2  # protobuf wire type of length-delimited fields
@@ -24,15 +30,6 @@ _LEN = 2  # protobuf wire type of length-delimited fields
 
 class RemoteWriteError(MonitorkitError, ValueError):
     """A request body that is not snappy-compressed remote-write protobuf (answered 400)."""
-
-
-class Metadata(NamedTuple):
-    """A metric family's metadata sent by Prometheus (``metadata_config``)."""
-
-    name: str
-    type: str
-    help: str
-    unit: str
 
 
 class Decoded(NamedTuple):
@@ -198,3 +195,62 @@ def labels_of(key: bytes) -> dict[str, str]:
 def decode_body(body: bytes, limit: int = MAX_DECODED_BYTES) -> Decoded:
     """Uncompress and decode a remote-write request body."""
     return decode(uncompress(body, limit))
+
+
+MAX_CACHED_SERIES = 1_000_000
+
+
+def spec_of(name: str | None, labels: dict[str, str]) -> SeriesSpec | None:
+    """Return the series of a remote label set, or None if the store would refuse it.
+
+    The host column: a ``host`` label, else the host of ``instance`` (loopback ones: this machine), else this machine.
+    """
+    try:
+        checked = validate_labels(labels, metric=name or "")
+        validate_name(name)
+    except InvalidSampleError:
+        return None
+    instance = checked.get("instance")
+    host = checked.get("host") or (host_of(instance) if instance else HOST)
+    return SeriesSpec(host, name or "", checked)
+
+
+class RemoteWrite:
+    """Answer ``POST /api/v1/write``: decode, append through the ColumnWriter; series remembered by their label bytes."""
+
+    def __init__(self, writer: ColumnWriter, on_metadata: Callable[[list[Metadata], str], None] | None = None) -> None:
+        self.writer = writer
+        self.on_metadata = on_metadata
+        self.counts = Counts()
+        self._ids: dict[bytes, int] = {}  # label bytes -> series id (0: refused)
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request: 204 once committed, 400 undecodable or refused, 503 not committed."""
+        try:
+            decoded = decode_body(request.body)
+        except RemoteWriteError as exc:
+            self.counts.add(bad_requests=1)
+            return Response.text(400, str(exc))
+        if decoded.metadata and self.on_metadata is not None:
+            self.on_metadata(decoded.metadata, "remote_write")
+        cache = self._ids
+        ids = np.array([cache.get(key, -1) for key in decoded.keys], np.int64)
+        specs: dict[int, SeriesSpec | None] = {}
+        for i in np.flatnonzero(ids == -1).tolist():
+            labels = labels_of(decoded.keys[i])
+            specs[i] = spec_of(labels.pop("__name__", None), labels)
+        try:
+            result = self.writer.write(ids, specs, decoded.series, decoded.ts_ms, decoded.values)
+        except AppendRefused as exc:
+            self.counts.add(refused_requests=1)
+            return Response.text(400, str(exc))
+        except CommitFailed as exc:
+            self.counts.add(failed_requests=1)
+            return Response.text(503, str(exc))
+        if len(cache) > MAX_CACHED_SERIES:
+            cache.clear()
+        for i in specs:
+            cache[decoded.keys[i]] = int(result.ids[i])
+        self.counts.add(requests=1, samples=result.written, duplicates=result.duplicates,
+                        out_of_order=result.out_of_order, refused=result.refused, nonfinite=result.nonfinite)
+        return Response(204, b"")

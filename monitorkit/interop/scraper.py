@@ -18,15 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from monitorkit.errors import StoreClosedError
 from monitorkit.interop.schema import SCHEMA
 from monitorkit.interop.scrape import ScrapeJob, Target, TargetFiles, jobs_from_settings, resolve_targets
-from monitorkit.interop.targets import TargetScraper, TargetState
 from monitorkit.owner.api import Request, Response
 
 if TYPE_CHECKING:
+    from monitorkit.interop.targets import TargetState
     from monitorkit.owner.api import OwnerApi
     from monitorkit.owner.context import OwnerContext
     from monitorkit.store import Store
@@ -41,6 +40,8 @@ class TargetLoop:
     """Scrape one target on its own thread until stopped: ``TargetLoop(target, store).start()``."""
 
     def __init__(self, target: Target, store: Store, on_state: Callable[[TargetLoop], None] | None = None) -> None:
+        from monitorkit.interop.targets import TargetScraper  # http, ssl and the parser: only when scraping
+
         self.scraper = TargetScraper(target)
         self.store = store
         self.on_state = on_state
@@ -185,6 +186,8 @@ class ScrapeService:
         if known is not None and known[:2] == (state.health, state.last_error) and now - known[2] < STATE_EVERY:
             return
         self._written[key] = (state.health, state.last_error, now)
+        import pyarrow as pa  # not at import: an owner without [[scrape]] does not load it for this
+
         table = pa.table({
             "job": [state.job], "instance": [state.instance], "url": [state.url], "host": [state.host],
             "labels": pa.array([list(state.labels.items())], pa.map_(pa.string(), pa.string())),
