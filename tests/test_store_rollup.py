@@ -122,7 +122,9 @@ def test_buckets_across_the_epoch_floor_down(tmp_path: Path) -> None:
     samples = generate(5, hours=2.5, start=start)
     now = start + timedelta(hours=3)
     with new_store(tmp_path / "epoch.duckdb") as store:
-        store.write(samples)
+        # Store.write refuses times before 1970 now; rows of older files (or a raw insert) may still have
+        # them, and the rollup's integer flooring must stay right for negative epochs.
+        store.write(samples, validate=False)
         store.rollup(now)
         got_1m, got_1h = store_tier(store, "1m"), store_tier(store, "1h")
     upper_1m, upper_1h = uppers(now)
