@@ -30,7 +30,8 @@ def test_defaults_and_the_uri() -> None:
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"lake.catalog": "metadata.ducklake"}, "must be a PostgreSQL connection string"),
-    ({"lake.catalog": "postgres:dbname=f", "lake.lateness": "2s"}, "must be longer than store.flush_interval"),
+    ({"lake.catalog": "postgres:dbname=f", "lake.lateness": "2s", "store.flush_interval": "5s"},
+     "must be longer than store.flush_interval"),
     ({"lake.catalog": "postgres:dbname=f", "lake.ship_interval": "0s"}, "ship_interval must be longer than 0"),
     ({"lake.catalog": "postgres:dbname=f", "lake.ship_every": "1m"}, "unknown setting ship_every"),
     ({"lake.catalog": "postgres:dbname=f", "lake.max_batch": "soon"}, "max_batch: invalid duration"),
