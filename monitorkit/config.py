@@ -40,6 +40,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # Queries other processes run on the owner (monitorkit.connect(), monitorkit sql): each is
     # interrupted past `timeout` or when its client goes away, and its result is bounded in MiB.
     "readers": {"timeout": "60s", "max_result_mb": 256},
+    # The owner API (ingest, actions, receivers): a fixed port and a token kept in a 0600 file let a
+    # long-running peer (a Prometheus remote-writing here) survive owner restarts; 0 / "": random each start.
+    "owner": {"api_port": 0, "api_token_file": ""},
 }
 ENV_PREFIX = "MONITORKIT_"
 # Top-level arrays of tables allowed in monitorkit.toml, and the key of their section that holds them.

@@ -131,3 +131,27 @@ def test_a_sidecar_whose_pid_belongs_to_another_process_is_stale(tmp_path: Path)
             assert con.execute("SELECT count(*) FROM series").fetchone() == (0,)
         with Owner(db, settings=isolated_settings()) as again:  # and a new owner is not refused
             assert read_owner(db) == again.info
+
+
+def test_a_fixed_api_port_and_token_file_survive_a_restart(tmp_path: Path) -> None:
+    import socket
+    import stat
+
+    from monitorkit.errors import StoreError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token_file = tmp_path / "api.token"
+    settings = isolated_settings(**{"owner.api_port": port, "owner.api_token_file": str(token_file)})
+    seen = []
+    for _ in range(2):
+        with Owner(tmp_path / "m.duckdb", settings=settings) as owner:
+            assert owner.api is not None
+            seen.append((owner.api.port, owner.api.token))
+            assert client.request(port, "POST", "/v1/query", owner.api.token, "application/json",
+                                  b'{"sql": "SELECT 1"}', 10).status == 200
+    assert seen[0] == seen[1] == (port, token_file.read_text().strip())
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    with Owner(tmp_path / "a.duckdb", settings=settings), pytest.raises(StoreError, match="cannot listen"):
+        Owner(tmp_path / "b.duckdb", settings=settings)  # the port is taken by the first

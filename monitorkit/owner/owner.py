@@ -12,7 +12,7 @@ from types import TracebackType
 import duckdb
 
 from monitorkit.config import Settings
-from monitorkit.errors import OwnerExistsError, StoreError
+from monitorkit.errors import ConfigError, OwnerExistsError, StoreError
 from monitorkit.owner.api import OwnerApi
 from monitorkit.owner.queries import QueryService
 from monitorkit.owner.readers import ReaderPolicy, database_relations
@@ -45,6 +45,27 @@ def keep_private(db: Path) -> None:
                 path.chmod(0o600)
         except FileNotFoundError:
             pass
+
+
+def api_token(path: str | Path) -> str | None:
+    """Return the owner API token kept in ``path`` (made, 0600, on first use), or None for a random one per start."""
+    if not str(path):
+        return None
+    file = Path(path).expanduser()
+    try:
+        token = file.read_text().strip()
+    except FileNotFoundError:
+        token = secrets.token_urlsafe(24)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        return token
+    if len(token) < 16:
+        raise ConfigError(f"the owner API token in {file} is shorter than 16 characters; remove the file to get a new one")
+    if file.stat().st_mode & 0o077:
+        raise ConfigError(f"{file} holds the owner API token but others can read it: chmod 600 {file}")
+    return token
 
 
 class Owner:
@@ -86,7 +107,14 @@ class Owner:
                 last = exc
                 continue
             self._server_con = con
-            self.api = OwnerApi()
+            settings = self.store.settings
+            api_port = int(settings.get("owner.api_port", 0) or 0)
+            try:
+                self.api = OwnerApi(api_token(settings.get("owner.api_token_file", "")), port=api_port)
+            except OSError as exc:
+                duck.quack_stop(con, port)
+                raise StoreError(f"the owner API cannot listen on 127.0.0.1:{api_port} ({exc.strerror}); "
+                                 "set owner.api_port to a free port, or 0 for any") from exc
             self.queries = QueryService(self.store, self.readers, self.store.settings)
             self.queries.register(self.api)
             self.api.start()
