@@ -100,34 +100,40 @@ def test_groups_never_send_muted_alerts_and_send_every_other_one(items: list[tup
     assert all(len({a.labels["host"] for a in n.alerts}) == 1 for n in notes)  # grouped by host
 
 
-def test_groups_wait_then_batch_then_repeat() -> None:
+def test_groups_flush_on_ticks_then_batch_then_repeat() -> None:
+    # Alertmanager's aggregation group: a tick group_wait after the first alert, then every group_interval;
+    # at a tick a channel is notified only for what changed, or once repeat_interval passed (docs: route).
     config = alerting_config({"group_wait": "30s", "group_interval": "5m", "repeat_interval": "1h"})
     groups = Groups(config)
     one = _alert(1, {"alertname": "r", "key": "a"})
     two = _alert(2, {"alertname": "r", "key": "b"})
+    t = lambda minutes, seconds=0: T0 + timedelta(minutes=minutes, seconds=seconds)  # noqa: E731
     assert groups.plan([one], T0) == []  # group_wait
-    [note] = groups.plan([one, two], T0 + timedelta(seconds=30))
+    assert groups.next_due() == t(0, 30)
+    [note] = groups.plan([one, two], t(0, 30))
     assert [a.id for a in note.alerts] == [1, 2]
-    assert groups.plan([one, two], T0 + timedelta(seconds=31)) == []  # in flight
+    assert groups.plan([one, two], t(0, 31)) == []  # no tick
     groups.delivered(note)
-    assert groups.plan([one, two], T0 + timedelta(minutes=30)) == []  # nothing new before the repeat interval
-    resolved = one._replace(state="resolved", resolved_at=T0 + timedelta(minutes=31))
-    last = T0 + timedelta(minutes=31)
-    # a change: due group_interval after the last flush (at 0:30), so at once; then wait again
-    [note] = groups.plan([resolved, two], last)
-    assert [(a.id, a.state) for a in note.alerts] == [(2, "firing"), (1, "resolved")]
+    assert groups.plan([one, two], t(30, 30)) == []  # a tick, nothing new, repeat_interval not over
+    resolved = one._replace(state="resolved", resolved_at=t(31))
+    assert groups.plan([resolved, two], t(31)) == []  # changed, but the next tick is 35:30
+    [note] = groups.plan([resolved, two], t(35, 30))
+    assert [(a.id, a.state) for a in note.alerts] == [(1, "resolved"), (2, "firing")]
     groups.delivered(note)
     three = _alert(3, {"alertname": "r", "key": "c"})
-    assert groups.plan([two, three], last + timedelta(minutes=4)) == []  # group_interval not over
-    [note] = groups.plan([two, three], last + timedelta(minutes=5))
-    assert [a.id for a in note.alerts] == [2, 3]
+    assert groups.plan([resolved, two, three], t(40, 29)) == []
+    [note] = groups.plan([resolved, two, three], t(40, 30))
+    assert [a.id for a in note.alerts] == [2, 3]  # the resolution was notified and left the group
     groups.delivered(note)
-    assert groups.plan([two, three], last + timedelta(minutes=64)) == []
-    [again] = groups.plan([two, three], last + timedelta(minutes=65))
-    assert [a.id for a in again.alerts] == [2, 3]  # repeated after repeat_interval
+    # repeat_interval passes at 1:40:30; Alertmanager repeats at the first tick strictly after it
+    assert groups.next_due() == t(105, 30)
+    assert groups.plan([resolved, two, three], t(100, 30)) == []
+    [again] = groups.plan([resolved, two, three], t(105, 30))
+    assert [a.id for a in again.alerts] == [2, 3]
     groups.delivered(again)
     acked = [two._replace(acked=True), three._replace(acked=True)]
-    assert groups.plan(acked, T0 + timedelta(hours=5)) == []  # acknowledged: no repeats
+    assert groups.plan(acked, t(300, 30)) == []  # acknowledged: no repeats (monitorkit's addition)
+    assert groups.next_due() is None
 
 
 def test_restored_groups_do_not_notify_twice() -> None:
@@ -136,9 +142,14 @@ def test_restored_groups_do_not_notify_twice() -> None:
     first = Groups(config)
     [note] = first.plan([alert], T0)
     first.delivered(note)
-    again = Groups(config)
-    again.restore([(note.group_key, note.time, json.dumps(dict(note.sent)))])
-    assert again.plan([alert], T0 + timedelta(minutes=5)) == []
+    for key in (note.log_key, note.group_key):  # the group key alone: a row written before per-channel logs
+        again = Groups(config)
+        again.restore([(key, note.time, json.dumps(dict(note.sent)))])
+        assert again.plan([alert], T0 + timedelta(minutes=5)) == []
+        fresh = _alert(2, {"alertname": "r", "key": "b"})._replace(fired_at=T0 + timedelta(minutes=5))
+        assert again.plan([alert, fresh], T0 + timedelta(minutes=5, seconds=59)) == []
+        [new] = again.plan([alert, fresh], T0 + timedelta(minutes=6))  # the group's next tick (group_interval 1m)
+        assert [a.id for a in new.alerts] == [1, 2]
 
 
 class Recorder:

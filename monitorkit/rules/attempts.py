@@ -55,4 +55,4 @@ class AttemptLog:
         sent = json.dumps(dict(note.sent), sort_keys=True)
         self.store.submit(lambda con: con.execute(
             "INSERT OR REPLACE INTO notify_groups (group_key, receiver, last_flush, sent, updated_at) "
-            "VALUES (?, ?, ?, ?, ?)", [note.group_key, note.receiver, note.time, sent, self.now()]))
+            "VALUES (?, ?, ?, ?, ?)", [note.log_key, note.receiver, note.time, sent, self.now()]))

@@ -95,16 +95,17 @@ class Dispatcher:
                 self._worker(receiver, index, worker.channel)
 
     def enqueue(self, note: Notification) -> None:
-        """Queue ``note`` for delivery through every channel of its receiver; never blocks."""
+        """Queue ``note`` for delivery through its channel (``note.channel``, or every one); never blocks."""
         receiver = self.config.receivers[note.receiver]
         given_up: list[_Job] = []
         with self._cond:
             if self._stopping:
                 return
             token = next(self._seq)
-            self._open[token] = [len(receiver.channels), 0]
             now = time.monotonic()
-            for i, channel in enumerate(receiver.channels):
+            targets = [(i, c) for i, c in enumerate(receiver.channels) if note.channel in (None, i)]
+            self._open[token] = [len(targets), 0]
+            for i, channel in targets:
                 worker = self._worker(note.receiver, i, channel)
                 heapq.heappush(worker.heap, (now, next(self._seq), _Job(note, channel, 1, token)))
                 if len(worker.heap) > QUEUE_LIMIT:  # a dead receiver must not grow memory for ever

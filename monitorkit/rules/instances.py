@@ -119,6 +119,6 @@ class AlertBook:
         return [
             AlertView(i.id, i.rule, i.fingerprint, i.labels, i.state, i.value, i.summary, i.description,
                       i.phase.fired_at, i.phase.resolved_at, i.acked_by is not None,
-                      i.silenced_by is not None or i.inhibited)
+                      i.silenced_by is not None or i.inhibited, i.annotations)
             for i in self.instances.values() if i.state in ("firing", "resolved")
         ]

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from monitorkit.rules.deadline import Deadline
 from monitorkit.rules.groups import AlertView, Notification
 from monitorkit.rules.routing import Channel
+from monitorkit.rules.templates import non_finite
 
 log = logging.getLogger("monitorkit.alerts")
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -47,31 +48,37 @@ def _common(items: list[Mapping[str, str]]) -> dict[str, str]:
     return {k: v for k, v in first.items() if all(i.get(k) == v for i in items[1:])}
 
 
+def _value(value: float | None) -> float | str | None:
+    """Return a value for JSON: a number, or Prometheus's text of +Inf, -Inf and NaN (JSON has no such numbers)."""
+    if value is None:
+        return None
+    return non_finite(value) or value
+
+
 def _alert_json(a: AlertView) -> dict[str, Any]:
-    annotations = {k: v for k, v in (("summary", a.summary), ("description", a.description)) if v}
     return {
         "status": a.state,
         "labels": dict(a.labels),
-        "annotations": annotations,
+        "annotations": a.all_annotations,
         "startsAt": _iso(a.fired_at),
         "endsAt": _iso(a.resolved_at) if a.state == "resolved" else ZERO_TIME,
         "generatorURL": "",
         "fingerprint": a.fingerprint,
         "id": a.id,
-        "value": a.value,
+        "value": _value(a.value),
     }
 
 
 def webhook_payload(note: Notification) -> dict[str, Any]:
-    """Return the JSON body of a webhook (the Alertmanager webhook format, version 4, plus id and value)."""
+    """Return the JSON body of a webhook: Alertmanager's webhook format, version 4, plus each alert's id and value."""
     alerts = [_alert_json(a) for a in note.alerts]
     return {
         "version": "4",
-        "groupKey": note.group_key,
+        "groupKey": note.am_group_key or note.group_key,
         "truncatedAlerts": 0,
         "status": note.status,
         "receiver": note.receiver,
-        "groupLabels": dict(note.group_labels),
+        "groupLabels": {k: v for k, v in note.group_labels.items() if v},  # a missing label is no group label
         "commonLabels": _common([a["labels"] for a in alerts]),
         "commonAnnotations": _common([a["annotations"] for a in alerts]),
         "externalURL": "",
@@ -119,8 +126,8 @@ def email_message(note: Notification, channel: Channel) -> EmailMessage:
     lines = [title(note), ""]
     for a in note.alerts:
         lines.append(_line(a))
-        if a.description:
-            lines.append(f"    {a.description}")
+        lines.extend(f"    {v}" if k == "description" else f"    {k}: {v}"
+                     for k, v in a.all_annotations.items() if k != "summary")
         lines.append("    " + ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items())))
     msg.set_content("\n".join(lines) + "\n")
     return msg
@@ -137,7 +144,7 @@ def send_log(note: Notification, channel: Channel, timeout: float) -> DeliveryRe
 def send_webhook(note: Notification, channel: Channel, timeout: float) -> DeliveryResult:
     """POST the notification as JSON (``format = "json"`` or ``"slack"``) within ``timeout`` seconds in all."""
     fmt = channel.options.get("format", "json")
-    body = json.dumps(slack_payload(note) if fmt == "slack" else webhook_payload(note)).encode()
+    body = json.dumps(slack_payload(note) if fmt == "slack" else webhook_payload(note), allow_nan=False).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "monitorkit"}
     headers.update({str(k): str(v) for k, v in dict(channel.options.get("headers", {})).items()})
     started = time.perf_counter()

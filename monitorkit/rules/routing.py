@@ -16,7 +16,7 @@ continue = false
 
 [[alerting.receivers]]
 name = "pager"
-send_resolved = true
+send_resolved = true             # every channel's; a channel may set its own (defaults as Alertmanager's)
 channels = [{ type = "webhook", url = "http://127.0.0.1:9000/hook", format = "slack" }]
 
 [[alerting.inhibit_rules]]
@@ -43,6 +43,9 @@ CHANNEL_TYPES = ("log", "webhook", "email")
 ROUTE_KEYS = {"match", "match_re", "matchers", "receiver", "group_by", "group_wait", "group_interval",
               "repeat_interval", "continue", "routes"}
 MAX_ATTEMPTS = 100
+# send_resolved when neither the channel nor its receiver says: Alertmanager's defaults
+# (webhook_config true, email_config and slack_config false); the log channel logs both.
+SEND_RESOLVED = {"log": True, "webhook": True, "slack": False, "email": False}
 # group_wait is short: a sample reaches the webhook within a second (benchmarks/alert_bench.py), and
 # alerts of the same group that a few commits bring in a row still go out together.
 DEFAULT_TIMING = {"group_wait": "250ms", "group_interval": "1m", "repeat_interval": "4h"}
@@ -61,6 +64,12 @@ class Route:
     continue_: bool = False
     routes: tuple[Route, ...] = ()
     path: str = "0"
+    matcher_path: str = "{}"  # Alertmanager's route key: each level's matchers, root first
+
+    @property
+    def am_group_key(self) -> str:
+        """Return the prefix of Alertmanager's groupKey for this route (``{}/{severity="critical"}``)."""
+        return self.matcher_path
 
     def group_labels(self, labels: Mapping[str, str]) -> dict[str, str]:
         """Return the labels this route groups ``labels`` by (``...`` groups by all of them)."""
@@ -79,6 +88,7 @@ class Channel:
 
     type: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    send_resolved: bool = True  # also notify when alerts resolve (the channel's, else its receiver's, else the default)
 
     @property
     def label(self) -> str:
@@ -89,11 +99,15 @@ class Channel:
 
 @dataclass(frozen=True)
 class Receiver:
-    """A named set of channels; ``send_resolved`` also notifies when alerts resolve."""
+    """A named set of channels (Alertmanager's integrations), each with its own ``send_resolved``."""
 
     name: str
     channels: tuple[Channel, ...]
-    send_resolved: bool = True
+
+    @property
+    def send_resolved(self) -> bool:
+        """Tell whether any channel notifies resolutions."""
+        return any(c.send_resolved for c in self.channels)
 
 
 @dataclass(frozen=True)
@@ -163,6 +177,9 @@ def _route(table: Mapping[str, Any], parent: Route | None, path: str) -> Route:
             table, "repeat_interval", base.repeat_interval if parent else DEFAULT_TIMING["repeat_interval"], where),
         continue_=bool(table.get("continue", False)),
         path=path,
+        matcher_path="{}" if parent is None else parent.matcher_path + "/{" + ",".join(
+            f'{m.label}{m.op}{json.dumps(m.value)}' for m in matchers_from_config(
+                table.get("match"), table.get("match_re"), table.get("matchers"))) + "}",
     )
     children = table.get("routes", [])
     if not isinstance(children, list):
@@ -175,12 +192,15 @@ def _receiver(table: Mapping[str, Any]) -> Receiver:
     name = table.get("name")
     if not isinstance(name, str) or not name:
         raise AlertingConfigError("every [[alerting.receivers]] needs a name")
+    default = table.get("send_resolved")
+    if default is not None and not isinstance(default, bool):
+        raise AlertingConfigError(f"receiver {name!r}: send_resolved must be true or false, got {default!r}")
     channels = []
     for ch in table.get("channels", []):
         kind = ch.get("type")
         if kind not in CHANNEL_TYPES:
             raise AlertingConfigError(f"receiver {name!r}: channel type must be one of {CHANNEL_TYPES}, got {kind!r}")
-        opts = {k: v for k, v in ch.items() if k != "type"}
+        opts = {k: v for k, v in ch.items() if k not in ("type", "send_resolved")}
         if kind == "webhook" and not opts.get("url"):
             raise AlertingConfigError(f"receiver {name!r}: a webhook channel needs url = \"http://...\"")
         if kind == "webhook" and opts.get("format", "json") not in ("json", "slack"):
@@ -191,10 +211,14 @@ def _receiver(table: Mapping[str, Any]) -> Receiver:
                     raise AlertingConfigError(f"receiver {name!r}: an email channel needs {key!r}")
             if isinstance(opts["to"], str):
                 opts["to"] = [opts["to"]]
-        channels.append(Channel(kind, opts))
+        own = ch.get("send_resolved", default)
+        if own is not None and not isinstance(own, bool):
+            raise AlertingConfigError(f"receiver {name!r}: send_resolved must be true or false, got {own!r}")
+        style = "slack" if kind == "webhook" and opts.get("format") == "slack" else kind
+        channels.append(Channel(kind, opts, SEND_RESOLVED[style] if own is None else own))
     if not channels:
         raise AlertingConfigError(f"receiver {name!r} has no channels; add channels = [{{ type = \"log\" }}]")
-    return Receiver(name, tuple(channels), bool(table.get("send_resolved", True)))
+    return Receiver(name, tuple(channels))
 
 
 def _inhibit(table: Mapping[str, Any]) -> InhibitRule:
@@ -269,13 +293,21 @@ def inhibited(
     labels: Mapping[str, str], fingerprint: str, firing: Sequence[tuple[str, Mapping[str, str]]],
     rules: Sequence[InhibitRule],
 ) -> bool:
-    """Tell whether an alert is muted by a firing alert ``(fingerprint, labels)`` through an inhibit rule."""
+    """Tell whether an alert is muted by a firing alert ``(fingerprint, labels)`` through an inhibit rule.
+
+    As Alertmanager's inhibitor: an alert that matches both the source and the target side of a
+    rule is not muted by alerts for which the same is true (itself included), so two such alerts
+    never mute each other.
+    """
     for rule in rules:
         if not matches_all(rule.target, labels):
             continue
+        both_sides = matches_all(rule.source, labels)
         for fp, source in firing:
             if fp == fingerprint or not matches_all(rule.source, source):
                 continue
+            if both_sides and matches_all(rule.target, source):
+                continue  # Alertmanager's excludeTwoSidedMatch
             if all(source.get(k, "") == labels.get(k, "") for k in rule.equal):
                 return True
     return False
