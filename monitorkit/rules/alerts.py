@@ -43,6 +43,7 @@ class Instance:
     silenced_by: int | None = None
     inhibited: bool = False
     annotations: dict[str, str] = field(default_factory=dict)  # every rendered annotation, summary included
+    restoring: bool = False  # read back at a start, not evaluated since: its for-state is restored first
 
     @property
     def state(self) -> str:

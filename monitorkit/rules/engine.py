@@ -41,6 +41,7 @@ from monitorkit.rules.instances import AlertBook
 from monitorkit.rules.lanes import SlowLane
 from monitorkit.rules.loader import Rule, rules_config
 from monitorkit.rules.notify import send
+from monitorkit.rules.restore import RestoreSettings
 from monitorkit.rules.routing import AlertingConfig, from_settings
 from monitorkit.rules.rulebook import RuleBook
 from monitorkit.rules.runner import HealthRow, Watchdog
@@ -119,7 +120,8 @@ class Engine:
 
     def open(self, con: duckdb.DuckDBPyConnection) -> None:
         """Read saved state and install every rule (writer thread)."""
-        self.book = AlertBook(alertdb.load_instances(con))
+        self.book = AlertBook(alertdb.load_instances(con), RestoreSettings(
+            self.config.for_outage_tolerance, self.config.for_grace_period))
         self.health = HealthTracker.load(con)
         self.groups.restore(con.execute("SELECT group_key, last_flush, sent FROM notify_groups").fetchall())
         self.reload(con, self.now(), force=True)

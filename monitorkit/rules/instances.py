@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from monitorkit.rules.alerts import Instance
 from monitorkit.rules.groups import AlertView
+from monitorkit.rules.restore import PROMETHEUS_DEFAULTS, RestoreSettings, restore_phase
 from monitorkit.rules.routing import InhibitRule, inhibited
 from monitorkit.rules.runner import RuleResult, alert_labels
 from monitorkit.rules.silences import Silence, silenced_by
@@ -24,9 +25,13 @@ Changed = dict[int, Instance]
 class AlertBook:
     """Every alert instance, keyed by (rule, fingerprint): ``book.apply(result, now, events, changed)``."""
 
-    def __init__(self, instances: dict[tuple[str, str], Instance] | None = None) -> None:
+    def __init__(self, instances: dict[tuple[str, str], Instance] | None = None,
+                 restore: RestoreSettings = PROMETHEUS_DEFAULTS) -> None:
         self.instances: dict[tuple[str, str], Instance] = dict(instances or {})
         self.next_id = max((i.id for i in self.instances.values()), default=0) + 1
+        self.restore = restore
+        for inst in self.instances.values():  # read back from a previous owner: restored at their first evaluation
+            inst.restoring = inst.state in ("pending", "firing")
 
     def apply(self, res: RuleResult, now: datetime, events: list[Event], changed: Changed) -> None:
         """Advance the instances of an alert rule with the rows it returned at ``now``."""
@@ -48,13 +53,27 @@ class AlertBook:
             inst.value, inst.kind, inst.severity = row.value, rule.kind, labels["severity"]
             inst.annotations = {k: render(t, context, row.labels) for k, t in rule.annotation_templates.items()}
             inst.summary, inst.description = inst.annotations.get("summary", ""), inst.annotations.get("description", "")
+            if inst.restoring:
+                self._restore(inst, now, rule.for_, events)
             self._step(inst, True, now, timing, events)
             changed[inst.id] = inst
         for (name, fp), inst in self.instances.items():
             if name != rule.name or fp in seen or inst.state in ("inactive", "resolved"):
                 continue
+            inst.restoring = False  # its condition is gone: the usual path ends it (or keeps it firing)
             if self._step(inst, False, now, timing, events):
                 changed[inst.id] = inst
+
+    def _restore(self, inst: Instance, now: datetime, for_: timedelta, events: list[Event]) -> None:
+        """Restore the for-state of an instance read back at a start, at its first evaluation since."""
+        inst.restoring = False
+        inst.phase, entered, note = restore_phase(inst.phase, now, for_, self.restore)
+        for state in entered:
+            events.append(Event(now, inst.id, inst.rule, inst.fingerprint, inst.labels, state, state, inst.value,
+                                "engine", f"restart: {note}"))
+        if note is not None and not entered:
+            events.append(Event(now, inst.id, inst.rule, inst.fingerprint, inst.labels, "restored", inst.state,
+                                inst.value, "engine", note))
 
     @staticmethod
     def _step(inst: Instance, active: bool, now: datetime, timing: Timing, events: list[Event]) -> bool:

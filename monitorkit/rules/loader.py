@@ -296,6 +296,10 @@ class RulesConfig:
     min_interval: timedelta = timedelta(0)
     poll: timedelta = timedelta(seconds=1)
     disabled: tuple[str, ...] = ()
+    # Prometheus's --rules.alert.for-outage-tolerance and --rules.alert.for-grace-period: how a
+    # pending alert's `for` clock is restored after a restart (instances.py).
+    for_outage_tolerance: timedelta = timedelta(hours=1)
+    for_grace_period: timedelta = timedelta(minutes=10)
 
 
 def rules_config(settings: Settings) -> RulesConfig:
@@ -316,6 +320,8 @@ def rules_config(settings: Settings) -> RulesConfig:
         return RulesConfig(
             tuple(dirs), parse_duration(section.get("budget", "2s")), parse_duration(section.get("min_interval", 0)),
             parse_duration(section.get("poll", "1s")), tuple(section.get("disabled", ())),
+            parse_duration(section.get("for_outage_tolerance", "1h")),
+            parse_duration(section.get("for_grace_period", "10m")),
         )
     except ConfigError as exc:
         raise ConfigError(f"[rules]: {exc}") from None
