@@ -132,3 +132,20 @@ def test_a_new_group_is_notified_group_wait_after_it_fired_on_a_timer_not_at_the
         clock.advance(0.25)
         report = engine.step()  # what that timer runs
         assert report is not None and [n.alerts[0].rule for n in report.notifications] == ["hot"]
+
+
+def test_the_rules_table_keeps_last_eval_of_every_rules_fresh(tmp_path: Path) -> None:
+    # every: rules run in their own half of a pass: the periodic status write must not miss them
+    write_rule(tmp_path / "rules", "minutely", every="1m")
+    write_rule(tmp_path / "rules", "each_commit")
+    clock = FakeClock()
+    with Store(tmp_path / "m.duckdb", settings=rule_settings(tmp_path / "rules")) as store, \
+            engine_for(store, clock=clock.monotonic, now=clock.utcnow) as engine:
+        for _ in range(60):  # ten minutes of commits every 10 s
+            commit(store, engine)
+            clock.advance(10)
+        store.flush()
+        stored = dict(store.query("SELECT name, last_eval FROM rules"))
+    # written at least every 30 s from what was evaluated since: at most 30 s + one step behind the engine
+    assert clock.utcnow() - stored["minutely"] <= timedelta(seconds=100)
+    assert clock.utcnow() - stored["each_commit"] <= timedelta(seconds=40)

@@ -39,6 +39,7 @@ class RuleBook:
         self._mtimes: dict[str, float] = {}
         self._status_written: dict[str, tuple[str, str | None]] = {}
         self._next_status = 0.0
+        self._dirty: set[str] = set()  # evaluated since their status was last written
 
     def reload(self, con: duckdb.DuckDBPyConnection, now: datetime, *, force: bool = False) -> list[Rule] | None:
         """Reload rule files if any changed (or ``force``) and install views; return the removed rules, or None."""
@@ -139,11 +140,15 @@ class RuleBook:
         return text
 
     def status_to_write(self, names: list[str], mono: float) -> list[str]:
-        """Return which of ``names`` to write: a change of state or error at once, every one each STATUS_EVERY s."""
+        """Return which rules' status to write: ``names`` whose state or error changed at once, and every
+        rule evaluated since its last write each STATUS_EVERY s (so `every:` rules, evaluated in other
+        passes than the periodic write, keep a fresh ``last_eval`` too)."""
+        self._dirty.update(n for n in names if n in self.status)
         changed = [n for n in names if self._status_written.get(n) != self.status[n][:2]]
         if mono >= self._next_status:
             self._next_status = mono + STATUS_EVERY
-            changed = names
+            changed = sorted(n for n in self._dirty if n in self.status)
+        self._dirty.difference_update(changed)
         for n in changed:
             self._status_written[n] = self.status[n][:2]
         return changed
