@@ -157,6 +157,12 @@ class PanelGrid(GridStack):
         self.selected()
         """,
         "after_layout": """
+        // Panel moves the grid's children after render, dropping the stylesheet GridStack placed
+        // beside the grid: without it every card sits at the top with no height.
+        const sheet = state.gridstack._styles
+        if (!sheet || !sheet.ownerNode || !sheet.ownerNode.isConnected || !sheet.cssRules.length) {
+          state.gridstack._updateStyles(true)
+        }
         if (!state.init) {
           state.init = true
           view.invalidate_layout()
