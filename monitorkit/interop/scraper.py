@@ -75,12 +75,18 @@ class TargetLoop:
         return max(0.0, slot - now)
 
     def _run(self) -> None:
+        from monitorkit.rules.staleness import SeriesTracker, submit_stale
+
+        seen = SeriesTracker()  # as Prometheus: a series the next scrape lacks (all, if it fails) gets a stale marker
         try:
             while not self.stop_event.wait(self.next_delay(time.time())):
                 report = self.scraper.scrape()
                 self.scrapes += 1
                 try:
                     self.store.write(report.samples, validate=False)
+                    gone = seen.vanished(report.samples)
+                    if gone:
+                        submit_stale(self.store, gone, report.started)
                 except StoreClosedError:
                     return
                 if self.on_state is not None:

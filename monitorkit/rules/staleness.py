@@ -1,0 +1,85 @@
+"""Stale markers: a series that stops being reported ends at once, as in Prometheus.
+
+Prometheus writes a stale marker for every series a scrape no longer returns (and for all of
+them when the scrape fails); a series whose latest entry is a marker drops out of instant
+selectors at once instead of lasting the 5-minute lookback. monitorkit keeps markers in
+``stale_markers (time, series_id)``; ``gauge_window``, ``counter_window`` and ``instant`` leave
+a series out from its marker on. A source that reports whole sets of series keeps a
+``SeriesTracker`` and hands what vanished to ``submit_stale``:
+
+```python
+tracker = SeriesTracker()
+store.write(samples)
+gone = tracker.vanished(samples)
+if gone:
+    submit_stale(store, gone, at)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from monitorkit.errors import StoreClosedError
+from monitorkit.samples import Sample
+
+if TYPE_CHECKING:
+    from monitorkit.store import Store
+
+log = logging.getLogger(__name__)
+KEEP = timedelta(days=31)  # markers older than this are dropped: the raw samples they end are gone by then
+
+
+def series_key(host: str, name: str, labels: Mapping[str, str]) -> str:
+    """Return the ``series.series_key`` the store's writer gives a series (host, name, sorted labels as JSON)."""
+    return json.dumps((host, name, tuple(sorted(labels.items()))))
+
+
+class SeriesTracker:
+    """Remember the series of a source's last report and tell which ones its next report lacks."""
+
+    def __init__(self) -> None:
+        self.last: set[str] = set()
+
+    def vanished(self, samples: Iterable[Sample]) -> list[str]:
+        """Return the keys of the series the previous report had and ``samples`` lacks; remember ``samples``'."""
+        keys = {series_key(s.host, s.name, s.labels) for s in samples}
+        gone, self.last = self.last - keys, keys
+        return sorted(gone)
+
+
+def mark_stale(con: duckdb.DuckDBPyConnection, keys: Sequence[str], at: datetime) -> int:
+    """Write a stale marker at ``at`` for each stored series of ``keys`` (writer thread); return how many."""
+    if not keys:
+        return 0
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'stale_markers' "
+                       "AND schema_name = 'main'").fetchall()[0][0]:
+        return 0  # a store without the rules' schema: no rule reads markers there
+    row = con.execute("INSERT INTO stale_markers SELECT ?::TIMESTAMPTZ, series_id FROM series "
+                      "WHERE series_key IN (SELECT unnest(?::VARCHAR[]))", [at, list(keys)]).fetchone()
+    con.execute("DELETE FROM stale_markers WHERE time < ?::TIMESTAMPTZ", [at - KEEP])
+    return int(row[0]) if row else 0
+
+
+def submit_stale(store: Store, keys: Sequence[str], at: datetime) -> Future[int]:
+    """Queue stale markers for ``keys`` at ``at`` in the writer thread (never blocks); the future says how many.
+
+    A failure is logged: a missing marker only lets a vanished series last its window, as before.
+    """
+    keys = list(keys)
+    future = store.submit(lambda con: mark_stale(con, keys, at))
+    future.add_done_callback(_log_failure)
+    return future
+
+
+def _log_failure(future: Future[int]) -> None:
+    exc = future.exception()
+    if exc is not None and not isinstance(exc, StoreClosedError):
+        log.error("writing stale markers failed: %s", exc)
