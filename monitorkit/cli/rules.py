@@ -67,7 +67,7 @@ def check(dirs: tuple[str, ...], db: str | None, config_path: str | None, fmt: s
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @config_option
 def test(file: str, config_path: str | None) -> None:
-    """Run rule unit tests from a TOML FILE (input series, times, expected alerts)."""
+    """Run rule unit tests from a TOML FILE, or a promtool test FILE (.yml) for the parts that map."""
     from monitorkit.rules.loader import rules_config
     from monitorkit.rules.ruletests import run_rule_tests
 
@@ -75,6 +75,8 @@ def test(file: str, config_path: str | None) -> None:
     report = run_rule_tests(file, rule_dirs=list(rules_config(settings).dirs))
     for f in report.failures:
         click.echo(f"FAIL {f.test} at {f.at} [{f.rule}]: {f.message}")
+    for part in report.skipped:
+        click.echo(f"skipped (no monitorkit equivalent): {part}", err=True)
     click.echo(f"{report.tests} tests, {report.checks} checks, {len(report.failures)} failures")
     if not report.ok:
         raise click.ClickException("rule tests failed")
