@@ -31,13 +31,25 @@ def lake_reader(lake: str, config_path: str | None) -> Any:
 @click.option("--lake", "catalog", default=None, help="The lake's catalog (default: [lake] catalog).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: run until stopped).")
 @click.option("--once", is_flag=True,
-              help="Roll up, maintain, enforce retention and evaluate the rules once; print what was done.")
-def hub(config_path: str | None, catalog: str | None, duration: float | None, once: bool) -> None:
+              help="Roll up, maintain, enforce retention and evaluate the rules once; print what was done (never serves).")
+@click.option("--serve/--no-serve", "serve", default=None,
+              help="Serve the fleet dashboard (every host, the fleet overview) while running. Off by default "
+                   "(setting hub.serve = true turns it on).")
+@click.option("--port", type=int, default=None,
+              help="Dashboard port (default: setting hub.port, 5007); 0 picks a free one.")
+@click.option("--address", default=None, help="Dashboard address (default: setting hub.address, 127.0.0.1).")
+@click.option("--new-token", is_flag=True,
+              help="Issue a new dashboard login token; the old one and every open login stop working.")
+def hub(config_path: str | None, catalog: str | None, duration: float | None, once: bool, serve: bool | None,
+        port: int | None, address: str | None, new_token: bool) -> None:
     """Maintain the fleet lake and evaluate fleet rules over every host until Ctrl-C or SIGTERM.
 
     Rollups 1m/1h follow each host's shipped watermark; DuckLake's maintenance (flush inlined
     rows, merge adjacent files, expire snapshots, delete old files) and [retention] run on
-    the [hub] schedule; rule state and notifications live in [hub] db. See docs/fleet.md.
+    the [hub] schedule; rule state and notifications live in [hub] db. With --serve it also
+    serves the dashboard over every host and prints its login URL (the token only when it is
+    issued: first start, --new-token or hub.token; it is stored as a hash in [hub] db). See
+    docs/fleet.md.
     """
     from monitorkit.lake.config import lake_config
     from monitorkit.lake.hub import Hub
@@ -52,7 +64,21 @@ def hub(config_path: str | None, catalog: str | None, duration: float | None, on
             return
         stop = threading.Event()
         install_stop_handlers(stop)
-        click.echo(f"monitorkit: hub over {fleet.cfg.display} (state in {fleet.config.db}); Ctrl-C to stop", err=True)
-        stop_after(duration, stop)
-        fleet.run(stop)
+        board = None
+        if serve if serve is not None else fleet.config.serve:
+            from monitorkit.lake.dashboard import HubDashboard
+
+            board = HubDashboard(fleet, settings, address=address, port=port, new_token=new_token)
+            board.start()
+        try:
+            click.echo(f"monitorkit: hub over {fleet.cfg.display} (state in {fleet.config.db}); Ctrl-C to stop",
+                       err=True)
+            if board is not None:
+                note = "" if board.token else "  (login token unchanged; `monitorkit hub --serve --new-token` issues one)"
+                click.echo(f"dashboard: {board.login_url}{note}")
+            stop_after(duration, stop)
+            fleet.run(stop)
+        finally:
+            if board is not None:
+                board.stop()
     click.echo("monitorkit: hub stopped", err=True)

@@ -48,7 +48,15 @@ HUB_DEFAULTS: dict[str, Any] = {
     "cleanup_files_after": "1h",
     # ship_log rows older than this are removed (the newest row per host always stays).
     "ship_log_keep": "2d",
+    # The fleet dashboard (`monitorkit hub --serve`): off unless asked for, a port beside `serve`'s 5006.
+    "serve": False,
+    "address": "127.0.0.1",
+    "port": 5007,
+    "tick": "2s",
+    "token": "",
 }
+_HUB_DURATIONS = ("rules_every", "rollup_every", "maintenance_every", "retention_every", "expire_snapshots_after",
+                  "cleanup_files_after", "ship_log_keep", "tick")
 _PASSWORD_RE = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
 
 
@@ -83,7 +91,7 @@ class LakeConfig:
 
 @dataclass(frozen=True)
 class HubConfig:
-    """How often the hub evaluates rules, rolls up, maintains the lake and enforces retention."""
+    """How often the hub evaluates rules, rolls up, maintains the lake and enforces retention; where it serves."""
 
     db: Path = Path("data/hub.duckdb")
     rules_every: timedelta = timedelta(seconds=10)
@@ -93,6 +101,11 @@ class HubConfig:
     expire_snapshots_after: timedelta = timedelta(hours=1)
     cleanup_files_after: timedelta = timedelta(hours=1)
     ship_log_keep: timedelta = timedelta(days=2)
+    serve: bool = False
+    address: str = "127.0.0.1"
+    port: int = 5007
+    tick: timedelta = timedelta(seconds=2)
+    token: str = ""
 
 
 def redact(text: str) -> str:
@@ -148,5 +161,14 @@ def lake_config(settings: Settings, *, catalog: str | None = None) -> LakeConfig
 def hub_config(settings: Settings) -> HubConfig:
     """Return the ``[hub]`` settings with their defaults."""
     values = _section(settings, "hub", HUB_DEFAULTS)
-    durations = {key: _duration("hub", values, key) for key in HUB_DEFAULTS if key != "db"}
-    return HubConfig(db=Path(values["db"]), **durations)
+    durations = {key: _duration("hub", values, key) for key in _HUB_DURATIONS}
+    try:
+        port = int(values["port"])
+    except (TypeError, ValueError):
+        raise ConfigError(f"[hub] port must be a number (0 for any free port), not {values['port']!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"[hub] port must be between 0 and 65535, not {port}")
+    if not isinstance(values["serve"], bool):
+        raise ConfigError(f"[hub] serve must be true or false, not {values['serve']!r}")
+    return HubConfig(db=Path(values["db"]), serve=values["serve"], address=str(values["address"]), port=port,
+                     token=str(values["token"] or ""), **durations)

@@ -176,3 +176,44 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
     except duckdb.Error:
         pass  # the failed commit already ended the transaction
+
+
+# The fleet overview of the hub's dashboard: one row per host that ships, with its health and key figures.
+# Run on the hub (HubStore: lake relations first, then the hub's own `alerts`). Parameters: $1 now,
+# $2 the start of the figures' lookback (a constant, so DuckLake skips older files), $3 the ship lag in
+# seconds past which a host is degraded, $4 the one past which it is failing.
+FLEET_METRICS = ("cpu_percent", "memory_percent", "disk_used_percent")
+FLEET_OVERVIEW = f"""
+WITH last AS (
+    SELECT series_id, max(time) AS time, arg_max(value, time) AS value
+    FROM samples_raw
+    WHERE time > $2::TIMESTAMPTZ AND series_id IN (SELECT series_id FROM series WHERE name IN {FLEET_METRICS!r})
+    GROUP BY series_id),
+figures AS (
+    SELECT s.host,
+           max(l.value) FILTER (WHERE s.name = 'cpu_percent' AND s.labels['cpu'] IS NULL) AS cpu_percent,
+           max(l.value) FILTER (WHERE s.name = 'memory_percent') AS memory_percent,
+           max(l.value) FILTER (WHERE s.name = 'disk_used_percent') AS disk_used_percent,
+           max(l.time) AS last_sample
+    FROM last l JOIN series s USING (series_id) GROUP BY s.host),
+firing AS (
+    SELECT labels['host'] AS host, count(*) AS firing, string_agg(DISTINCT rule, ', ' ORDER BY rule) AS rules
+    FROM alerts WHERE state = 'firing' AND labels['host'] IS NOT NULL GROUP BY ALL),
+hosts AS (
+    SELECT h.host, h.shipped_through, h.last_ship, epoch($1::TIMESTAMPTZ - h.shipped_through) AS ship_lag_s,
+           f.cpu_percent, f.memory_percent, f.disk_used_percent, f.last_sample,
+           coalesce(a.firing, 0) AS firing, a.rules
+    FROM fleet_hosts h LEFT JOIN figures f USING (host) LEFT JOIN firing a USING (host)),
+judged AS (
+    SELECT *, CASE WHEN ship_lag_s > $4 THEN 'failing' WHEN ship_lag_s > $3 OR firing > 0 THEN 'degraded'
+                   ELSE 'ok' END AS status
+    FROM hosts)
+SELECT host, status,
+       concat_ws('; ',
+           CASE WHEN ship_lag_s > $3 THEN 'lake data ' || round(ship_lag_s)::BIGINT || ' s behind (last batch '
+                || strftime(last_ship AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S') || ' UTC)' END,
+           CASE WHEN firing > 0 THEN firing || ' firing: ' || rules END,
+           CASE WHEN status = 'ok' THEN 'shipping' END) AS reason,
+       cpu_percent, memory_percent, disk_used_percent, last_sample, shipped_through, last_ship, ship_lag_s, firing
+FROM judged
+ORDER BY CASE status WHEN 'failing' THEN 0 WHEN 'degraded' THEN 1 ELSE 2 END, host"""
