@@ -125,3 +125,28 @@ def test_recording_is_committed_small_and_readable() -> None:
     assert names >= 20 and span >= 240
     columns = [c[0] for c in duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
     assert columns == ["time", "host", "name", "labels", "value"]
+
+
+def test_every_sanitize_rule_masks_a_saved_output() -> None:
+    """A rule that matches no checked output hides nothing today but would hide a regression tomorrow."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(NOTEBOOKS / "sanitize.cfg")
+    saved = "\n".join(
+        str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", ""))
+        for name in EXPECTED for cell in _read(name).cells if strip_outputs.is_checked(cell) for out in cell.outputs
+    )
+    for section in config.sections():
+        assert re.search(config[section]["regex"], saved), f"sanitize.cfg [{section}] masks no saved output: drop it"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_plots_load_their_javascript_from_the_notebook(name: str) -> None:
+    """Bokeh and Panel inline (no CDN): plots render in an air-gapped JupyterLab and in exported HTML."""
+    source = "\n".join(c.source for c in _read(name).cells if c.cell_type == "code")
+    assert "pn.extension(" not in source, "use monitorkit.dashboard.notebook.extension(): Panel inline"
+    if "output_notebook" in source:
+        assert re.search(r"output_notebook\(INLINE\b", source), "output_notebook(INLINE, ...): BokehJS inline"
+    if "monitorkit.dashboard.dashboard(" in source:
+        assert "extension()" in source

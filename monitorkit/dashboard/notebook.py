@@ -2,13 +2,16 @@
 
 It reads through the Store when the owner runs in this process (pass the Store or Owner), else
 through ``monitorkit.connect()`` (the running owner over Quack, or the file read-only), and
-updates live with ``pn.state.add_periodic_callback``.
+updates live with ``pn.state.add_periodic_callback``. Call ``extension()`` first instead of
+``pn.extension()``: it puts Panel's and Bokeh's JavaScript into the notebook itself, so an
+air-gapped JupyterLab and exported HTML show the charts (a CDN is never asked).
 """
 
 from __future__ import annotations
 
+import getpass
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +33,41 @@ from monitorkit.owner.sidecar import read_owner
 from monitorkit.store import Store
 
 
+def extension(**kwargs: Any) -> None:
+    """Load Panel into this notebook with every resource inline (what ``dashboard()`` needs, GridStack included).
+
+    ``pn.extension()`` alone loads Bokeh and Panel from their CDNs: without the internet, and in
+    exported HTML opened offline, the charts stay blank ("Bokeh or Panel library is missing").
+    """
+    pn.extension("gridstack", inline=True, **kwargs)
+
+
+def _notebook_user() -> str:
+    # Who acknowledges from a notebook: the account running it (the alerts panel lets them change it).
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (containers)
+        return ""
+
+
 class Dashboard(pn.viewable.Viewer):
     """A live dashboard object: display it in a notebook; ``stop()`` ends its updates."""
 
     view = param.Parameter(doc="The DashboardView shown.")
 
-    def __init__(self, view: DashboardView, period_ms: int, **params: Any) -> None:
+    def __init__(self, view: DashboardView, period_ms: int, flush: Callable[[], None] | None = None,
+                 **params: Any) -> None:
         super().__init__(view=view, **params)
-        self.callback = pn.state.add_periodic_callback(view.poll, period=period_ms, start=True)
+        self._flush = flush
+        self.callback = pn.state.add_periodic_callback(self.poll, period=period_ms, start=True)
 
     def __panel__(self) -> Any:
         return self.view.root
 
     def poll(self) -> None:
         """Poll once now (what the periodic callback does every tick)."""
+        if self._flush is not None:
+            self._flush()  # an owner in this process: what it collected is committed, then read
         self.view.poll()
 
     def stop(self) -> None:
@@ -97,6 +121,6 @@ def dashboard(db: str | Path | Store | Owner | None = None, panels: Sequence[str
         console = None
     write = (lambda fn: store.submit(fn).result(30)) if store is not None else None
     app = AppContext(feed, reader, LayoutBackend(reader, write), RulesActions(path), console, tick)
-    view = DashboardView(app, _layout(panels, range))
+    view = DashboardView(app, _layout(panels, range), user=_notebook_user)
     view.start(feed.snapshot())
-    return Dashboard(view, int(tick * 1000))
+    return Dashboard(view, int(tick * 1000), flush=store.flush if store is not None else None)
