@@ -100,3 +100,54 @@ def test_prometheus_remote_write_arrives_with_the_same_values_and_times(tmp_path
             assert counts.get("refused_requests", 0) == 0 and counts.get("failed_requests", 0) == 0, counts
         finally:
             stop_process(prom)
+
+
+def test_prometheus_keeps_remote_writing_across_an_owner_restart_with_a_fixed_port_and_token_file(
+        tmp_path: Path) -> None:
+    need(PROMETHEUS)
+    api_port, token_file = free_port(), tmp_path / "owner-api.token"
+    settings = isolated_settings(**{"store.path": str(tmp_path / "m.duckdb"), "store.flush_interval": "0.5s",
+                                    "receivers.otlp": False, "collect.interval": 0.5,
+                                    "owner.api_port": api_port, "owner.api_token_file": str(token_file)})
+    services = ("monitorkit.interop.receivers:ReceiverService",)
+    with node_exporter() as (node, _):
+        with owner_thread(settings, services) as ctx:  # the first start writes the token file Prometheus reads
+            config = tmp_path / "prometheus.yml"
+            # docs/interop.md's example: the fixed port and bearer_token_file, nothing copied from the sidecar
+            config.write_text(prometheus_config(node, api_port, "").replace(
+                'authorization:\n      credentials: ""', f"bearer_token_file: {token_file}"))
+            port = free_port()
+            prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                     f"--web.listen-address=127.0.0.1:{port}"],
+                                    stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
+            try:
+                wait_for(lambda: answering(f"http://127.0.0.1:{port}/-/ready"), 60, "prometheus ready")
+                store = ctx.owner.store
+                wait_for(lambda: store.query("SELECT count(*) FROM samples WHERE name = 'up'")[0][0] >= 3, 60,
+                         "remote-written samples before the restart")
+            except BaseException:
+                stop_process(prom)
+                raise
+        try:
+            time.sleep(3)  # the owner is gone: Prometheus' sends fail and it retries
+            restarted = time.time()
+            with owner_thread(settings, services) as ctx:
+                store = ctx.owner.store
+                wait_for(lambda: store.query("SELECT count(*) FROM samples WHERE name = 'up' AND time > to_timestamp(?)",
+                                             [restarted + 3])[0][0] >= 3, 60, "remote-written samples after the restart")
+                at = time.time() - 2
+                wait_for(lambda: store.query("SELECT epoch_ms(max(time)) FROM samples WHERE name = 'up'")[0][0]
+                         >= at * 1000, 30, "monitorkit caught up")
+                store.flush()
+                # Prometheus resent what it scraped while the owner stopped and was down (a stopping receiver
+                # answers 503, not 404, which Prometheus would drop): monitorkit holds all of its TSDB's samples.
+                (_, expected), = prom_samples(port, 'up{job="node"}', at).items()
+                rows = store.query("SELECT epoch_ms(time), value FROM samples WHERE name = 'up' "
+                                   "AND time <= to_timestamp(?) AND time >= to_timestamp(?) ORDER BY time",
+                                   [at, expected[0][0] / 1000])
+                assert [(int(t), float(v)) for t, v in rows] == expected
+                assert any(t / 1000 < restarted for t, _ in expected) and any(t / 1000 > restarted for t, _ in expected)
+                counts = ctx.services["receivers"].remote_write.counts.values
+                assert counts.get("refused_requests", 0) == 0, counts
+        finally:
+            stop_process(prom)

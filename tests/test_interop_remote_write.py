@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +14,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from interop_helpers import owner_thread, wait_for
+from store_helpers import isolated_settings
 
 from monitorkit.interop import prompb
+from monitorkit.interop.fetch import free_port
 from monitorkit.interop.receivers import REMOTE_WRITE_PATH, ReceiverService
 from monitorkit.interop.remote_write import RemoteWriteError, decode, decode_body, labels_of
 from monitorkit.owner.api import OwnerApi
 from monitorkit.owner.client import request
 from monitorkit.owner.schema import SCHEMA
+from monitorkit.owner.sidecar import read_owner
 from monitorkit.samples import HOST
 from monitorkit.store import Store
 
@@ -225,3 +231,89 @@ def test_a_failed_commit_answers_503_and_the_resend_is_stored(receiver: Receiver
     assert receiver.post(batch)[0] == 204  # not taken for a duplicate of what was never committed
     assert sorted((r[2]["instance"], r[3]) for r in receiver.rows()) == [
         ("db1:9100", T0 - 15_000), ("db1:9100", T0), ("db2:9100", T0)]
+
+
+def test_a_stopped_receiver_answers_503_so_the_sender_keeps_its_batch(receiver: Receiver) -> None:
+    receiver.service.stop()  # the owner is stopping: its API still answers until it closes
+    status, message = receiver.post(request_of([up(1, T0)]))
+    assert status == 503 and "retry" in message  # a 404 would make Prometheus drop the batch for good
+    assert receiver.rows() == []
+
+
+def test_a_kept_alive_sender_is_told_to_reconnect_once_the_owner_api_stopped(receiver: Receiver) -> None:
+    import http.client
+
+    def post(conn: http.client.HTTPConnection, when: int) -> http.client.HTTPResponse:
+        body = bytes(cramjam.snappy.compress_raw(request_of([up(1, when)]).SerializeToString()))
+        conn.request("POST", REMOTE_WRITE_PATH, body, {"Authorization": f"Bearer {receiver.api.token}",
+                                                        "Content-Type": "application/x-protobuf"})
+        answer = conn.getresponse()
+        answer.read()
+        return answer
+
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.api.port, timeout=10)  # keep-alive, as Prometheus
+    try:
+        first = post(conn, T0)
+        assert first.status == 204 and not first.will_close
+        receiver.service.stop()
+        receiver.api.stop()  # the owner stops: its listener closes, this connection's thread is still there
+        last = post(conn, T0 + 1)
+        # a retry is due (503) on a new connection, which reaches the next owner instead of this stopped one
+        assert last.status == 503 and last.will_close and last.getheader("Connection") == "close"
+    finally:
+        conn.close()
+
+
+def test_the_receivers_counters_are_samples_of_catalogued_metrics(receiver: Receiver) -> None:
+    from datetime import UTC, datetime
+
+    from monitorkit.catalog import REGISTRY
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert receiver.service.own_samples(now) == []  # nobody sent yet: nothing built, nothing written
+    assert receiver.post(request_of([up(1, T0), ({"bad-label": "x", "__name__": "m"}, [(1.0, T0)])]))[0] == 204
+    assert receiver.post(request_of([up(1, T0)]))[0] == 204  # a resend: a duplicate
+    assert receiver.post(request_of([up(0, T0)]))[0] == 400  # a new value for a stored time: refused
+    answer = request(receiver.api.port, "POST", REMOTE_WRITE_PATH, receiver.api.token, "application/x-protobuf",
+                     b"\x05garbage", 30)
+    assert answer.status == 400
+    got = {(s.name, s.labels["receiver"], s.labels["outcome"]): s.value for s in receiver.service.own_samples(now)}
+    assert got == {
+        ("monitorkit_receiver_requests_total", "remote_write", "ok"): 2.0,
+        ("monitorkit_receiver_requests_total", "remote_write", "bad"): 1.0,
+        ("monitorkit_receiver_requests_total", "remote_write", "refused"): 1.0,
+        ("monitorkit_receiver_requests_total", "remote_write", "failed"): 0.0,
+        ("monitorkit_receiver_samples_total", "remote_write", "written"): 1.0,
+        ("monitorkit_receiver_samples_total", "remote_write", "duplicate"): 1.0,
+        ("monitorkit_receiver_samples_total", "remote_write", "refused"): 1.0,
+        ("monitorkit_receiver_samples_total", "remote_write", "out_of_order"): 0.0,
+        ("monitorkit_receiver_samples_total", "remote_write", "nonfinite"): 0.0,
+    }
+    for name, _, _ in got:
+        assert REGISTRY[name].labels == ("receiver", "outcome")
+
+
+def test_an_owner_restarted_with_api_port_and_token_file_keeps_both_for_remote_write(tmp_path: Path) -> None:
+    db, token_file, port = tmp_path / "m.duckdb", tmp_path / "secrets" / "api.token", free_port()
+    now = int(time.time() * 1000) - 60_000  # recent: an old sample would fall to retention at the restart
+    settings = isolated_settings(**{"store.path": str(db), "store.flush_interval": "0.2s", "receivers.otlp": False,
+                                    "owner.api_port": port, "owner.api_token_file": str(token_file)})
+    published = []
+    for start in range(2):
+        with owner_thread(settings, ("monitorkit.interop.receivers:ReceiverService",)) as ctx:
+            info = read_owner(db)
+            assert info is not None
+            published.append((info.extra["api_port"], info.extra["api_token"]))
+            # what a Prometheus holds across the restart: the port in its config and the token file's content
+            token = token_file.read_text().strip()
+            body = bytes(cramjam.snappy.compress_raw(request_of([up(1, now + start * 15_000)]).SerializeToString()))
+            assert request(port, "POST", REMOTE_WRITE_PATH, token, "application/x-protobuf", body, 30).status == 204
+            store = ctx.owner.store
+            counted = wait_for(lambda store=store: store.query(
+                "SELECT value FROM latest WHERE name = 'monitorkit_receiver_requests_total' "
+                "AND labels['outcome'] = 'ok'"), 30, "the receiver's counter written on a tick")
+            assert counted == [(1.0,)]  # counts start again with each owner
+    assert published[0] == published[1] == (port, token_file.read_text().strip())
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    with Store(db, schema=SCHEMA) as store:
+        assert store.query("SELECT epoch_ms(time) FROM samples WHERE name = 'up' ORDER BY time") == [(now,), (now + 15_000,)]

@@ -7,7 +7,7 @@ import importlib
 from monitorkit.catalog.registry import REGISTRY, MetricInfo, register
 
 # Modules whose import registers metrics; all_metrics() imports them so the list is complete.
-BUILTIN_MODULES = ("monitorkit.collectors", "monitorkit.instrument.catalog")
+BUILTIN_MODULES = ("monitorkit.collectors", "monitorkit.instrument.catalog", "monitorkit.interop.catalog")
 
 
 def all_metrics() -> list[MetricInfo]:

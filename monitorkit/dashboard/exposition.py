@@ -147,7 +147,8 @@ def _order(how: Exposed, info: SeriesInfo) -> tuple[object, ...]:
 
 def _foreign(info: SeriesInfo) -> bool:
     """Tell whether a series came from another Prometheus-speaking source (scrape, remote_write, OTLP)."""
-    return "job" in info.labels and "instance" in info.labels and info.name not in _catalog()
+    # Catalogued names too: `up`, `scrape_*` and node_exporter's series translated to monitorkit's names.
+    return "job" in info.labels and "instance" in info.labels
 
 
 def render(series: Mapping[int, SeriesInfo], latest: Mapping[int, tuple[float, float]], extra: Iterable[Extra] = (),

@@ -283,7 +283,8 @@ class OtlpReceiver:
         for i in specs:
             self._ids[keys[i]] = int(result.ids[i])
         rejected = result.refused + result.nonfinite + result.out_of_order
-        self._count(requests=1, samples=result.written, rejected=rejected, duplicates=result.duplicates)
+        self._count(requests=1, samples=result.written, rejected=rejected, duplicates=result.duplicates,
+                    out_of_order=result.out_of_order, refused=result.refused, nonfinite=result.nonfinite)
         answer = ExportMetricsServiceResponse()
         if rejected:
             answer.partial_success.rejected_data_points = rejected

@@ -182,6 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, answer: Response) -> None:
         self.server.api.count(self.path.partition("?")[0], answer.status)
+        if self.server.api.stopped:
+            # A kept-alive connection outlives the listener: close it, so the client reconnects to the next owner.
+            self.close_connection = True
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
@@ -267,6 +270,7 @@ class OwnerApi:
         self.routes: dict[tuple[str, str], Route] = {}
         self.counts: dict[tuple[str, int], int] = {}
         self.refused_connections = 0
+        self.stopped = False
         self.slots = threading.BoundedSemaphore(max_connections)
         self.budget = _Budget(body_budget)
         self._lock = threading.Lock()
@@ -316,7 +320,8 @@ class OwnerApi:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving and close the socket (kept-alive connections are closed after their next answer)."""
+        self.stopped = True
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join()
