@@ -7,6 +7,7 @@ targets = ["127.0.0.1:9100"]
 interval = "15s"            # timeout defaults to min(10s, interval)
 labels = { env = "prod" }   # a `host` label sets the host column instead
 target_files = ["targets/*.json"]   # like file_sd_configs: re-read when they change
+translate = "auto"          # node_exporter's series also as monitorkit's (cpu_percent, ...); "node_exporter", "none"
 ```
 
 A target file is JSON (or YAML) in Prometheus's file_sd shape:
@@ -33,8 +34,10 @@ DEFAULT_TIMEOUT = 10.0
 JOB_KEYS = frozenset({
     "job", "targets", "interval", "timeout", "metrics_path", "scheme", "params", "labels", "honor_labels",
     "honor_timestamps", "sample_limit", "bearer_token", "bearer_token_file", "basic_auth", "target_files",
-    "body_size_limit", "ca_file", "insecure_skip_verify",
+    "body_size_limit", "ca_file", "insecure_skip_verify", "translate",
 })
+# node_exporter's series also written under monitorkit's names (auto: for hosts other than this machine)
+TRANSLATE = ("auto", "node_exporter", "none")
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "ip6-localhost"})
 _ADDRESS_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(:\d{1,5})?$")
 
@@ -70,6 +73,7 @@ class ScrapeJob:
     target_files: tuple[str, ...] = ()
     ca_file: str = ""
     insecure_skip_verify: bool = False
+    translate: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -167,13 +171,17 @@ def parse_job(table: Mapping[str, Any], index: int = 0) -> ScrapeJob:
         basic = BasicAuth(auth["username"], str(auth.get("password", "")), str(auth.get("password_file", "")))
     if (table.get("bearer_token") or table.get("bearer_token_file")) and basic is not None:
         raise ConfigError(f"{where}: set bearer_token(_file) or basic_auth, not both")
+    translate = table.get("translate", "auto")
+    if translate not in TRANSLATE:
+        raise ConfigError(f"{where}: translate must be one of {', '.join(map(repr, TRANSLATE))}, not {translate!r} "
+                          "(\"node_exporter\": also write node_exporter's series under monitorkit's names)")
     return ScrapeJob(
         job=job, targets=tuple(targets), interval=interval, timeout=timeout, metrics_path=path, scheme=scheme,
         params=params, labels=_labels(table.get("labels", {}), where), honor_labels=bool(table.get("honor_labels", False)),
         honor_timestamps=bool(table.get("honor_timestamps", True)), sample_limit=limit, body_size_limit=body_limit,
         bearer_token=str(table.get("bearer_token", "")), bearer_token_file=str(table.get("bearer_token_file", "")),
         basic_auth=basic, target_files=tuple(files), ca_file=str(table.get("ca_file", "")),
-        insecure_skip_verify=bool(table.get("insecure_skip_verify", False)),
+        insecure_skip_verify=bool(table.get("insecure_skip_verify", False)), translate=translate,
     )
 
 

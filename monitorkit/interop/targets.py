@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from monitorkit import __version__
 from monitorkit.errors import InvalidSampleError
+from monitorkit.interop import catalog
 from monitorkit.interop.exposition import (
     ACCEPT,
     FastPathMiss,
@@ -21,11 +22,12 @@ from monitorkit.interop.exposition import (
     split_series,
 )
 from monitorkit.interop.fetch import Fetcher, FetchError, auth_header
+from monitorkit.interop.node_exporter import NodeTranslator
 from monitorkit.interop.scrape import Target, host_of
 from monitorkit.samples import Sample, validate_labels, validate_name
 
 log = logging.getLogger(__name__)
-SYNTHETIC = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling")
+SYNTHETIC = tuple(info.name for info in catalog.SYNTHETIC)  # up, scrape_duration_seconds, scrape_samples_*
 Final = tuple[str, dict[str, str], str]  # stored name, labels (target labels merged), host
 
 
@@ -73,6 +75,7 @@ class TargetScraper:
         self._final: dict[str, Final | None] = {}  # series text -> stored form, None: refused by the store
         self.first_refusal: str | None = None
         self.last: ScrapeReport | None = None
+        self.translator = NodeTranslator(job.translate) if job.translate != "none" else None
 
     def close(self) -> None:
         """Close the connection to the target."""
@@ -111,6 +114,8 @@ class TargetScraper:
         try:
             page = self.fetcher.get(t0 + self.target.job.timeout, self.headers())
             samples, scraped, dropped, fast = self._samples(page.text, page.content_type, started)
+            if self.translator is not None:
+                samples += self.translator.translate(samples)
         except (FetchError, ParseError) as exc:
             error = str(exc)
         except SampleLimitError as exc:
