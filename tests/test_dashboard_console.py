@@ -144,3 +144,44 @@ def test_a_file_without_owner_is_attached_read_only(tmp_path: Path) -> None:
             console.run("FROM read_csv('/etc/passwd')")
     finally:
         console.close()
+
+
+@pytest.fixture(scope="module", params=["in_owner", "api"])
+def full_console(request: pytest.FixtureRequest, owner: Owner) -> Iterator[SqlConsole]:
+    """The served dashboard's console (in the owner) and a notebook's (whole statements on the owner)."""
+    from monitorkit.owner import client
+
+    assert owner.info is not None
+    tables = table_names(StoreReader(owner.store))
+    c = (SqlConsole.in_owner(owner.store, tables, timeout=0.5) if request.param == "in_owner" else
+         SqlConsole.for_owner(owner.info.port, owner.info.token, tables, api=client.endpoint(owner.info), timeout=0.5))
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize(("sql", "rows"), [
+    ("SELECT * FROM samples_raw JOIN series USING (series_id)", 4),
+    ("SELECT s.name, count(*) AS n FROM samples_raw r JOIN series s ON r.series_id = s.series_id GROUP BY ALL", 1),
+    ("FROM metric_range('cpu_percent', now() - INTERVAL 1 HOUR, now() + INTERVAL 1 MINUTE, step := 60)", 4),
+    ("SELECT count(*) FROM counter_window('%_total', now() - INTERVAL 1 HOUR, now())", 1),
+    ("PIVOT (SELECT labels['cpu'] AS cpu, value FROM latest) ON cpu USING first(value)", 1),
+    ("WITH c AS (FROM latest) SELECT count(*) FROM c JOIN series USING (series_id)", 1),
+])
+def test_the_console_runs_what_connect_runs(full_console: SqlConsole, sql: str, rows: int) -> None:
+    assert full_console.run(sql).table.num_rows == rows
+
+
+@pytest.mark.parametrize("sql", [
+    "DELETE FROM series", "FROM read_csv('/etc/passwd')", "FROM dashboard_credentials",
+    "WITH dashboard_credentials AS (FROM dashboard_credentials) FROM dashboard_credentials",
+    "SELECT current_setting('threads')", "FROM duckdb_databases()", "SELECT * FROM glob('/etc/*')",
+])
+def test_the_full_console_keeps_every_refusal(full_console: SqlConsole, sql: str) -> None:
+    with pytest.raises(ConsoleRefusedError):
+        full_console.run(sql)
+
+
+def test_the_full_console_stops_long_queries(full_console: SqlConsole) -> None:
+    with pytest.raises(ConsoleTimeoutError):
+        full_console.run("SELECT count(*) FROM range(10000000000) a")
+    assert full_console.run("SELECT 1 AS ok").table.num_rows == 1

@@ -250,7 +250,8 @@ def test_polls_never_rescan_old_history(store: Store) -> None:
     _write(store, *(Sample(old + timedelta(seconds=i), "cpu_percent", {}, 1.0) for i in range(50)))
     feed = _feed(store)
     feed.prime()
-    assert feed.series == {}, "nothing in the cache window"
+    assert feed.latest == {} and all(not p.times for p in feed.snapshot().history.values()), "nothing in the cache window"
+    assert [i.name for i in feed.series.values()] == ["cpu_percent"], "the series is listed (its host can be chosen)"
     assert feed.poll().points == 0, "an empty window does not make the next poll read from the epoch"
     _write(store, Sample(utcnow() + timedelta(hours=1), "cpu_percent", {"cpu": "9"}, 2.0))
     feed.poll()

@@ -89,7 +89,7 @@ def test_panels_open_with_the_cached_history_and_stream_deltas(app: AppContext, 
     (line,) = cpu.charts[0].lines.values()
     assert len(line.source.data["t"]) == 10
     assert [label for _, label in network.charts[0].labels] == ["eth0 in"], "loopback is left out of the overview"
-    assert "eth0 in" in network.charts[0].legend.object
+    assert network.charts[0].legend.options == ["eth0 in"] and network.charts[0].legend.value == ["eth0 in"]
     before = view.points_streamed
     store.write(host_samples(utcnow(), i=11))
     store.flush()
@@ -446,7 +446,13 @@ def test_result_charts_put_times_in_epoch_milliseconds() -> None:
                       "v": [1.0, 2.0], "label": ["a", "b"]})
     fig = result_chart(table.to_pandas())
     assert fig is not None
-    xs = fig.renderers[0].data_source.data["x"]
+    # One line per label value, its times in epoch milliseconds.
+    (a,), (b,) = (r.data_source.data["x"] for r in fig.renderers)
+    assert a == pytest.approx(now.timestamp() * 1000, abs=1) and b - a == pytest.approx(5000)
+    assert [item.label.value for item in fig.legend.items] == ["a", "b"]
+    single = result_chart(table.select(["time", "v"]).to_pandas())
+    assert single is not None
+    xs = single.renderers[0].data_source.data["x"]
     assert xs[0] == pytest.approx(now.timestamp() * 1000, abs=1) and xs[1] - xs[0] == pytest.approx(5000)
     bars = result_chart(table.select(["label", "v"]).to_pandas())
     assert bars is not None

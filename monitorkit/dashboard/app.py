@@ -143,17 +143,21 @@ class DashboardView:
         self.deltas = 0
         self.last_seq = -1
         self._loading = False
-        self.ctx = PanelContext(app.feed, app.actions, app.console, app.tick * 1000.0, user, self.notify)
+        self.ctx = PanelContext(app.feed, app.actions, app.console, app.tick * 1000.0, user, self.notify,
+                                host=app.default_host, show_query=self.show_query, rng=self.rng)
+        self.ctx.extra["load"] = self.history_for
         self.range = pn.widgets.Select(label="Range", options=[*lay.RANGES, "absolute"], value=layout.range, width=100,
                                        css_classes=["mk-range"])
         self.absolute = pn.widgets.DatetimeRangePicker(label="From – to (UTC)", visible=False, width=300)
-        self.live = pn.widgets.Toggle(label="Live", value=layout.live, color="success", width=70, css_classes=["mk-live"])
-        self.host = pn.widgets.Select(label="Host", options=[app.default_host], value=app.default_host, width=150)
+        self.live = pn.widgets.Toggle(label="", value=layout.live, width=96, css_classes=["mk-live"], margin=(22, 5, 5, 5))
+        self._live_look(layout.live)
+        self.host = pn.widgets.Select(label="Host", options=[app.default_host], value=app.default_host, width=150,
+                                      css_classes=["mk-host"])
         self.status = html_pane(self._status_html(None), css_classes=["mk-status"], width=330)
         self.notice = html_pane("", width=400)
         self.range.param.watch(self._on_range, "value")
         self.absolute.param.watch(lambda e: self.reload(), "value")
-        self.live.param.watch(lambda e: self.reload(), "value")
+        self.live.param.watch(self._on_live, "value")
         self.host.param.watch(self._on_host, "value")
         self.grid = CardGrid()
         self.toolbar = LayoutToolbar(self, self.grid)
@@ -256,6 +260,7 @@ class DashboardView:
                 self.host.value = current
             finally:
                 self._loading = False
+            self.ctx.host = self.host.value
         for panel in self.panels:
             panel.on_series(new, self.host.value)
 
@@ -279,18 +284,32 @@ class DashboardView:
             return
         self.rng = rng
         keys = set().union(*(p.history_keys() for p in panels)) if panels else set()
-        if rng.live and rng.span * 1000 <= self.app.feed.window_ms:
-            history = cached if cached is not None else self.app.feed.recent(keys)
-        else:
-            try:
-                history = load_history(self.app.reader, rng, [k[0] for k in keys if k[1] == "v"],
-                                       [k[0] for k in keys if k[1] == "r"])
-            except MonitorkitError as exc:
-                self.notify(f"could not load history: {exc}")
-                history = {}
+        history = self.history_for(keys, rng, cached)
+        self.ctx.rng = rng
         for panel in panels:
             panel.reset(history, rng)
+        end = max(rng.end_ms, self.app.feed.newest_ms or 0) if rng.live else rng.end_ms
+        self.ctx.axes.show(end - rng.span * 1000, end)
         self.status.object = self._status_html(self.app.feed.newest_ms)
+
+    def history_for(self, keys: set[tuple[int, str]], rng: TimeRange | None = None,
+                    cached: dict[tuple[int, str], Points] | None = None) -> dict[tuple[int, str], Points]:
+        """Return the history of ``keys`` over ``rng``: from the feed's cache when it covers them, else one query."""
+        rng = rng or self.rng
+        feed = self.app.feed
+        history: dict[tuple[int, str], Points] = {}
+        wanted = set(keys)
+        if rng.live and rng.span * 1000 <= feed.window_ms:
+            history = dict(cached) if cached is not None else feed.recent(wanted)
+            series = feed.series
+            wanted = {k for k in wanted if k not in history and (k[0] not in series or series[k[0]].name not in feed.cached)}
+        if wanted:
+            try:
+                history.update(load_history(self.app.reader, rng, [k[0] for k in wanted if k[1] == "v"],
+                                            [k[0] for k in wanted if k[1] == "r"]))
+            except MonitorkitError as exc:
+                self.notify(f"could not load history: {exc}")
+        return history
 
     def apply(self, delta: Delta) -> None:
         """Stream one feed delta into every panel (called on the session's own thread)."""
@@ -304,6 +323,8 @@ class DashboardView:
         # Our values are already typed right: Bokeh's per-assignment property checks were a fifth of the cost.
         with validate(False):
             self.points_streamed += sum(panel.apply(delta, rng) for panel in self.panels)
+            if rng.live:
+                self.ctx.axes.slide(max(delta.polled_ms, delta.newest_ms or 0), rng.span * 1000)
             self.status.object = self._status_html(delta.newest_ms, delta.polled_ms)
 
     def poll(self) -> None:
@@ -320,9 +341,30 @@ class DashboardView:
             return
         self.reload()
 
+    def _on_live(self, event: Any) -> None:
+        self._live_look(bool(event.new))
+        self.reload()
+
+    def _live_look(self, on: bool) -> None:
+        # On: a green "Live" with a dot; off: a grey "Paused": the two states never look alike.
+        self.live.label = "\u25cf Live" if on else "\u275a\u275a Paused"
+        self.live.color = "success" if on else "light"
+
+    def show_query(self, sql: str) -> None:
+        """Open ``sql`` in the view's SQL console (adding one at the end when the layout has none) and run it."""
+        from monitorkit.dashboard.panels import SqlPanel
+
+        panel = next((p for p in self.panels if isinstance(p, SqlPanel)), None)
+        if panel is None:
+            self.add_panel(lay.PanelSpec("sql", 12, 520, {"query": sql}))
+            panel = next(p for p in self.panels if isinstance(p, SqlPanel))
+        panel.open(sql)
+        self.notify_info("The chart's query is in the SQL console (at the end of the page).")
+
     def _on_host(self, event: Any) -> None:
         if self._loading:
             return
+        self.ctx.host = event.new
         for panel in self.panels:
             panel.clear()
             panel.on_series(self.series.values(), event.new)
@@ -331,6 +373,10 @@ class DashboardView:
     def notify(self, message: str) -> None:
         """Show a short message in the header."""
         self.notice.object = f"<span class='mk-error'>{html.escape(message)}</span>"
+
+    def notify_info(self, message: str) -> None:
+        """Show a short note (not an error) in the header."""
+        self.notice.object = f"<span class='mk-note'>{html.escape(message)}</span>"
 
     def _status_html(self, newest_ms: float | None, polled_ms: float | None = None) -> str:
         mode = "live" if self.rng.live else "paused"

@@ -1,270 +1,466 @@
-"""Time-series charts that stream: one Bokeh line per series, fed by history then by feed deltas.
+"""Time-series charts that stream: lines fed by history then by feed deltas, read like Grafana's.
 
-New points go into each line's ColumnDataSource with ``stream(..., rollover=N)``, so the
-browser appends them without re-rendering the chart.
+All charts of one view share their x range (pan or zoom one, the others follow) and a crosshair;
+hovering shows every series' value at the cursor in the chart's unit; the legend is a row of
+toggle buttons that hide a series. New points go into the ColumnDataSource with
+``stream(..., rollover=N)`` and the step bucket still filling is patched in place, so the browser
+never re-renders a chart. Ranges read from a rollup tier draw each line's min-max envelope.
 """
 
 from __future__ import annotations
 
-import html
 import math
-import re
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import panel as pn
-from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, NumeralTickFormatter, Range1d
+from bokeh.models import (
+    ColumnDataSource,
+    CrosshairTool,
+    DataRange1d,
+    DatetimeTicker,
+    DatetimeTickFormatter,
+    HoverTool,
+    Range1d,
+    Scatter,
+    VArea,
+)
+from bokeh.models.annotations import Span
 from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.palettes import Category10_10, Category20_20
 from bokeh.plotting import figure
 
 from monitorkit.dashboard.history import TimeRange
+from monitorkit.dashboard.lines import Key, Line, Row, Trace, key_of, ratio, total
 from monitorkit.dashboard.records import Delta, Points, SeriesInfo
-from monitorkit.dashboard.style import html_pane
+from monitorkit.dashboard.units import axis_formatter, hover_formatter, ticker
 
-Key = tuple[int, str]
-LEGEND_HEIGHT = 22
-FORMATS = {"percent": "0", "bytes": "0.0 b", "bytes/s": "0.0 b", "per second": "0.[00]a", "seconds": "0.[000]", "": "0.[00]a"}
+__all__ = ["MIN_PLOT", "Key", "SharedAxes", "TimeChart", "Trace"]
 
-
-class Trace(NamedTuple):
-    """Which series a chart draws: ``Trace("net_bytes_recv_total", "{nic} in", exclude={"nic": "^lo$"})``.
-
-    ``where`` maps a label to the value it must have (None: must be absent, "*": must be present);
-    cumulative series are drawn as per-second rates.
-    """
-
-    metric: str
-    legend: str = "{name}"
-    where: Mapping[str, str | None] = {}
-    exclude: Mapping[str, str] = {}
-    scale: float = 1.0
-
-    def matches(self, info: SeriesInfo, host: str | None) -> bool:
-        """Tell whether ``info`` belongs to this trace (on ``host``, when given)."""
-        if info.name != self.metric or (host is not None and info.host != host):
-            return False
-        for label, want in self.where.items():
-            have = info.labels.get(label)
-            if (want is None and have is not None) or (want == "*" and have is None) or (
-                want not in (None, "*") and have != want
-            ):
-                return False
-        return not any(re.search(rx, info.labels.get(label, "")) for label, rx in self.exclude.items())
-
-    def label(self, info: SeriesInfo) -> str:
-        """Return the legend text of ``info``."""
-        values = {"name": info.name, "host": info.host, **info.labels}
-        return self.legend.format_map(_Missing(values))
+MIN_PLOT = 150  # pixels a figure keeps whatever the panel's height: axis labels never overlap
+LEGEND_CSS = """
+.bk-btn-group { flex-wrap: wrap; gap: 0 8px; }
+.bk-btn-group .bk-btn { flex: 0 0 auto !important; border: none !important; background: none !important;
+  box-shadow: none !important; padding: 0 2px !important; font-size: 11px !important; height: 18px !important;
+  line-height: 18px !important; color: #344054 !important; border-radius: 0 !important; }
+.bk-btn-group .bk-btn:not(.bk-active) { opacity: 0.45; text-decoration: line-through; }
+"""
+MARKERS_BELOW = 40  # a chart with fewer rows than this also draws each point, so single points show
 
 
-class _Missing(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return ""
+class SharedAxes:
+    """What the charts of one view share: the x range (so they pan and zoom together) and the crosshair."""
+
+    def __init__(self) -> None:
+        self.x_range = Range1d(start=0, end=1)
+        self.crosshair = Span(dimension="height", line_color="#98a2b3", line_width=1, line_dash="dashed")
+        self.following = True  # False once the user zoomed or panned: live points keep coming, the view stays
+        self._setting = False
+        self.x_range.on_change("start", self._moved)
+
+    def _moved(self, attr: str, old: Any, new: Any) -> None:
+        if not self._setting:
+            self.following = False
+
+    def show(self, start_ms: float, end_ms: float, *, follow: bool = True) -> None:
+        """Show ``start_ms`` to ``end_ms`` on every chart (and follow the newest points again if ``follow``)."""
+        if follow:
+            self.following = True
+        self._setting = True
+        try:
+            self.x_range.update(start=start_ms, end=end_ms, reset_start=start_ms, reset_end=end_ms)
+        finally:
+            self._setting = False
+
+    def slide(self, end_ms: float, span_ms: float) -> None:
+        """Move the window to end at ``end_ms`` unless the user moved it."""
+        if self.following:
+            self._setting = True
+            try:
+                self.x_range.update(start=end_ms - span_ms, end=end_ms)
+            finally:
+                self._setting = False
 
 
-class Line:
-    """One series on one chart: its source column, the last time drawn and the bucket being filled."""
-
-    __slots__ = ("bucket", "column", "key", "last_t", "scale", "source")
-
-    def __init__(self, key: Key, scale: float, source: ColumnDataSource, column: str) -> None:
-        self.key = key
-        self.scale = scale
-        self.source = source
-        self.column = column
-        self.last_t = -math.inf
-        self.bucket: list[float] | None = None  # [bucket start, sum, count]
-
-    def history(self, points: Points | None, rng: TimeRange, tick_ms: float) -> tuple[list[float], list[float]]:
-        """Return the history to show (scaled; the bucket still filling is left to the live stream)."""
-        times, values = (list(points.times), [v * self.scale for v in points.values]) if points else ([], [])
-        step_ms = rng.step * 1000.0
-        if rng.live and step_ms > tick_ms and times:
-            current = math.floor(rng.end_ms / step_ms) * step_ms
-            keep = [i for i, t in enumerate(times) if t < current]
-            times, values = [times[i] for i in keep], [values[i] for i in keep]
-        self.last_t = times[-1] if times else -math.inf
-        self.bucket = None
-        return times, values
-
-    def take(self, points: Points, rng: TimeRange, tick_ms: float) -> tuple[list[float], list[float]]:
-        """Return the new points to draw, averaged into ``rng.step`` buckets when coarser than the tick."""
-        step_ms = rng.step * 1000.0
-        out_t: list[float] = []
-        out_v: list[float] = []
-        for t, v in zip(points.times, points.values, strict=True):
-            if t <= self.last_t:
-                continue
-            v *= self.scale
-            if step_ms <= tick_ms:
-                out_t.append(t)
-                out_v.append(v)
-                self.last_t = t
-                continue
-            start = math.floor(t / step_ms) * step_ms
-            if self.bucket is not None and start != self.bucket[0]:
-                b0, total, n = self.bucket
-                if b0 > self.last_t:
-                    out_t.append(b0)
-                    out_v.append(total / n)
-                    self.last_t = b0
-                self.bucket = None
-            if self.bucket is None:
-                self.bucket = [start, 0.0, 0.0]
-            self.bucket[1] += v
-            self.bucket[2] += 1
-        return out_t, out_v
-
-
-def merge(columns: Mapping[str, tuple[list[float], list[float]]]) -> dict[str, list[float]]:
-    """Return one table ``{"t": times, column: values...}`` of series with their own times (NaN where absent)."""
-    times = sorted({t for ts, _ in columns.values() for t in ts})
-    index = {t: i for i, t in enumerate(times)}
-    out: dict[str, list[float]] = {"t": times}
-    for column, (ts, vs) in columns.items():
-        values = [math.nan] * len(times)
-        for t, v in zip(ts, vs, strict=True):
-            values[index[t]] = v
-        out[column] = values
-    return out
+def _palette(n: int) -> tuple[str, ...]:
+    return Category10_10 if n <= 10 else Category20_20
 
 
 class TimeChart:
-    """A figure with one line per matching series; ``apply(delta)`` streams what is new."""
+    """A figure with one line per matching series (or group of series); ``apply(delta)`` streams what is new."""
 
-    def __init__(self, title: str, traces: Iterable[Trace], *, unit: str = "", height: int = 260,
-                 y_max: float | None = None, aligned: bool = True) -> None:
+    def __init__(self, title: str, traces: Iterable[Trace], *, unit: str = "", height: int = 240,
+                 y_max: float | None = None, aligned: bool = True, axes: SharedAxes | None = None,
+                 cpus: Callable[[str], float | None] | None = None) -> None:
         self.title = title
         # Series sampled at the same ticks (one collector) share one source: one stream event per
         # chart per tick instead of one per line; series with their own times keep their own.
         self.aligned = aligned
-        self.source = ColumnDataSource({"t": []})
         self.traces = tuple(traces)
         self.unit = unit
-        self.lines: dict[Key, Line] = {}
-        self.figure = figure(
-            title=title, x_axis_type="datetime", height=height, sizing_mode="stretch_width",
-            tools="xpan,xwheel_zoom,reset,save", toolbar_location="above",
-            y_range=Range1d(start=0, end=y_max) if y_max else DataRange1d(start=0, range_padding=0.05, only_visible=True),
-            x_range=DataRange1d(range_padding=0, only_visible=True),
-        )
-        self.figure.yaxis.formatter = NumeralTickFormatter(format=FORMATS.get(unit, "0.[00]a"))
-        self.figure.yaxis.axis_label = unit or None
-        self.figure.title.text_font_size = "11pt"  # type: ignore[union-attr]
-        # The legend is plain HTML under the plot: a Bokeh Legend is re-laid out on every streamed
-        # point and tripled the browser's work per tick (measured: 0.83 s/s vs 0.23 s/s of page time).
+        self.axes = axes or SharedAxes()
+        self.cpus = cpus
+        self.source = ColumnDataSource({"t": []})
+        self.lines: dict[tuple[Any, ...], Line] = {}
+        self.by_input: dict[Key, list[Line]] = {}
         self.labels: list[tuple[str, str]] = []
-        self.legend = html_pane("", height=LEGEND_HEIGHT, sizing_mode="stretch_width", margin=(0, 10),
-                                styles={"overflow-x": "auto", "white-space": "nowrap", "font-size": "11px"})
+        self.envelope = False
+        self._pending: dict[tuple[Any, ...], dict[int, Key]] = {}
+        self._waiting: list[tuple[int, Trace, SeriesInfo]] = []
+        self._glyphs: list[tuple[GlyphRenderer, GlyphRenderer, GlyphRenderer | None]] = []
+        self._hover_fmt = hover_formatter(unit)
+        self.figure = figure(
+            x_axis_type="datetime", height=max(MIN_PLOT, height), sizing_mode="stretch_width",
+            tools="xpan,xwheel_zoom,reset,save", toolbar_location="right", x_range=self.axes.x_range,
+            y_range=Range1d(start=0, end=y_max) if y_max else DataRange1d(start=0, range_padding=0.08, only_visible=True),
+            min_border_left=8, min_border_right=8, min_border_top=6, min_border_bottom=4,
+        )
+        self.figure.toolbar.autohide = True
+        self.figure.toolbar.logo = None
+        self.figure.yaxis.formatter = axis_formatter(unit)
+        self.figure.yaxis.ticker = ticker(unit)
+        self.figure.xaxis.ticker = DatetimeTicker(desired_num_ticks=5)
+        self.figure.xaxis.formatter = DatetimeTickFormatter(context=None, minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
+                                                            days="%b %d", months="%b %Y")
+        self.figure.axis.major_label_text_font_size = "10px"
+        self.figure.grid.grid_line_alpha = 0.5
+        self.figure.add_tools(CrosshairTool(overlay=self.axes.crosshair))
+        self.hover_source = self.source
+        # One invisible line spanning every row: the tooltip lists all series at the cursor's time.
+        self._hover_line = GlyphRenderer(data_source=self.source, glyph=LineGlyph(x="t", y=0, line_alpha=0))
+        # A point at y=0 that never shows: an empty chart's y range is [0, 1], not NaN (BokehJS would warn
+        # "could not set initial ranges" for every chart waiting for its first sample).
+        self._anchor = GlyphRenderer(data_source=ColumnDataSource({"x": [0.0], "y": [0.0]}),
+                                     glyph=Scatter(x="x", y="y", size=0, fill_alpha=0, line_alpha=0))
+        self.figure.renderers += [self._hover_line, self._anchor]
+        self.hover = HoverTool(mode="vline", renderers=[self._hover_line] if aligned else [],
+                               tooltips=[("time", "@t{%F %T}")], formatters={"@t": "datetime"}, point_policy="snap_to_data",
+                               line_policy="nearest", attachment="horizontal")
+        self.figure.add_tools(self.hover)
+        self.legend = pn.widgets.CheckButtonGroup(options=[], value=[], stylesheets=[LEGEND_CSS], margin=(0, 6),
+                                                  sizing_mode="stretch_width", css_classes=["mk-legend"])
+        self.legend.param.watch(self._on_legend, "value")
         self.view = pn.Column(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self.legend,
-                              sizing_mode="stretch_width")
-        self.figure.add_tools(HoverTool(
-            tooltips=[("series", "$name"), ("time", "@t{%F %T}"), ("value", "@v{0.[00]a}")],
-            formatters={"@t": "datetime"},
-        ))
-        self._colors = 0
+                              sizing_mode="stretch_width", margin=0)
+
+    # -- which lines ------------------------------------------------------------------------
 
     def keys_for(self, series: Iterable[SeriesInfo], host: str | None) -> list[tuple[Key, Trace, SeriesInfo]]:
-        """Return the (key, trace, series) this chart draws among ``series``."""
-        out = []
-        for info in series:
-            for trace in self.traces:
-                if trace.matches(info, host):
-                    out.append(((info.series_id, "r" if info.cumulative else "v"), trace, info))
-        return out
+        """Return the (key, trace, series) of the one-series lines this chart draws among ``series``."""
+        return [(key_of(info), trace, info) for info in series for trace in self.traces
+                if trace.group is None and trace.over is None and trace.per is None and trace.matches(info, host)]
 
-    def add(self, key: Key, trace: Trace, info: SeriesInfo) -> Line:
-        """Add the line of one series (once)."""
-        line = self.lines.get(key)
+    def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> list[Line]:
+        """Add the lines (or line inputs) of new series; return the lines added."""
+        added: list[Line] = []
+        waiting, self._waiting = self._waiting, []
+        for index, trace, info in waiting:
+            added += self._input(index, trace, info)
+        for info in series:
+            for index, trace in enumerate(self.traces):
+                if trace.over is not None and trace.matches(info, host, trace.over):
+                    added += self._pair(index, trace, info, 1)
+                elif trace.matches(info, host):
+                    if trace.over is not None:
+                        added += self._pair(index, trace, info, 0)
+                    else:
+                        added += self._input(index, trace, info)
+        return added
+
+    def _input(self, index: int, trace: Trace, info: SeriesInfo) -> list[Line]:
+        key = key_of(info)
+        line_key = (index, *trace.line_id(info))
+        line = self.lines.get(line_key)
+        if line is not None:
+            if key not in line.inputs:
+                line.inputs.append(key)
+                self.by_input.setdefault(key, []).append(line)
+            return []
+        scale = trace.scale
+        if trace.per is not None:
+            cpus = self.cpus(info.host) if self.cpus else None
+            if not cpus:
+                self._waiting.append((index, trace, info))  # drawn once the host's CPU count is known
+                return []
+            scale = trace.scale / cpus
+        combine = None if trace.group is None else total
+        return [self.add(line_key, [key], trace.label(info), scale, combine)]
+
+    def _pair(self, index: int, trace: Trace, info: SeriesInfo, role: int) -> list[Line]:
+        ident = (index, tuple(sorted(info.labels.items())), info.host)
+        parts = self._pending.setdefault(ident, {})
+        parts[role] = key_of(info)
+        if len(parts) < 2 or (index, *ident[1:]) in self.lines:
+            return []
+        numerator = SeriesInfo(info.series_id, info.host, trace.metric, info.labels)
+        return [self.add((index, *ident[1:]), [parts[0], parts[1]], trace.label(numerator), trace.scale, ratio)]
+
+    def add(self, line_key: tuple[Any, ...], inputs: list[Key], label: str, scale: float = 1.0,
+            combine: Callable[..., float] | None = None) -> Line:
+        """Add one line reading ``inputs`` (once)."""
+        line = self.lines.get(line_key)
         if line is not None:
             return line
+        line = Line(inputs[0] if len(inputs) == 1 else (-len(self.lines) - 1, "d"), inputs, scale, combine)
+        line.label, line.index = label, len(self.lines)
+        self.lines[line_key] = line
+        for key in inputs:
+            self.by_input.setdefault(key, []).append(line)
         if self.aligned:
-            column, source = f"v{len(self.lines)}", self.source
-            source.data[column] = [math.nan] * len(source.data["t"])
+            line.source, line.column = self.source, f"v{line.index}"
+            # The column exists before any glyph names it (BokehJS warns of a nonexistent field otherwise).
+            self.source.data = {**self.source.data, **self._empty(line, len(self.source.data["t"]))}
         else:
-            column, source = "v", ColumnDataSource({"t": [], "v": []})
-        line = self.lines[key] = Line(key, trace.scale, source, column)
-        palette = Category10_10 if len(self.lines) <= 10 else Category20_20
-        color = palette[self._colors % len(palette)]
-        self._colors += 1
-        label = trace.label(info)
-        # A bare GlyphRenderer costs a third less than figure.line(): no selection or muted glyphs.
-        renderer = GlyphRenderer(data_source=source, glyph=LineGlyph(x="t", y=column, line_color=color, line_width=1.6),
-                                 name=label)
-        self.figure.renderers.append(renderer)
-        self.labels.append((color, label))
-        self._legend()
+            line.source, line.column = ColumnDataSource(self._empty(line, 0, with_t=True)), "v"
+        self._draw(line)
         return line
+
+    def _empty(self, line: Line, n: int, with_t: bool = False) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {"t": []} if with_t else {}
+        out[line.column] = [math.nan] * n
+        if self.envelope:
+            out[f"lo{line.column[1:]}"] = [math.nan] * n
+            out[f"hi{line.column[1:]}"] = [math.nan] * n
+        return out
+
+    def _draw(self, line: Line) -> None:
+        palette = _palette(len(self.lines))
+        color = palette[line.index % len(palette)]
+        src, col = line.source, line.column
+        band = GlyphRenderer(data_source=src, glyph=VArea(x="t", y1=f"lo{col[1:]}", y2=f"hi{col[1:]}", fill_color=color,
+                                                          fill_alpha=0.15)) if self.envelope else None
+        # Bare GlyphRenderers cost a third less than figure.line(): no selection or muted glyphs.
+        drawn = GlyphRenderer(data_source=src, glyph=LineGlyph(x="t", y=col, line_color=color, line_width=1.6),
+                              name=line.label)
+        dots = GlyphRenderer(data_source=src, glyph=Scatter(x="t", y=col, size=4, fill_color=color, line_color=color),
+                             visible=False)
+        self.figure.renderers += [r for r in (band, drawn, dots) if r is not None]
+        self._glyphs.append((drawn, dots, band))
+        self.labels.append((color, line.label))
+        self._legend()
+
+    def _legend(self) -> None:
+        names = _unique([label for _, label in self.labels])
+        colors = "".join(f".bk-btn-group > .bk-btn:nth-child({i + 1})::before {{ content: '\\25A0\\00A0'; color: {c}; }}"
+                         for i, (c, _) in enumerate(self.labels))
+        hidden = {names[i] for i, (drawn, _, _) in enumerate(self._glyphs) if not drawn.visible}
+        self.legend.stylesheets = [LEGEND_CSS + colors]
+        self.legend.options = names
+        self.legend.value = [n for n in names if n not in hidden]
+        self._tooltips()
+
+    def _on_legend(self, event: Any) -> None:
+        shown = set(event.new)
+        names = _unique([label for _, label in self.labels])
+        for name, (drawn, dots, band) in zip(names, self._glyphs, strict=True):
+            visible = name in shown
+            if drawn.visible != visible:
+                drawn.visible = visible
+                dots.visible = visible and self._markers()
+                if band is not None:
+                    band.visible = visible
+        self._tooltips()
+
+    def _tooltips(self) -> None:
+        if not self.aligned:
+            self.hover.renderers = [drawn for drawn, _, _ in self._glyphs]
+            self.hover.tooltips = [("series", "$name"), ("time", "@t{%F %T}"), ("value", "@v{u}")]
+            self.hover.formatters = {"@t": "datetime", "@v": self._hover_fmt}
+            return
+        rows: list[tuple[str, str]] = [("time", "@t{%F %T}")]
+        formatters: dict[str, Any] = {"@t": "datetime"}
+        for line, (drawn, _, _) in zip(self.lines.values(), self._glyphs, strict=True):
+            if not drawn.visible:
+                continue
+            col = line.column
+            text = f"@{col}{{u}}" + (f" (@lo{col[1:]}{{u}} – @hi{col[1:]}{{u}})" if self.envelope else "")
+            rows.append((line.label, text))
+            formatters[f"@{col}"] = self._hover_fmt
+            if self.envelope:
+                formatters[f"@lo{col[1:]}"] = formatters[f"@hi{col[1:]}"] = self._hover_fmt
+        self.hover.tooltips = rows
+        self.hover.formatters = formatters
+
+    def _markers(self) -> bool:
+        rows = len(self.source.data["t"]) if self.aligned else max(
+            (len(line.source.data["t"]) for line in self.lines.values() if line.source is not None), default=0)
+        return rows < MARKERS_BELOW
+
+    def _show_markers(self) -> None:
+        wanted = self._markers()
+        for drawn, dots, _ in self._glyphs:
+            if dots.visible != (wanted and drawn.visible):
+                dots.visible = wanted and drawn.visible
 
     def clear(self) -> None:
         """Forget every line (the host filter changed)."""
         self.lines.clear()
-        self.source.data = {"t": []}
-        self.figure.renderers = []
+        self.by_input.clear()
+        self._pending.clear()
+        self._waiting = []
+        self._glyphs = []
         self.labels = []
+        self.figure.renderers = [self._hover_line, self._anchor]
+        self.source.data = {"t": []}
         self._legend()
-        self._colors = 0
 
-    def _legend(self) -> None:
-        self.legend.object = " ".join(
-            f"<span class='mk-key'><span style='color:{color}'>&#9632;</span> {html.escape(label)}</span>"
-            for color, label in self.labels
-        )
+    def history_keys(self) -> set[Key]:
+        """Return the series keys whose history the chart shows."""
+        return set(self.by_input)
 
     def set_height(self, height: int) -> None:
-        """Give the chart ``height`` pixels, its legend line included."""
-        self.figure.height = max(100, height - LEGEND_HEIGHT)
+        """Give the figure ``height`` pixels (never less than MIN_PLOT)."""
+        self.figure.height = max(MIN_PLOT, height)
 
-    def reset(self, history: Mapping[Key, Points], rng: TimeRange, tick_ms: float) -> None:
+    # -- data -----------------------------------------------------------------------------
+
+    def _set_envelope(self, wanted: bool) -> None:
+        if wanted == self.envelope:
+            return
+        self.envelope = wanted
+        lines = list(self.lines.items())
+        self.lines, self.by_input, self._glyphs, self.labels = {}, {}, [], []
+        self.figure.renderers = [self._hover_line, self._anchor]
+        self.source.data = {"t": []}
+        for line_key, line in lines:
+            self.add(line_key, line.inputs, line.label, line.scale, line.combine)
+
+    def reset(self, history: Mapping[Key, Points], rng: TimeRange, tick_ms: float, newest_ms: float | None = None) -> None:
         """Show the range ``rng`` with ``history`` as the data of each line."""
-        shown = {key: line.history(history.get(key), rng, tick_ms) for key, line in self.lines.items()}
+        self._set_envelope(rng.tier != "raw" or rng.step * 1000.0 > tick_ms * 2)
+        shown = {line.column if self.aligned else id(line): line.history(line.points(history), rng, tick_ms, newest_ms,
+                                                                         line.count(history))
+                 for line in self.lines.values()}
         if self.aligned:
-            self.source.data = merge({self.lines[key].column: data for key, data in shown.items()})
+            self.source.data = self._table({c: rows for c, rows in shown.items() if isinstance(c, str)})
         else:
-            for key, (times, values) in shown.items():
-                self.lines[key].source.data = {"t": times, "v": values}
-        self.set_x(rng)
+            for line in self.lines.values():
+                line.source.data = self._table({"v": shown[id(line)]}, with_envelope=self.envelope)
+        self._show_markers()
 
-    def set_x(self, rng: TimeRange) -> None:
-        """Follow the newest points over the range's span when live, else show the fixed range."""
-        if rng.live:
-            self.figure.x_range = DataRange1d(range_padding=0, follow="end", follow_interval=rng.span * 1000,
-                                              only_visible=True)
-        else:
-            self.figure.x_range = Range1d(start=rng.start_ms, end=rng.end_ms)
+    def _table(self, columns: Mapping[str, list[Row]], with_envelope: bool | None = None) -> dict[str, list[float]]:
+        envelope = self.envelope if with_envelope is None else with_envelope
+        times = sorted({row[0] for rows in columns.values() for row in rows})
+        index = {t: i for i, t in enumerate(times)}
+        out: dict[str, list[float]] = {"t": times}
+        for column, rows in columns.items():
+            values = [math.nan] * len(times)
+            lows, highs = ([math.nan] * len(times), [math.nan] * len(times)) if envelope else ([], [])
+            for t, v, lo, hi in rows:
+                i = index[t]
+                values[i] = v
+                if envelope:
+                    lows[i], highs[i] = (v, v) if math.isnan(lo) else (lo, hi)
+            out[column] = values
+            if envelope:
+                out[f"lo{column[1:]}"], out[f"hi{column[1:]}"] = lows, highs
+        return out
 
     def apply(self, delta: Delta, rng: TimeRange, tick_ms: float) -> int:
         """Stream the delta's points of this chart's lines; return how many points went out."""
-        if not rng.live:
+        if not rng.live or not self.lines:
             return 0
-        new: dict[Key, tuple[list[float], list[float]]] = {}
-        for key, line in self.lines.items():
-            pts = (delta.rates if key[1] == "r" else delta.values).get(key[0])
-            if pts is not None:
-                taken = line.take(pts, rng, tick_ms)
-                if taken[0]:
-                    new[key] = taken
-        return self.stream(new, rng)
+        values, rates = delta.values, delta.rates
+        touched: dict[int, Line] = {}
+        for sid in values.keys() | rates.keys():
+            for kind in ("v", "r"):
+                for line in self.by_input.get((sid, kind), ()):
+                    touched[id(line)] = line
+        if not touched:
+            return 0
+        by_key = _DeltaKeys(values, rates)
+        new: dict[int, tuple[list[Row], Row | None]] = {}
+        for line in touched.values():
+            closed, current = line.take(line.points(by_key), rng, tick_ms)
+            if closed or current is not None:
+                new[id(line)] = (closed, current)
+        return self.write(new, rng)
 
-    def stream(self, new: Mapping[Key, tuple[list[float], list[float]]], rng: TimeRange) -> int:
-        """Append new points of some lines (keyed like ``lines``); return how many."""
+    def write(self, new: Mapping[int, tuple[list[Row], Row | None]], rng: TimeRange) -> int:
+        """Append closed points and patch the filling bucket of some lines (keyed by ``id(line)``); return how many."""
         if not new:
             return 0
+        lines = [line for line in self.lines.values() if id(line) in new]
         if self.aligned:
-            columns = {line.column: new.get(key, ([], [])) for key, line in self.lines.items()}
-            table: dict[str, Any] = merge(columns)
-            self.source.stream(table, rollover=rng.points)
+            self._write(self.source, {line.column: [*new[id(line)][0], *_one(new[id(line)][1])] for line in lines}, rng)
         else:
-            for key, (times, values) in new.items():
-                self.lines[key].source.stream({"t": times, "v": values}, rollover=rng.points)
-        return sum(len(times) for times, _ in new.values())
+            for line in lines:
+                self._write(line.source, {"v": [*new[id(line)][0], *_one(new[id(line)][1])]}, rng)
+        if self._markers() != any(dots.visible for _, dots, _ in self._glyphs):
+            self._show_markers()
+        return sum(len(closed) + (current is not None) for closed, current in new.values())
+
+    def _write(self, source: ColumnDataSource, columns: Mapping[str, list[Row]], rng: TimeRange) -> None:
+        times = source.data["t"]
+        last = times[-1] if len(times) else -math.inf
+        patches: dict[str, list[tuple[int, float]]] = {}
+        later: dict[str, list[Row]] = {}
+        for column, rows in columns.items():
+            for row in rows:
+                if row[0] > last:
+                    later.setdefault(column, []).append(row)
+                    continue
+                i = _find(times, row[0])
+                if i is None:
+                    continue  # older than anything shown: the history has it
+                patches.setdefault(column, []).append((i, row[1]))
+                if self.envelope:
+                    patches.setdefault(f"lo{column[1:]}", []).append((i, row[2] if not math.isnan(row[2]) else row[1]))
+                    patches.setdefault(f"hi{column[1:]}", []).append((i, row[3] if not math.isnan(row[3]) else row[1]))
+        if patches:
+            source.patch(patches)
+        if later:
+            table: dict[str, Any] = self._table(later)
+            for column in source.data:
+                if column not in table:
+                    table[column] = [math.nan] * len(table["t"])
+            source.stream(table, rollover=rng.points)
 
     @property
     def points(self) -> int:
         """Return how many points the chart holds."""
         if self.aligned:
             return len(self.source.data["t"]) * len(self.lines)
-        return sum(len(line.source.data["t"]) for line in self.lines.values())
+        return sum(len(line.source.data["t"]) for line in self.lines.values() if line.source is not None)
 
+
+class _DeltaKeys(Mapping[Key, Points]):
+    """A delta's values and rates read by key, without copying them."""
+
+    def __init__(self, values: Mapping[int, Points], rates: Mapping[int, Points]) -> None:
+        self._values, self._rates = values, rates
+
+    def __getitem__(self, key: Key) -> Points:
+        return (self._rates if key[1] == "r" else self._values)[key[0]]
+
+    def get(self, key: Key, default: Any = None) -> Any:
+        return (self._rates if key[1] == "r" else self._values).get(key[0], default)
+
+    def __iter__(self) -> Any:
+        return iter([*((s, "v") for s in self._values), *((s, "r") for s in self._rates)])
+
+    def __len__(self) -> int:
+        return len(self._values) + len(self._rates)
+
+
+def _one(row: Row | None) -> list[Row]:
+    return [row] if row is not None else []
+
+
+def _find(times: Any, t: float) -> int | None:
+    for i in range(len(times) - 1, max(-1, len(times) - 64), -1):
+        if times[i] == t:
+            return i
+        if times[i] < t:
+            return None
+    return None
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out

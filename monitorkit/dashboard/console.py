@@ -1,21 +1,27 @@
-"""The ad-hoc SQL console: read-only, no file or network access, and a time limit.
+"""The ad-hoc SQL console: what ``monitorkit.connect()`` may run, read-only, with a time limit.
 
-Each query runs in a sandbox: a separate in-memory DuckDB that reaches the data through a
-READ_ONLY Quack attachment to the owner (or a READ_ONLY attachment of the file when no
-owner runs), with ``enable_external_access = false`` and ``lock_configuration = true`` set
-once attached. Before it runs, the statement is parsed (``json_serialize_sql``) and refused
-unless it is one SELECT over monitorkit's own tables and views and a few harmless table
-functions: the attachment's options (its token included) are visible to the sandbox, so
-catalog functions and the quack_* functions are refused too. A timer interrupts it past
-``timeout`` seconds.
+Every statement is checked here before anything runs: it must be one SELECT-like statement
+(SELECT, FROM, WITH, VALUES, DESCRIBE, SUMMARIZE, PIVOT) whose every base table is a monitorkit
+table or view (``dashboard_credentials`` never) or a CTE in scope at that point, as DuckDB binds
+it, and whose every function is one the owner's reader allowlist admits (``owner/readers.py``) or
+one of monitorkit's macros (``metric_range``, ``counter_window``...). Then it runs:
+
+* in the owner process (the served dashboard): on its own cursor of the owner's store;
+* through a running owner (a notebook): whole on the owner, as ``monitorkit.connect()`` sends it
+  (the owner's reader policy checks it again);
+* on a file no owner holds: in a sandbox, a separate in-memory DuckDB with the file attached
+  READ_ONLY, ``enable_external_access = false`` and ``lock_configuration = true``.
+
+A query past ``timeout`` seconds is interrupted (on the owner too); at most ``max_rows`` come back.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,23 +30,23 @@ import pyarrow as pa
 
 from monitorkit.dashboard.errors import ConsoleRefusedError, ConsoleTimeoutError
 from monitorkit.errors import QueryError
+from monitorkit.owner.readers import SCALARS, TABLE_FUNCTIONS, WINDOW_FUNCTIONS, QueryRefused, pivot_as_select
 from monitorkit.store import duck
 
 ALIAS = "live"
 HIDDEN_TABLES = frozenset({"dashboard_credentials"})  # the console never shows the login hash
-ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 FILE_FUNCTIONS = ("read_", "parquet_", "glob", "sniff_csv", "iceberg_", "delta_scan", "sqlite_", "postgres_", "mysql_")
-REFUSED_PREFIXES = ("quack", "duckdb_", "pragma_", "getenv", "current_setting", "which_secret")
 SANDBOX_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": "false",
     "autoload_known_extensions": "false",
     "allow_community_extensions": "false",
 }
-READ_ONLY_HINT = "the SQL console is read-only: one SELECT (or FROM, WITH, DESCRIBE, SUMMARIZE) statement at a time"
+READ_ONLY_HINT = "the SQL console is read-only: one SELECT (or FROM, WITH, DESCRIBE, SUMMARIZE, PIVOT) statement at a time"
 ONE_SCAN_HINT = (
-    "the console reads one monitorkit table or view per query (a limit of DuckDB 1.5.5's remote scans); "
-    "use the views that already join series: samples, latest, counter_rates, rollup_1m, rollup_1h"
+    "this console reads the owner through a Quack attachment, which scans one monitorkit table or view per query "
+    "(a limit of DuckDB 1.5.5's remote scans); the served dashboard's console and notebooks run joins on the owner"
 )
+Runner = Callable[[str, float, int], "ConsoleResult"]
 
 
 class ConsoleResult(NamedTuple):
@@ -51,17 +57,44 @@ class ConsoleResult(NamedTuple):
     seconds: float
 
 
+def monitorkit_macros() -> tuple[frozenset[str], frozenset[str]]:
+    """Return the names of monitorkit's table macros and scalar macros, read from the schema that creates them."""
+    from monitorkit.rules import schema as rules_schema
+    from monitorkit.store import schema as store_schema
+
+    texts = [*store_schema.MACROS, *rules_schema.MACROS, *getattr(rules_schema, "STALE_MACROS", [])]
+    found = [re.search(r"MACRO\s+(?:\{schema\})?(\w+)\s*\(.*?\)\s+AS\s+(TABLE)?", text, re.S) for text in texts]
+    names = [(m.group(1).lower(), bool(m.group(2))) for m in found if m]
+    return frozenset(n for n, table in names if table), frozenset(n for n, table in names if not table)
+
+
+TABLE_MACROS, SCALAR_MACROS = monitorkit_macros()
+
+
+def _tree(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
+    (text,) = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone() or ("{}",)
+    return dict(json.loads(text))
+
+
 def check_statement(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[str]) -> None:
-    """Raise ConsoleRefusedError unless ``sql`` is one SELECT over ``tables`` (parsed on ``con``, not run)."""
+    """Raise ConsoleRefusedError unless ``sql`` is one SELECT-like statement over ``tables`` (parsed on ``con``, not run)."""
     if not sql.strip():
         raise ConsoleRefusedError("write a query first, e.g. SELECT * FROM latest LIMIT 10")
-    (text,) = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone() or ("{}",)
-    tree = json.loads(text)
+    tree = _tree(con, sql)
     if tree.get("error"):
         message = str(tree.get("error_message", ""))
-        if "Only SELECT" in message:
+        first = sql.lstrip().split(None, 1)[0].upper()
+        if first in ("PIVOT", "UNPIVOT", "PIVOT_WIDER", "PIVOT_LONGER"):
+            try:
+                tree = _tree(con, pivot_as_select(sql))  # checked as a SELECT made of all the PIVOT's parts
+            except QueryRefused as exc:
+                raise ConsoleRefusedError(str(exc)) from exc
+            if tree.get("error"):
+                raise QueryError(f"the query does not parse: {tree.get('error_message', '')}")
+        elif "Only SELECT" in message:
             raise ConsoleRefusedError(f"{READ_ONLY_HINT}; writes, DDL, COPY, ATTACH, SET, PRAGMA and INSTALL are refused")
-        raise QueryError(f"the query does not parse: {message}")
+        else:
+            raise QueryError(f"the query does not parse: {message}")
     if len(tree.get("statements", [])) != 1:
         raise ConsoleRefusedError(READ_ONLY_HINT)
     _check_node(tree["statements"], frozenset(), frozenset(t.lower() for t in tables))
@@ -86,11 +119,17 @@ def _check_node(node: Any, ctes: frozenset[str], allowed: frozenset[str]) -> Non
     if kind == "BASE_TABLE":
         _check_table(node, allowed, ctes)
     elif kind == "TABLE_FUNCTION":
-        _check_function(str(node.get("function", {}).get("function_name", "")).lower(), table=True)
+        fn = node.get("function") or {}
+        _check_function(fn, table=True)
+        _check_node(fn.get("children"), ctes, allowed)  # the arguments (the call itself is checked as a table)
+        for key, value in node.items():
+            if key != "function":
+                _check_node(value, ctes, allowed)
+        return
     elif kind == "SHOW_REF" and node.get("query") is None:
         raise ConsoleRefusedError("SHOW is not available in the console; the tables are listed beside it")
-    elif node.get("class") == "FUNCTION":
-        _check_function(str(node.get("function_name", "")).lower(), table=False)
+    elif node.get("class") in ("FUNCTION", "AGGREGATE", "WINDOW") and "function_name" in node:
+        _check_function(node, table=False)
     for key, value in node.items():
         if key == "cte_map":
             continue
@@ -114,31 +153,50 @@ def _check_table(node: dict[str, Any], allowed: frozenset[str], ctes: frozenset[
         raise ConsoleRefusedError(f"{name!r} is not a monitorkit table or view; the console reads: {known}, ...")
 
 
-def _check_function(name: str, *, table: bool) -> None:
+def _check_function(fn: dict[str, Any], *, table: bool) -> None:
+    name = str(fn.get("function_name", "")).lower()
     if name.startswith(FILE_FUNCTIONS):
         raise ConsoleRefusedError(f"reading files is disabled in the SQL console ({name}())")
-    if name.startswith(REFUSED_PREFIXES):
-        raise ConsoleRefusedError(f"{name}() is not available in the SQL console")
-    if table and name not in ALLOWED_TABLE_FUNCTIONS:
-        raise ConsoleRefusedError(
-            f"table function {name}() is not available in the SQL console; allowed: {', '.join(sorted(ALLOWED_TABLE_FUNCTIONS))}"
-        )
+    if fn.get("catalog") or fn.get("schema") not in (None, "", "main"):
+        raise ConsoleRefusedError(f"{name}() is not available in the SQL console (qualified names are not admitted)")
+    if table:
+        if name not in TABLE_FUNCTIONS and name not in TABLE_MACROS:
+            shown = ", ".join(sorted(TABLE_MACROS | TABLE_FUNCTIONS))
+            raise ConsoleRefusedError(f"table function {name}() is not available in the SQL console; allowed: {shown}")
+        return
+    # The owner's reader allowlist: a function DuckDB adds is refused until admitted there.
+    if name in SCALARS or name in SCALAR_MACROS or (fn.get("class") == "WINDOW" and name in WINDOW_FUNCTIONS):
+        return
+    raise ConsoleRefusedError(f"{name}() is not available in the SQL console (not on the readers' allowlist)")
 
 
 class SqlConsole:
-    """Run ad-hoc queries safely: ``SqlConsole.for_owner(port, token, tables).run("FROM latest")``."""
+    """Check and run ad-hoc queries: ``SqlConsole.in_owner(owner, tables).run("FROM latest")``."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, tables: Iterable[str], *, timeout: float = 5.0,
-                 max_rows: int = 5000) -> None:
-        self._con = con
-        self.tables = sorted(set(tables))
+                 max_rows: int = 5000, runner: Runner | None = None, joins: bool = True) -> None:
+        self._con = con  # parses every statement; runs them too when there is no runner (the sandbox)
+        self.tables = sorted(set(tables) - HIDDEN_TABLES)
         self.timeout = timeout
         self.max_rows = max_rows
         self.queries = 0
+        self.joins = joins
+        self._runner = runner
 
     @classmethod
-    def for_owner(cls, port: int, token: str, tables: Iterable[str], **kw: Any) -> SqlConsole:
-        """Return a console reading a running owner through a read-only Quack attachment."""
+    def in_owner(cls, store: Any, tables: Iterable[str], **kw: Any) -> SqlConsole:
+        """Return a console of the owner process itself: statements run on a fresh cursor of its ``store``."""
+        parser = duckdb.connect(":memory:", config=SANDBOX_CONFIG)
+        _lock_down(parser)
+        console = cls(parser, tables, **kw)
+        console._runner = lambda sql, timeout, rows: _run_on(store.cursor(), sql, timeout, rows, use=None)
+        return console
+
+    @classmethod
+    def for_owner(cls, port: int, token: str, tables: Iterable[str], *, api: tuple[int, str] | None = None,
+                  **kw: Any) -> SqlConsole:
+        """Return a console of a running owner: with ``api`` (its API port and token) statements run whole on the owner,
+        as ``monitorkit.connect()`` sends them; without, in a sandbox reading it through a READ_ONLY Quack attachment."""
         con = duckdb.connect(":memory:", config=SANDBOX_CONFIG)
         try:
             duck.quack_attach(con, port, token, alias=ALIAS, read_only=True)
@@ -146,11 +204,14 @@ class SqlConsole:
         except BaseException:
             con.close()
             raise
-        return cls(con, tables, **kw)
+        console = cls(con, tables, joins=api is not None, **kw)
+        if api is not None:
+            console._runner = lambda sql, timeout, rows: _run_remote(api, sql, timeout, rows)
+        return console
 
     @classmethod
     def for_file(cls, path: str | Path, tables: Iterable[str], **kw: Any) -> SqlConsole:
-        """Return a console reading a database file no owner holds, attached READ_ONLY."""
+        """Return a console reading a database file no owner holds, attached READ_ONLY in the sandbox."""
         con = duckdb.connect(":memory:", config=SANDBOX_CONFIG)
         try:
             con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {ALIAS} (READ_ONLY)")
@@ -173,42 +234,81 @@ class SqlConsole:
         """Check and run ``sql``; return up to ``max_rows`` rows or raise a QueryError saying why not."""
         self.check(sql)
         self.queries += 1
-        cur = self._con.cursor()
-        timer = threading.Timer(self.timeout, cur.interrupt)
-        started = time.perf_counter()
+        if self._runner is not None:
+            return self._runner(sql, self.timeout, self.max_rows)
         try:
-            cur.execute(f"USE {ALIAS}")
-            timer.start()
-            reader = cur.execute(sql).to_arrow_reader(1024)
-            batches, rows, truncated = [], 0, False
-            for batch in reader:
-                batches.append(batch)
-                rows += batch.num_rows
-                if rows > self.max_rows:
-                    truncated = True
-                    break
-            table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, self.max_rows)
-        except duckdb.InterruptException as exc:
-            raise ConsoleTimeoutError(
-                f"the query ran longer than {self.timeout:g} s and was stopped; "
-                "narrow it with WHERE time > now() - INTERVAL 1 HOUR or LIMIT"
-            ) from exc
-        except duckdb.PermissionException as exc:
-            raise ConsoleRefusedError(f"file and network access are disabled in the SQL console: {exc}") from exc
-        except duckdb.Error as exc:
+            return _run_on(self._con.cursor(), sql, self.timeout, self.max_rows, use=ALIAS)
+        except QueryError as exc:
             if "Multiple streaming scans" in str(exc):
                 raise QueryError(ONE_SCAN_HINT) from exc
-            if "read-only" in str(exc):
-                raise ConsoleRefusedError(READ_ONLY_HINT) from exc
-            raise QueryError(str(exc).split("\n\n")[0]) from exc
-        finally:
-            timer.cancel()
-            cur.close()
-        return ConsoleResult(table, truncated, time.perf_counter() - started)
+            raise
 
     def close(self) -> None:
         """Close the sandbox connection."""
         self._con.close()
+
+
+def _run_on(cur: duckdb.DuckDBPyConnection, sql: str, timeout: float, max_rows: int, use: str | None) -> ConsoleResult:
+    timer = threading.Timer(timeout, cur.interrupt)
+    started = time.perf_counter()
+    try:
+        if use:
+            cur.execute(f"USE {use}")
+        timer.start()
+        reader = cur.execute(sql).to_arrow_reader(1024)
+        batches, rows, truncated = [], 0, False
+        for batch in reader:
+            batches.append(batch)
+            rows += batch.num_rows
+            if rows > max_rows:
+                truncated = True
+                break
+        table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
+    except duckdb.InterruptException as exc:
+        raise ConsoleTimeoutError(
+            f"the query ran longer than {timeout:g} s and was stopped; "
+            "narrow it with WHERE time > now() - INTERVAL 1 HOUR or LIMIT"
+        ) from exc
+    except duckdb.PermissionException as exc:
+        raise ConsoleRefusedError(f"file and network access are disabled in the SQL console: {exc}") from exc
+    except duckdb.Error as exc:
+        if "read-only" in str(exc).lower() and "Multiple streaming" not in str(exc):
+            raise ConsoleRefusedError(READ_ONLY_HINT) from exc
+        raise QueryError(str(exc).split("\n\n")[0]) from exc
+    finally:
+        timer.cancel()
+        cur.close()
+    return ConsoleResult(table, truncated, time.perf_counter() - started)
+
+
+def _run_remote(api: tuple[int, str], sql: str, timeout: float, max_rows: int) -> ConsoleResult:
+    """Run ``sql`` whole on the owner through its query route; a socket closed at the deadline stops it there too."""
+    from monitorkit.owner import client
+    from monitorkit.owner.queries import QUERY_PATH
+
+    port, token = api
+    started = time.perf_counter()
+    body = json.dumps({"sql": sql.strip().rstrip(";")}).encode()
+    try:
+        answer = client.request_bytes(port, "POST", QUERY_PATH, token, "application/json", body, timeout)
+    except TimeoutError as exc:
+        raise ConsoleTimeoutError(f"the query ran longer than {timeout:g} s and was stopped; narrow it with WHERE "
+                                  "time > now() - INTERVAL 1 HOUR or LIMIT") from exc
+    except OSError as exc:
+        raise QueryError(f"the owner did not answer on API port {port}: {exc}") from exc
+    if answer.status != 200:
+        try:
+            error = json.loads(answer.body)
+        except ValueError:
+            error = {"error": answer.body.decode("utf-8", "replace"), "kind": "error"}
+        message = str(error.get("error", f"HTTP {answer.status}"))
+        if error.get("kind") == "refused":
+            raise ConsoleRefusedError(message)
+        if error.get("kind") == "timeout":
+            raise ConsoleTimeoutError(message)
+        raise QueryError(message.split("\n\n")[0])
+    table = pa.ipc.open_stream(answer.body).read_all()
+    return ConsoleResult(table.slice(0, max_rows), table.num_rows > max_rows, time.perf_counter() - started)
 
 
 def _lock_down(con: duckdb.DuckDBPyConnection) -> None:

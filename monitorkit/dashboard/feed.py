@@ -147,7 +147,7 @@ class Feed:
         now_ms = self.clock() * 1000.0
         delta_newest: float | None = None
         marks = self._marks
-        order = sorted(range(len(cols["src"])), key=lambda i: (cols["src"][i], cols["t"][i]))
+        order = sorted(range(len(cols["src"])), key=lambda i: (cols["src"][i], cols["t"][i] or 0.0))
         for i in order:
             src, sid, t, v, doc = cols["src"][i], cols["sid"][i], cols["t"][i], cols["v"][i], cols["doc"][i]
             if src == 0:
@@ -189,6 +189,9 @@ class Feed:
                     events.append(event)
             elif src == 4:
                 runs.append(execution_row(t, v, doc))
+            elif src == 5 and sid not in self.series:
+                info = self.series[sid] = series_info(sid, doc)
+                new_series.append(info)
         self.newest_ms = newest
         run_list = tuple(sorted(runs, key=lambda r: -r.started_ms))
         changed_runs = run_list if run_list != self.executions else None

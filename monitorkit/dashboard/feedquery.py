@@ -1,7 +1,7 @@
 """What the feed asks the store each tick, and how it reads the answer's rows back into records.
 
 One UNION ALL statement covers every source: samples (src 0), alert changes (1), health
-status (2), health history (3) and recent tool runs (4); each row is (src, sid, t, v, doc)
+status (2), health history (3), recent tool runs (4) and, when priming, every series (5); each row is (src, sid, t, v, doc)
 with ``doc`` a JSON text (or ``host SEP name SEP labels`` for samples).
 """
 
@@ -41,6 +41,10 @@ HEALTH_EVENTS_SQL = (
     "SELECT 3, NULL, epoch_ms(time)::DOUBLE, NULL, to_json(struct_pack(component := component, status := status, "
     "previous := previous, reason := reason))::VARCHAR FROM health_history WHERE time > ?"
 )
+# Priming only: every series the file holds, so hosts and series with older data are listed too.
+SERIES_SQL = (
+    "SELECT 5, series_id::BIGINT, NULL, NULL, host || chr(31) || name || chr(31) || to_json(labels)::VARCHAR FROM series"
+)
 RUNS_SQL = (
     "SELECT 4, NULL, epoch_ms(started)::DOUBLE, duration_s, to_json(struct_pack(run_id := run_id, tool := tool, "
     "outcome := outcome, error_type := error_type, host := host))::VARCHAR "
@@ -58,6 +62,8 @@ def poll_query(tables: frozenset[str], marks: Mapping[str, float], now_ms: float
     """Return the statement and parameters of one poll: everything newer than ``marks`` (or the window, priming)."""
     since = now_ms - window_ms if prime else marks["samples"] - LATENESS_MS
     parts, params = [SAMPLES_SQL], [_dt(since)]
+    if prime:
+        parts.append(SERIES_SQL)
     recent = now_ms - RECENT_ALERTS.total_seconds() * 1000
     if "alerts" in tables:
         extra = " OR state IN ('pending', 'firing')" if prime else ""

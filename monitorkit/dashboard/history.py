@@ -70,55 +70,88 @@ def _ids(ids: Iterable[int]) -> str:
     return ", ".join(str(int(i)) for i in sorted(set(ids))) or "NULL"
 
 
-def history_sql(rng: TimeRange, gauges: Iterable[int], counters: Iterable[int]) -> tuple[str, list[object]]:
-    """Return one statement (and parameters) giving (kind, series_id, t_ms, value) for both kinds.
+def _bounds() -> tuple[str, str]:
+    # What each rollup has covered: newer rows are read from the tier below (a fresh file has no rollup yet).
+    def mark(tier: str, step: int) -> str:
+        return (f"coalesce((SELECT max(watermark) FROM rollup_state WHERE tier = '{tier}'), "
+                f"(SELECT max(bucket) + INTERVAL {step} SECOND FROM samples_{tier}), '-infinity'::TIMESTAMPTZ)")
 
-    Gauges are averaged per step; counters become per-second rates (a drop is a reset).
+    return mark("1m", 60), mark("1h", 3600)
+
+
+def _sources(tier: str, ids: str, lookback: str) -> tuple[str, str]:
+    """Return the gauge and counter row sources of ``tier``, each a UNION ALL over the tiers it needs."""
+    m1, h1 = _bounds()
+    raw_g = f"SELECT series_id, time AS t, value AS s, 1 AS n, value AS lo, value AS hi FROM samples_raw " \
+            f"WHERE series_id IN ({ids}) AND time >= ?::TIMESTAMPTZ{lookback} AND time < ?"
+    raw_c = f"SELECT series_id, time AS t, value AS last, time AS last_time FROM samples_raw " \
+            f"WHERE series_id IN ({ids}) AND time >= ?::TIMESTAMPTZ{lookback} AND time < ?"
+    if tier == "raw":
+        return raw_g, raw_c
+
+    def roll(table: str, lower: str | None, upper: str) -> tuple[str, str]:
+        cond = f"series_id IN ({ids}) AND bucket >= ?::TIMESTAMPTZ{lookback} AND bucket < ? AND bucket < {upper}" + (
+            f" AND bucket >= {lower}" if lower else "")
+        return (f"SELECT series_id, bucket AS t, sum AS s, count AS n, min AS lo, max AS hi FROM {table} WHERE {cond}",
+                f"SELECT series_id, bucket AS t, last, last_time FROM {table} WHERE {cond}")
+
+    parts = [roll("samples_1m", h1 if tier == "1h" else None, m1)]
+    if tier == "1h":
+        parts.insert(0, roll("samples_1h", None, h1))
+    gauges = " UNION ALL ".join([p[0] for p in parts] + [raw_g + f" AND time >= {m1}"])
+    counters = " UNION ALL ".join([p[1] for p in parts] + [raw_c + f" AND time >= {m1}"])
+    return gauges, counters
+
+
+def history_sql(rng: TimeRange, gauges: Iterable[int], counters: Iterable[int]) -> tuple[str, list[object]]:
+    """Return one statement (and parameters) giving (kind, series_id, t, value, lo, hi, n) per step and series.
+
+    Gauges are averaged per step, with the step's minimum and maximum; counters become per-second
+    rates (a drop is a reset): the step's average rate, and the lowest and highest rate of the
+    samples (or rollup buckets) in it, so a peak is never averaged away. Rows newer than what a
+    rollup tier has covered come from the tier below.
     """
     t0 = datetime.fromtimestamp(rng.start_ms / 1000, UTC)
     t1 = datetime.fromtimestamp(rng.end_ms / 1000, UTC)
     g, c, step = _ids(gauges), _ids(counters), int(rng.step)
-    bucket = f"time_bucket(to_seconds({step}::BIGINT), {{col}})"
-    if rng.tier == "raw":
-        sql = f"""
-            SELECT 'v' AS kind, series_id, epoch_ms({bucket.format(col='time')})::DOUBLE AS t, avg(value) AS value
-            FROM samples_raw WHERE series_id IN ({g}) AND time >= ? AND time < ? GROUP BY ALL
-            UNION ALL
-            SELECT 'r', series_id, epoch_ms({bucket.format(col='time')})::DOUBLE,
-                   sum(CASE WHEN d < 0 THEN value ELSE d END) / sum(dt)
-            FROM (SELECT series_id, time, value, value - lag(value) OVER w AS d, epoch(time - lag(time) OVER w) AS dt
-                  FROM samples_raw WHERE series_id IN ({c}) AND time >= ? - INTERVAL 1 HOUR AND time < ?
-                  WINDOW w AS (PARTITION BY series_id ORDER BY time))
-            WHERE dt > 0 AND time >= ? GROUP BY ALL
-            ORDER BY 1, 2, 3"""
-        return sql, [t0, t1, t0, t1, t0]
-    table = "samples_1m" if rng.tier == "1m" else "samples_1h"
+    bucket = f"epoch_ms(time_bucket(to_seconds({step}::BIGINT), t))::DOUBLE"
+    n_g = 1 if rng.tier == "raw" else (3 if rng.tier == "1h" else 2)
+    gsrc, _ = _sources(rng.tier, g, "")
+    back = " - INTERVAL 1 HOUR" if rng.tier == "raw" else " - INTERVAL 1 DAY"
+    _, csrc = _sources(rng.tier, c, back)
     sql = f"""
-        SELECT 'v' AS kind, series_id, epoch_ms({bucket.format(col='bucket')})::DOUBLE AS t, sum(sum) / sum(count) AS value
-        FROM {table} WHERE series_id IN ({g}) AND bucket >= ? AND bucket < ? GROUP BY ALL
+        SELECT 'v' AS kind, series_id, {bucket} AS t, sum(s) / sum(n) AS value, min(lo) AS lo, max(hi) AS hi,
+               sum(n)::BIGINT AS n
+        FROM ({gsrc}) GROUP BY ALL
         UNION ALL
-        SELECT 'r', series_id, epoch_ms({bucket.format(col='bucket')})::DOUBLE,
-               sum(CASE WHEN d < 0 THEN last ELSE d END) / sum(dt)
-        FROM (SELECT series_id, bucket, last, last - lag(last) OVER w AS d, epoch(last_time - lag(last_time) OVER w) AS dt
-              FROM {table} WHERE series_id IN ({c}) AND bucket >= ? - INTERVAL 1 DAY AND bucket < ?
-              WINDOW w AS (PARTITION BY series_id ORDER BY bucket))
-        WHERE dt > 0 AND bucket >= ? GROUP BY ALL
+        SELECT 'r', series_id, {bucket}, sum(d) / sum(dt), min(d / dt), max(d / dt), count(*)::BIGINT
+        FROM (SELECT series_id, t, CASE WHEN last < prev THEN last ELSE last - prev END AS d,
+                     epoch(last_time - prev_time) AS dt
+              FROM (SELECT series_id, t, last, lag(last) OVER w AS prev, last_time, lag(last_time) OVER w AS prev_time
+                    FROM ({csrc}) WINDOW w AS (PARTITION BY series_id ORDER BY last_time)))
+        WHERE dt > 0 AND t >= ? GROUP BY ALL
         ORDER BY 1, 2, 3"""
-    return sql, [t0, t1, t0, t1, t0]
+    n_c = n_g
+    params: list[object] = [*([t0, t1] * n_g), *([t0, t1] * n_c), t0]
+    return sql, params
 
 
 def load_history(reader: Reader, rng: TimeRange, gauges: Iterable[int], counters: Iterable[int]) -> dict[tuple[int, str], Points]:
-    """Return ``{(series_id, "v"|"r"): Points}`` for the range in one query."""
+    """Return ``{(series_id, "v"|"r"): Points}`` for the range in one query (with each step's min, max and count)."""
     gauges, counters = list(gauges), list(counters)
     if not gauges and not counters:
         return {}
     sql, params = history_sql(rng, gauges, counters)
     cols = reader.arrow(sql, params).to_pydict()
-    out: dict[tuple[int, str], tuple[list[float], list[float]]] = {}
-    for kind, sid, t, v in zip(cols["kind"], cols["series_id"], cols["t"], cols["value"], strict=True):
+    out: dict[tuple[int, str], tuple[list[float], list[float], list[float], list[float], list[int]]] = {}
+    for kind, sid, t, v, lo, hi, n in zip(cols["kind"], cols["series_id"], cols["t"], cols["value"], cols["lo"],
+                                          cols["hi"], cols["n"], strict=True):
         if v is None:
             continue
-        times, values = out.setdefault((int(sid), str(kind)), ([], []))
-        times.append(float(t))
-        values.append(float(v))
-    return {k: Points(tuple(a), tuple(b)) for k, (a, b) in out.items()}
+        rows = out.setdefault((int(sid), str(kind)), ([], [], [], [], []))
+        rows[0].append(float(t))
+        rows[1].append(float(v))
+        rows[2].append(float(v if lo is None else lo))
+        rows[3].append(float(v if hi is None else hi))
+        rows[4].append(int(n or 1))
+    return {k: Points(tuple(a), tuple(b), tuple(lo), tuple(hi), tuple(n)) for k, (a, b, lo, hi, n) in out.items()}

@@ -25,10 +25,17 @@ class SeriesInfo(NamedTuple):
 
 
 class Points(NamedTuple):
-    """Times (epoch milliseconds) and values of one series, oldest first."""
+    """Times (epoch milliseconds) and values of one series, oldest first.
+
+    History read from a step coarser than the samples also carries each step's minimum and
+    maximum (``lows``, ``highs``) and how many samples it averages (``counts``); empty otherwise.
+    """
 
     times: tuple[float, ...]
     values: tuple[float, ...]
+    lows: tuple[float, ...] = ()
+    highs: tuple[float, ...] = ()
+    counts: tuple[int, ...] = ()
 
 
 class AlertRow(NamedTuple):

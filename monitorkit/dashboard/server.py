@@ -18,9 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 import panel as pn
+from panel.io.document import unlocked
 from panel.io.resources import LOCAL_DIST
+from panel.io.state import set_curdoc
 from tornado.ioloop import IOLoop
+from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
+from tornado.websocket import WebSocketClosedError
 
 from monitorkit.dashboard.app import AppContext, DashboardView
 from monitorkit.dashboard.auth import USER, TokenAuth
@@ -76,13 +80,17 @@ def session_factory(app: AppContext) -> Callable[[], Any]:
 
         def deliver(delta: Delta) -> None:
             session = getattr(doc.session_context, "_session", None)
-            if session is not None and session.connection_count == 0:
+            if session is None or session.connection_count == 0 or session.destroyed:
                 return  # the tab is gone (or reconnecting): nothing could receive this update
             with lock:
                 pending.append(delta)
                 if len(pending) > 1:
                     return  # a callback is already queued: it will take this delta too
-            doc.add_next_tick_callback(flush)
+            try:
+                doc.add_next_tick_callback(flush)
+            except (AttributeError, RuntimeError, ValueError):  # the session closed between the check and now
+                with lock:
+                    pending.clear()
 
         def flush() -> None:
             # One queued callback per session at most: a busy server sends a lagging session one
@@ -90,7 +98,12 @@ def session_factory(app: AppContext) -> Callable[[], Any]:
             with lock:
                 batch = pending[:]
                 pending.clear()
-            view.apply(merge_deltas(batch))
+            if not batch:
+                return
+            # Every change of this tick goes out as ONE websocket message (Panel's unlocked()):
+            # Bokeh alone sends one message per changed property, some 30 per tick and session.
+            with set_curdoc(doc), unlocked():
+                view.apply(merge_deltas(batch))
 
         sub, snapshot = app.feed.subscribe(deliver)
         view.start(snapshot)
@@ -103,6 +116,14 @@ def session_factory(app: AppContext) -> Callable[[], Any]:
         return view.root
 
     return make
+
+
+def quiet_closed_sockets(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop the "never retrieved" report of an update written to a tab that closed meanwhile; report the rest."""
+    if isinstance(context.get("exception"), (WebSocketClosedError, StreamClosedError)):
+        log.debug("an update was not delivered: its tab closed")
+        return
+    loop.default_exception_handler(context)
 
 
 _gc_pending = threading.Event()
@@ -168,7 +189,9 @@ class DashboardServer:
         from panel.io.server import get_server
 
         try:
-            asyncio.set_event_loop(asyncio.new_event_loop())
+            aio = asyncio.new_event_loop()
+            aio.set_exception_handler(quiet_closed_sockets)
+            asyncio.set_event_loop(aio)
             loop = IOLoop.current()
             server = get_server(
                 {"/": session_factory(self.app)}, port=self.requested_port, address=self.address, loop=loop,

@@ -15,7 +15,6 @@ from monitorkit.dashboard.feed import Feed
 from monitorkit.dashboard.panels import cached_metrics
 from monitorkit.dashboard.reader import StoreReader
 from monitorkit.dashboard.server import DashboardServer
-from monitorkit.errors import MonitorkitError
 from monitorkit.owner.api import json_route
 from monitorkit.owner.context import OwnerContext
 
@@ -49,11 +48,8 @@ class DashboardService:
         credential, self.token = ensure_token(store, token=settings.get("serve.token"),
                                               rotate=bool(settings.get("serve.new_token", False)))
         owner = ctx.owner.info
-        tables = feed.tables - HIDDEN_TABLES
-        try:
-            self.console = SqlConsole.for_owner(owner.port, owner.token, tables) if owner is not None else None
-        except MonitorkitError as exc:
-            log.warning("SQL console unavailable: %s", exc)
+        # In the owner's process the console runs on its own cursor: joins, macros and PIVOT, as readers may.
+        self.console = SqlConsole.in_owner(store, feed.tables - HIDDEN_TABLES)
         backend = LayoutBackend(reader, write=lambda fn: store.submit(fn).result(30))
         app = AppContext(feed, reader, backend, RulesActions(ctx.owner.db, settings), self.console, tick)
         server = DashboardServer(

@@ -21,6 +21,11 @@ CSS = """
 .mk-state { font-weight: 600; text-transform: uppercase; font-size: 11px; }
 .mk-timeout td, .mk-error td { color: #b42318; }
 .mk-key { margin-right: 10px; }
+.mk-note { color: #175cd3; }
+.mk-chart-head { display: flex; gap: 6px; align-items: baseline; white-space: nowrap; overflow: hidden; }
+.mk-chart-title { font-size: 12px; font-weight: 600; color: #101828; }
+.mk-source { font-size: 10px; color: #667085; font-family: ui-monospace, monospace; overflow: hidden;
+  text-overflow: ellipsis; min-width: 0; }
 #mk-status { font-size: 12px; color: #475467; white-space: nowrap; }
 """
 

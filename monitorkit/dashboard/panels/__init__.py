@@ -1,7 +1,7 @@
 """The dashboard's panels, one module per kind, and the ``PANELS`` table that builds them.
 
 ``build_panel(PanelSpec("cpu"), ctx)`` returns the PanelView of a kind (see ``layouts.PANEL_KINDS``);
-every panel class takes ``(spec, ctx)``.
+every panel class takes ``(spec, ctx)``. A layout may place any kind ``PANELS`` lists.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from monitorkit.dashboard.panels.alerts import AlertsPanel
 from monitorkit.dashboard.panels.app import APP_CHARTS, AppPanel, LatencyChart, histogram_quantile
 from monitorkit.dashboard.panels.base import HEADER, PanelContext, PanelView, clock_text
 from monitorkit.dashboard.panels.health import HealthPanel
-from monitorkit.dashboard.panels.host import CHARTS, ChartsPanel, ChartSpec
+from monitorkit.dashboard.panels.host import CHARTS, SPLIT_BY, ChartsPanel, ChartSpec, SplitChartsPanel
 from monitorkit.dashboard.panels.processes import ProcessesPanel
 from monitorkit.dashboard.panels.sql import SqlPanel
 
 PANELS: dict[str, type[PanelView]] = {
     **dict.fromkeys(CHARTS, ChartsPanel),
+    **dict.fromkeys(SPLIT_BY, SplitChartsPanel),
     "processes": ProcessesPanel,
     "app": AppPanel,
     "alerts": AlertsPanel,
@@ -26,8 +27,8 @@ PANELS: dict[str, type[PanelView]] = {
 
 __all__ = [
     "APP_CHARTS", "CHARTS", "HEADER", "PANELS", "AlertsPanel", "AppPanel", "ChartSpec", "ChartsPanel", "HealthPanel",
-    "LatencyChart", "PanelContext", "PanelView", "ProcessesPanel", "SqlPanel", "build_panel", "cached_metrics",
-    "clock_text", "histogram_quantile",
+    "LatencyChart", "PanelContext", "PanelView", "ProcessesPanel", "SplitChartsPanel", "SqlPanel", "build_panel",
+    "cached_metrics", "clock_text", "histogram_quantile",
 ]
 
 
@@ -37,6 +38,9 @@ def build_panel(spec: PanelSpec, ctx: PanelContext) -> PanelView:
 
 
 def cached_metrics() -> set[str]:
-    """Return every metric a chart draws: the feed keeps their recent points for new sessions."""
-    names = {t.metric for specs in (*CHARTS.values(), APP_CHARTS) for c in specs for t in c.traces}
-    return names | {f"{LatencyChart.METRIC}_bucket"}
+    """Return every metric a built-in chart draws: the feed keeps their recent points for new sessions."""
+    from monitorkit.dashboard.panels.processes import CHARTED
+
+    traces = [t for specs in (*CHARTS.values(), APP_CHARTS) for c in specs for t in c.traces]
+    names = {t.metric for t in traces} | {t.over for t in traces if t.over} | set(CHARTED)
+    return names | {f"{LatencyChart.METRIC}_bucket", "tool_run_duration_seconds_bucket"}

@@ -54,10 +54,21 @@ class AlertsPanel(PanelView):
             self.render()
         return 0
 
+    def clear(self) -> None:
+        """Show the newly selected host's alerts."""
+        self._signature = None
+        self.render()
+
     def render(self) -> None:
-        """Rebuild the lists when an alert's state, acknowledgement or silence changed."""
-        alerts = sorted(self.ctx.feed.alerts.values(), key=lambda a: (a.state != "firing", -(a.since_ms or 0)))
-        signature = tuple((a.id, a.state, a.acked_by, a.silenced_by) for a in alerts)
+        """Rebuild the lists when an alert's state, acknowledgement or silence changed (the selected host's only)."""
+        host = self.ctx.host
+        everything = list(self.ctx.feed.alerts.values())
+        # An alert about another host is not this one's; one without a host label (the rule engine, an app) is everyone's.
+        mine = [a for a in everything if host is None or dict(a.labels).get("host", host) == host]
+        alerts = sorted(mine, key=lambda a: (a.state != "firing", -(a.since_ms or 0)))
+        elsewhere = sum(1 for a in everything if a.state in ("firing", "pending")) - sum(
+            1 for a in alerts if a.state in ("firing", "pending"))
+        signature = (host, elsewhere, *((a.id, a.state, a.acked_by, a.silenced_by) for a in alerts))
         if signature == self._signature:
             return
         self._signature = signature
@@ -65,6 +76,10 @@ class AlertsPanel(PanelView):
         self.active.objects = [self._row(a) for a in active] or [
             html_pane("<p class='mk-ok' id='mk-no-alerts'>No alert is firing.</p>", sizing_mode="stretch_width")
         ]
+        if elsewhere > 0:
+            self.active.objects = [*self.active.objects, html_pane(
+                f"<p class='mk-empty' id='mk-alerts-elsewhere'>{elsewhere} more firing or pending on other hosts.</p>",
+                sizing_mode="stretch_width")]
         resolved = [a for a in alerts if a.state not in ("firing", "pending")][:50]
         rows = "".join(
             f"<tr><td>{clock_text(a.resolved_ms or a.updated_ms)}</td><td>{html.escape(a.rule)}</td>"

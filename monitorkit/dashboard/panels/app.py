@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import panel as pn
 
-from monitorkit.dashboard.charts import Key, Line, TimeChart, Trace
+from monitorkit.dashboard.charts import TimeChart, Trace
 from monitorkit.dashboard.history import TimeRange
 from monitorkit.dashboard.layouts import PanelSpec
-from monitorkit.dashboard.panels.base import HEADER, PanelContext, PanelView, clock_text
+from monitorkit.dashboard.lines import Line, key_of
+from monitorkit.dashboard.panels.base import CHART_MIN_ROW, HEADER, STABLE, PanelContext, PanelView, clock_text
 from monitorkit.dashboard.panels.host import chart_spec
-from monitorkit.dashboard.records import Delta, Points, SeriesInfo
+from monitorkit.dashboard.records import Delta, SeriesInfo
 from monitorkit.dashboard.style import html_pane
 
 APP_CHARTS = (
@@ -41,98 +42,87 @@ def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> floa
     return lower
 
 
+class Quantile:
+    """Combine a histogram's bucket rates at one time into its ``q`` quantile (``les`` grows with the inputs)."""
+
+    def __init__(self, q: float, les: list[float]) -> None:
+        self.q, self.les = q, les
+
+    def __call__(self, values: Sequence[float]) -> float:
+        if any(math.isnan(v) for v in values):
+            return math.nan  # a bucket of this scrape has not arrived
+        return histogram_quantile(self.q, zip(self.les, values, strict=True))
+
+
 class LatencyChart(TimeChart):
     """p50 and p95 request latency per protocol and method, from the duration histogram's bucket rates."""
 
     METRIC = "protocol_request_duration_seconds"
     QUANTILES = (0.5, 0.95)
 
-    def __init__(self) -> None:
-        super().__init__("Request latency (p50, p95)", (), unit="seconds", aligned=False)
-        self.groups: dict[tuple[str, ...], dict[int, float]] = {}  # group -> {series_id: le}
-        self._group_lines: dict[tuple[str, ...], list[Line]] = {}
+    def __init__(self, ctx: PanelContext | None = None, metric: str | None = None, title: str = "Request latency (p50, p95)",
+                 hidden: Iterable[str] = NOT_SHOWN) -> None:
+        super().__init__(title, (), unit="seconds", aligned=False, axes=ctx.axes if ctx else None)
+        self.metric = metric or self.METRIC
+        self.hidden = tuple(hidden)
+        self.source_text = f"{self.metric}_bucket"
+        self.groups: dict[tuple[str, ...], list[float]] = {}  # group -> its buckets' upper bounds, in input order
 
-    def keys_for(self, series: Iterable[SeriesInfo], host: str | None) -> list[tuple[Key, Trace, SeriesInfo]]:
+    def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> list[Line]:
+        added: list[Line] = []
         for info in series:
-            if info.name != f"{self.METRIC}_bucket" or (host is not None and info.host != host) or "le" not in info.labels:
+            if info.name != f"{self.metric}_bucket" or (host is not None and info.host != host) or "le" not in info.labels:
                 continue
             rest = tuple(f"{k}={v}" for k, v in sorted(info.labels.items()) if k != "le")
-            self.groups.setdefault(rest, {})[info.series_id] = float(info.labels["le"].replace("+Inf", "inf"))
-            if rest not in self._group_lines:
-                name = " ".join(v.split("=", 1)[1] for v in rest if v.split("=", 1)[0] not in NOT_SHOWN) or "all"
-                self._group_lines[rest] = [
-                    TimeChart.add(self, (-len(self.lines) - 1, f"q{q}"), Trace(self.METRIC, f"{name} p{int(q * 100)}"), info)
-                    for q in self.QUANTILES
-                ]
-        return []
-
-    def history_keys(self) -> set[Key]:
-        """Return the bucket rate keys the quantiles are computed from."""
-        return {(sid, "r") for group in self.groups.values() for sid in group}
-
-    def _quantiles(self, rates: Mapping[Key, Points]) -> dict[int, Points]:
-        out: dict[int, Points] = {}
-        for rest, members in self.groups.items():
-            by_time: dict[float, list[tuple[float, float]]] = {}
-            for sid, le in members.items():
-                pts = rates.get((sid, "r"))
-                for t, v in zip(pts.times, pts.values, strict=True) if pts else ():
-                    by_time.setdefault(t, []).append((le, v))
-            times = sorted(t for t, b in by_time.items() if len(b) == len(members))
-            for q, line in zip(self.QUANTILES, self._group_lines[rest], strict=True):
-                vals = [histogram_quantile(q, by_time[t]) for t in times]
-                keep = [i for i, v in enumerate(vals) if not math.isnan(v)]
-                out[id(line)] = Points(tuple(times[i] for i in keep), tuple(vals[i] for i in keep))
-        return out
-
-    def reset(self, history: Mapping[Key, Points], rng: TimeRange, tick_ms: float) -> None:
-        computed = self._quantiles(history)
-        for lines in self._group_lines.values():
-            for line in lines:
-                times, values = line.history(computed.get(id(line)), rng, tick_ms)
-                line.source.data = {"t": times, "v": values}
-        self.set_x(rng)
-
-    def apply(self, delta: Delta, rng: TimeRange, tick_ms: float) -> int:
-        if not self.groups or not rng.live:
-            return 0
-        rates = {(sid, "r"): delta.rates[sid] for group in self.groups.values() for sid in group if sid in delta.rates}
-        if not rates:
-            return 0
-        computed = self._quantiles(rates)
-        new = {line.key: line.take(computed[id(line)], rng, tick_ms) for lines in self._group_lines.values()
-               for line in lines if id(line) in computed}
-        return self.stream({k: v for k, v in new.items() if v[0]}, rng)
+            key = key_of(info)
+            les = self.groups.get(rest)
+            if les is None:
+                les = self.groups[rest] = []
+                name = " ".join(v.split("=", 1)[1] for v in rest if v.split("=", 1)[0] not in self.hidden) or "all"
+                for q in self.QUANTILES:
+                    added.append(self.add(("q", q, rest), [key], f"{name} p{int(q * 100)}", combine=Quantile(q, les)))
+                les.append(float(info.labels["le"].replace("+Inf", "inf")))
+                continue
+            if any(key in line.inputs for line in self.lines.values()):
+                continue
+            les.append(float(info.labels["le"].replace("+Inf", "inf")))
+            for q in self.QUANTILES:
+                line = self.lines[("q", q, rest)]
+                line.inputs.append(key)
+                self.by_input.setdefault(key, []).append(line)
+        return added
 
     def clear(self) -> None:
         super().clear()
         self.groups.clear()
-        self._group_lines.clear()
 
 
 class AppPanel(PanelView):
     """Protocol and tool-execution metrics, with the recent runs of the ``executions`` table."""
 
     def __init__(self, spec: PanelSpec, ctx: PanelContext) -> None:
-        self.latency = LatencyChart()
-        charts = [APP_CHARTS[0].build(), self.latency, APP_CHARTS[1].build()]
+        self.latency = LatencyChart(ctx)
+        self.tool_latency = LatencyChart(ctx, "tool_run_duration_seconds", "Tool run duration (p50, p95)", ("pid", "job"))
+        charts = [APP_CHARTS[0].build(ctx), self.latency, APP_CHARTS[1].build(ctx), self.tool_latency]
         self.runs = html_pane("", sizing_mode="stretch_width", styles={"overflow-y": "auto"}, height=220)
         self.empty = html_pane(
             "<p class='mk-empty'>No application metrics yet: applications instrumented with monitorkit.instrument "
             "send <code>protocol_requests_total</code>, <code>protocol_request_duration_seconds</code> and "
-            "<code>tool_runs_total</code>.</p>", sizing_mode="stretch_width",
+            "<code>tool_runs_total</code>; any other metric is charted by an Explore panel.</p>",
+            sizing_mode="stretch_width",
         )
-        body = pn.Column(self.empty, pn.GridBox(*(c.view for c in charts), self.runs, ncols=2, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
-        super().__init__(spec, ctx, charts, body)
+        super().__init__(spec, ctx, charts, queries=[APP_CHARTS[0].sql, _quantile_sql(self.latency), APP_CHARTS[1].sql,
+                                                     _quantile_sql(self.tool_latency)])
+        self.body = pn.Column(self.empty, self.grid, self.runs, sizing_mode="stretch_width", margin=0, scroll="y-auto",
+                              styles=STABLE)
+        self.set_height(spec.height)
         self.show_runs(ctx.feed.executions)
 
     def set_height(self, height: int) -> None:
-        for chart in self.charts:
-            chart.set_height(max(160, (height - HEADER - 40) // 2))
-
-    def history_keys(self) -> set[Key]:
-        return {k for k in super().history_keys() if k[0] >= 0} | self.latency.history_keys()
+        if not hasattr(self, "runs"):
+            return  # the base class asks before the body exists
+        self.size_charts(max(CHART_MIN_ROW, height - HEADER - 230))
+        self.body.height = max(60, height - HEADER)
 
     def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> None:
         super().on_series(series, host)
@@ -154,3 +144,12 @@ class AppPanel(PanelView):
             "<b>Recent tool runs</b><table class='mk-table'><tr><th>started</th><th>tool</th><th>duration</th>"
             f"<th>outcome</th><th>error</th></tr>{rows or '<tr><td colspan=5>none in the last hour</td></tr>'}</table>"
         )
+
+
+def _quantile_sql(chart: LatencyChart) -> Any:
+    def sql(host: str | None, rng: TimeRange | None) -> str:
+        from monitorkit.dashboard.panels.queries import histogram_sql
+
+        return histogram_sql(chart.title, chart.metric, host, rng, chart.QUANTILES)
+
+    return sql

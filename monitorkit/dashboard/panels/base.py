@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import html
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import panel as pn
 
 from monitorkit.dashboard.actions import AlertActions
-from monitorkit.dashboard.charts import Key, TimeChart
+from monitorkit.dashboard.charts import Key, SharedAxes, TimeChart
 from monitorkit.dashboard.console import SqlConsole
 from monitorkit.dashboard.feed import Feed
 from monitorkit.dashboard.history import TimeRange
 from monitorkit.dashboard.layouts import PANEL_KINDS, PanelSpec
 from monitorkit.dashboard.records import Delta, Points, SeriesInfo
+from monitorkit.dashboard.style import html_pane
 
 HEADER = 40  # pixels the card header takes from a panel's height
+CHART_HEADER = 26  # a chart's title line (title, source metric, "SQL" button) and legend share
+LEGEND = 22
+CHART_WIDTH = 380  # pixels a chart likes: the panel puts as many side by side as its width holds
+CHART_MIN_WIDTH = 230  # narrower than this, charts go on more rows (and the panel scrolls)
+CHART_MIN_ROW = 210  # a chart's title, plot and legend: below this the panel scrolls instead of squeezing
+# A scrolling body keeps its scrollbar's room: a bar that comes and goes changes the width, which rewraps
+# the charts, which changes the height... (the browser would re-lay the page out forever).
+STABLE = {"scrollbar-gutter": "stable"}
+PAGE_WIDTH = 1440  # the width the grid's twelfths are guessed from (the browser wraps by min-width anyway)
 
 
 @dataclass
 class PanelContext:
-    """What panels share within one view: the feed, actions, the console and a way to tell the user."""
+    """What panels share within one view: the feed, actions, the console, shared axes and a way to tell the user."""
 
     feed: Feed
     actions: AlertActions | None = None
@@ -32,45 +45,81 @@ class PanelContext:
     notify: Callable[[str], None] = lambda message: None
     host: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    axes: SharedAxes = field(default_factory=SharedAxes)
+    show_query: Callable[[str], None] = lambda sql: None
+    rng: TimeRange | None = None
+
+    def cpus(self, host: str) -> float | None:
+        """Return how many CPUs ``host`` has: its per-core series, else its latest cpu_count."""
+        infos = list(self.feed.series.items())
+        cores = sum(1 for _, i in infos if i.host == host and i.name == "cpu_percent" and "cpu" in i.labels)
+        if cores:
+            return float(cores)
+        latest = self.feed.latest
+        return next((latest[sid][1] for sid, i in infos if i.host == host and i.name == "cpu_count" and sid in latest),
+                    None)
 
 
 class PanelView:
     """One panel in one view: its body, its charts, and how it takes history and deltas."""
 
-    def __init__(self, spec: PanelSpec, ctx: PanelContext, charts: Iterable[TimeChart] = (), body: Any = None) -> None:
+    def __init__(self, spec: PanelSpec, ctx: PanelContext, charts: Iterable[TimeChart] = (), body: Any = None,
+                 queries: Sequence[Callable[[str | None, TimeRange | None], str] | None] = ()) -> None:
         self.spec = spec
         self.ctx = ctx
         self.kind = spec.kind
-        self.title = PANEL_KINDS[spec.kind]
+        self.title = PANEL_KINDS.get(spec.kind, spec.kind)
         self.charts = list(charts)
-        self.body = body if body is not None else pn.Column(*(c.view for c in self.charts), sizing_mode="stretch_width")
+        self.boxes = [chart_box(c, ctx, q) for c, q in zip(self.charts, [*queries, *[None] * len(self.charts)],
+                                                               strict=False)]
+        self.grid = pn.FlexBox(*self.boxes, flex_wrap="wrap", sizing_mode="stretch_width", margin=0)
+        self.body = body if body is not None else pn.Column(self.grid, sizing_mode="stretch_width", margin=0,
+                                                             scroll="y-auto", styles=STABLE)
         self.set_height(spec.height)
 
     def configure(self, spec: PanelSpec) -> None:
         """Take a new spec's options (sizes are the card's)."""
         self.spec = spec
+        self.set_height(spec.height)
+
+    def layout(self, height: int, n: int | None = None) -> tuple[int, int]:
+        """Return (columns, pixels per row) for ``n`` charts in ``height`` pixels at the panel's width."""
+        n = len(self.charts) if n is None else n
+        width = self.spec.width * PAGE_WIDTH / 12
+        widest = max(1, min(n, int(width // CHART_MIN_WIDTH)))
+        liked = max(1, min(n, round(width / CHART_WIDTH)))
+        fit = max(1, height // CHART_MIN_ROW)  # rows that fit without scrolling
+        cols = min(widest, max(liked, math.ceil(n / fit)))
+        rows = math.ceil(n / cols) if n else 1
+        return cols, max(CHART_MIN_ROW, height // rows)
 
     def set_height(self, height: int) -> None:
-        """Give the panel ``height`` pixels (the charts share what the header leaves)."""
+        """Give the panel ``height`` pixels: the charts share it by rows, never below a readable plot (it scrolls)."""
         if self.charts:
-            each = max(140, (height - HEADER) // len(self.charts))
-            for chart in self.charts:
-                chart.set_height(each)
+            self.size_charts(height - HEADER)
+            self.body.height = max(60, height - HEADER)
+
+    def size_charts(self, available: int) -> None:
+        """Share ``available`` pixels among the charts' rows (at the panel's width)."""
+        cols, each = self.layout(available)
+        for chart, box in zip(self.charts, self.boxes, strict=True):
+            chart.set_height(each - CHART_HEADER - LEGEND - 8)
+            box.styles = {"flex": f"1 1 calc({100 / cols:.2f}% - 10px)", "min-width": f"{CHART_MIN_WIDTH - 20}px"}
 
     def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> None:
         """Add the lines of any new series this panel draws."""
+        series = list(series)
         for chart in self.charts:
-            for key, trace, info in chart.keys_for(series, host):
-                chart.add(key, trace, info)
+            chart.on_series(series, host)
 
     def history_keys(self) -> set[Key]:
         """Return the (series, kind) keys whose history the panel shows."""
-        return {key for chart in self.charts for key in chart.lines}
+        return {key for chart in self.charts for key in chart.history_keys()}
 
     def reset(self, history: Mapping[Key, Points], rng: TimeRange) -> None:
         """Show range ``rng`` from ``history``."""
         for chart in self.charts:
-            chart.reset(history, rng, self.ctx.tick_ms)
+            chart.reset(history, rng, self.ctx.tick_ms, self.ctx.feed.newest_ms)
 
     def apply(self, delta: Delta, rng: TimeRange) -> int:
         """Take one delta; return how many points were streamed."""
@@ -85,6 +134,32 @@ class PanelView:
     def points(self) -> int:
         """Return how many points the panel's charts hold."""
         return sum(chart.points for chart in self.charts)
+
+
+def chart_box(chart: TimeChart, ctx: PanelContext, query: Callable[[str | None, TimeRange | None], str] | None) -> Any:
+    """Return a chart under its title line: the title, its source metrics and a button opening its query."""
+    metrics = sorted({t.metric for t in chart.traces} | {t.over for t in chart.traces if t.over})
+    source = ", ".join(metrics) or getattr(chart, "source_text", "")
+    title = html_pane(f"<div class='mk-chart-head'><span class='mk-chart-title'>{html.escape(chart.title)}</span>"
+                      f"<span class='mk-source' title='{html.escape(source, quote=True)}'>{html.escape(source)}</span></div>",
+                      sizing_mode="stretch_width", margin=(2, 6, 0, 6), height=CHART_HEADER - 4)
+    parts: list[Any] = [title]
+    if query is not None:
+        button = pn.widgets.Button(label="SQL", color="light", width=46, height=22, margin=(2, 6, 0, 0),
+                                   css_classes=["mk-show-query"], description="Show this chart's query in the console")
+        button.on_click(partial(_show, ctx, query))
+        parts.append(button)
+    header = pn.Row(*parts, sizing_mode="stretch_width", margin=0, height=CHART_HEADER)
+    return pn.Column(header, chart.view, sizing_mode="stretch_width", margin=(0, 4, 6, 4),
+                     css_classes=["mk-chart", f"mk-chart-{_slug(chart.title)}"])
+
+
+def _show(ctx: PanelContext, query: Callable[[str | None, TimeRange | None], str], event: Any = None) -> None:
+    ctx.show_query(query(ctx.host, ctx.rng))
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
 
 
 def clock_text(ms: float | None) -> str:

@@ -116,4 +116,5 @@ class HealthPanel(PanelView):
                 data["reason"].append(e.reason)
         self.factors.factors = sorted(by_component)
         self.source.data = data
+        self.timeline.height = 60 + 22 * len(by_component)  # every component keeps a readable row
         self.timeline.visible = bool(by_component)

@@ -8,14 +8,17 @@ labels pid, name, user). The panel shows either.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import panel as pn
 
+from monitorkit.dashboard.charts import Key, Trace
 from monitorkit.dashboard.history import TimeRange
 from monitorkit.dashboard.layouts import PanelSpec
-from monitorkit.dashboard.panels.base import HEADER, PanelContext, PanelView, clock_text
-from monitorkit.dashboard.records import Delta, SeriesInfo
+from monitorkit.dashboard.panels.base import CHART_MIN_ROW, HEADER, STABLE, PanelContext, PanelView, clock_text
+from monitorkit.dashboard.panels.host import chart_spec
+from monitorkit.dashboard.records import Delta, Points, SeriesInfo
 from monitorkit.dashboard.style import html_pane
 
 FIELDS = {  # metric -> the column it fills
@@ -26,6 +29,13 @@ FIELDS = {  # metric -> the column it fills
 PROCESS_METRICS = tuple(FIELDS)
 CPU_METRICS = ("process_group_cpu_percent", "process_cpu_percent")  # their newest time is the last collection
 SHOWN = 50
+SORTS = {"CPU": ("cpu", True), "memory": ("rss", True), "processes": ("procs", True), "threads": ("threads", True),
+         "open files": ("fds", True), "name": ("name", False), "user": ("user", False)}
+SYSTEM_CHARTS = (
+    chart_spec("Processes", Trace("processes", "{status}"), Trace("processes_count", "all")),
+    chart_spec("Open file descriptors", Trace("process_group_open_fds", "all processes", group=())),
+)
+CHARTED = ("processes", "processes_count")  # what the feed caches for them (the groups' series are many)
 
 
 def _row_key(info: SeriesInfo) -> tuple[str, ...] | None:
@@ -49,37 +59,91 @@ def _row(key: tuple[str, ...], m: dict[str, float]) -> str:
             f"<td>{m.get('threads', 0):.0f}</td><td>{m.get('fds', 0):.0f}</td></tr>")
 
 
+def _group_name(key: tuple[str, ...]) -> str:
+    _, name, user, command = key
+    shown = name if not command or command == name else f"{name} · {command}"
+    return f"{shown} ({user})" if user else shown
+
+
 class ProcessesPanel(PanelView):
-    """The busiest processes at the last collection: CPU, memory, threads and open files."""
+    """The busiest processes at the last collection, sortable, with the CPU and memory history of one group."""
 
     def __init__(self, spec: PanelSpec, ctx: PanelContext) -> None:
         self.table = html_pane("", sizing_mode="stretch_width", styles={"overflow-y": "auto"})
+        self.sort = pn.widgets.Select(label="Sort by", options=list(SORTS), value="CPU", width=130,
+                                      css_classes=["mk-proc-sort"])
+        self.pick = pn.widgets.Select(label="History of", options={}, width=360, css_classes=["mk-proc-pick"])
         self.series: dict[int, SeriesInfo] = {}
-        super().__init__(spec, ctx, (), pn.Column(self.table, sizing_mode="stretch_width"))
+        self.groups: dict[str, tuple[str, ...]] = {}
+        self.selected: tuple[str, ...] | None = None
+        charts = [c.build(ctx) for c in SYSTEM_CHARTS]
+        self.group_specs = self._group_specs(None)
+        charts += [c.build(ctx) for c in self.group_specs]
+        super().__init__(spec, ctx, charts, queries=[c.sql for c in SYSTEM_CHARTS] + [self._group_sql(0), self._group_sql(1)])
+        self.body = pn.Column(pn.Row(self.sort, self.pick, margin=0), self.table, self.grid, sizing_mode="stretch_width",
+                              margin=0, scroll="y-auto", styles=STABLE)
+        self.set_height(spec.height)
+        self.sort.param.watch(lambda e: self.render(), "value")
+        self.pick.param.watch(self._picked, "value")
         self.render()
 
+    @staticmethod
+    def _group_specs(key: tuple[str, ...] | None) -> list[Any]:
+        where: dict[str, str | None] = {"name": key[1], "user": key[2], "command": key[3]} if key else {"name": "\0"}
+        return [chart_spec("Group CPU", Trace("process_group_cpu_percent", "CPU", where=where), unit="percent"),
+                chart_spec("Group resident memory", Trace("process_group_memory_bytes", "resident",
+                                                          where={**where, "kind": "resident"}), unit="bytes")]
+
+    def _group_sql(self, i: int) -> Any:
+        return lambda host, rng: self.group_specs[i].sql(host, rng)
+
     def set_height(self, height: int) -> None:
-        self.table.height = max(100, height - HEADER)
+        if not hasattr(self, "sort"):
+            return  # the base class asks before the body exists
+        table = max(120, (height - HEADER - 70) // 2)
+        self.table.height = table
+        self.size_charts(max(CHART_MIN_ROW, height - HEADER - 70 - table))
+        self.body.height = max(60, height - HEADER)
 
     def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> None:
+        series = list(series)
         added = False
         for info in series:
             if info.name in FIELDS and (host is None or info.host == host) and _row_key(info) is not None:
                 self.series[info.series_id] = info
                 added = True
+        super().on_series(series, host)
         if added:
             self.render()
 
     def clear(self) -> None:
         self.series.clear()
+        self.selected = None
+        super().clear()
 
     def apply(self, delta: Delta, rng: TimeRange) -> int:
         if any(sid in delta.values for sid in self.series):
             self.render()
-        return 0
+        return super().apply(delta, rng)
+
+    def _picked(self, event: Any) -> None:
+        key = self.groups.get(event.new) if event.new else None
+        if key is None or key == self.selected:
+            return
+        self.selected = key
+        self.group_specs = self._group_specs(key)
+        for chart, spec in zip(self.charts[2:], self.group_specs, strict=True):
+            chart.clear()
+            chart.traces = spec.traces
+            chart.title = spec.title
+            chart.on_series(self.ctx.feed.series.values(), self.ctx.host)
+        history = self.ctx.extra.get("load", _nothing)({k for c in self.charts[2:] for k in c.history_keys()})
+        if self.ctx.rng is not None:
+            for chart in self.charts[2:]:
+                chart.reset(history, self.ctx.rng, self.ctx.tick_ms, self.ctx.feed.newest_ms)
 
     def render(self) -> None:
-        """Rebuild the table from the latest values of the last collection, busiest first."""
+        """Rebuild the table from the latest values of the last collection, sorted as chosen."""
         latest = self.ctx.feed.latest
         values = {sid: latest[sid] for sid in list(self.series) if sid in latest}
         newest = max((t for sid, (t, _) in values.items() if self.series[sid].name in CPU_METRICS), default=None)
@@ -91,7 +155,12 @@ class ProcessesPanel(PanelView):
                 continue
             rows.setdefault(key, {})[FIELDS[info.name]] = v
         live = [(k, m) for k, m in rows.items() if m.get("procs", 1) > 0]  # idle groups are kept by the collector
-        ordered = sorted(live, key=lambda kv: -kv[1].get("cpu", 0.0))[:SHOWN]
+        field, descending = SORTS.get(self.sort.value, ("cpu", True))
+        if field in ("name", "user"):
+            at = 1 if field == "name" else (2 if live and live[0][0][0] == "group" else 3)
+            ordered = sorted(live, key=lambda kv: kv[0][at].lower())[:SHOWN]
+        else:
+            ordered = sorted(live, key=lambda kv: -kv[1].get(field, 0.0) if descending else kv[1].get(field, 0.0))[:SHOWN]
         body = "".join(_row(key, m) for key, m in ordered)
         when = f" at {clock_text(newest)}" if newest else ""
         self.table.object = (
@@ -99,3 +168,13 @@ class ProcessesPanel(PanelView):
             f"<th>user</th><th>procs</th><th>CPU %</th><th>RSS MiB</th><th>threads</th><th>open files</th></tr>"
             f"{body or '<tr><td colspan=8>no process samples yet</td></tr>'}</table>"
         )
+        groups = {_group_name(k): k for k, _ in ordered if k[0] == "group"}
+        if list(groups) != list(self.groups):
+            self.groups = groups
+            self.pick.options = list(groups)
+        if self.selected is None and groups:
+            self.pick.value = next(iter(groups))
+
+
+def _nothing(keys: set[Key]) -> Mapping[Key, Points]:
+    return {}
