@@ -44,6 +44,7 @@ PANEL_KINDS: dict[str, str] = {
     "alerts": "Alerts",
     "health": "Health",
     "sql": "SQL console",
+    "fleet": "Fleet overview",
 }
 RANGES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000}
 

@@ -10,6 +10,7 @@ from monitorkit.dashboard.layouts import PanelSpec
 from monitorkit.dashboard.panels.alerts import AlertsPanel
 from monitorkit.dashboard.panels.app import APP_CHARTS, AppPanel, LatencyChart, histogram_quantile
 from monitorkit.dashboard.panels.base import HEADER, PanelContext, PanelView, clock_text
+from monitorkit.dashboard.panels.fleet import FleetPanel
 from monitorkit.dashboard.panels.health import HealthPanel
 from monitorkit.dashboard.panels.host import CHARTS, SPLIT_BY, ChartsPanel, ChartSpec, SplitChartsPanel
 from monitorkit.dashboard.panels.processes import ProcessesPanel
@@ -22,6 +23,7 @@ PANELS: dict[str, type[PanelView]] = {
     "app": AppPanel,
     "alerts": AlertsPanel,
     "health": HealthPanel,
+    "fleet": FleetPanel,
     "sql": SqlPanel,
 }
 
