@@ -221,6 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(401, "missing or wrong token: read api_token from the owner's sidecar file")
             return
         route = api.routes.get((method, self.path.partition("?")[0]))
+        if route is None and api.starting:
+            # Services register their routes while the owner starts: a peer retries a 503 (a 404 it drops).
+            self._refuse(503, "the owner is starting and this route is not registered yet; retry shortly")
+            return
         if route is None:
             known = sorted(path for m, path in api.routes if m == method)
             self._refuse(404 if known or method == "POST" else 405, f"no route {method} {self.path}; known: {', '.join(known)}")
@@ -270,6 +274,7 @@ class OwnerApi:
         self.routes: dict[tuple[str, str], Route] = {}
         self.counts: dict[tuple[str, int], int] = {}
         self.refused_connections = 0
+        self.starting = False  # True while services are still registering routes (run_owner sets it)
         self.stopped = False
         self.slots = threading.BoundedSemaphore(max_connections)
         self.budget = _Budget(body_budget)

@@ -75,7 +75,8 @@ class Owner:
     owner process (ingest, rules, the dashboard) register their routes on ``owner.api``.
     """
 
-    def __init__(self, db: str | Path, *, settings: Settings | None = None, serve: bool = True) -> None:
+    def __init__(self, db: str | Path, *, settings: Settings | None = None, serve: bool = True,
+                 starting: bool = False) -> None:
         self.db = Path(db)
         live = read_owner(self.db)
         if live is not None and live.pid != os.getpid():
@@ -86,12 +87,12 @@ class Owner:
         self.api: OwnerApi | None = None
         if serve:
             try:
-                self._serve()
+                self._serve(starting)
             except BaseException:
                 self.store.close()
                 raise
 
-    def _serve(self) -> None:
+    def _serve(self, starting: bool) -> None:
         token = secrets.token_urlsafe(24)
         con = self.store.cursor()
         catalog = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
@@ -117,6 +118,7 @@ class Owner:
                                  "set owner.api_port to a free port, or 0 for any") from exc
             self.queries = QueryService(self.store, self.readers, self.store.settings)
             self.queries.register(self.api)
+            self.api.starting = starting  # run_owner: unknown routes answer 503 until its services are up
             self.api.start()
             self.info = OwnerInfo(
                 os.getpid(), port, token, datetime.now(UTC).isoformat(), str(self.db.resolve()),

@@ -51,7 +51,7 @@ def run_owner(
     """Own ``store.path``, start services and collect until ``stop`` is set; shut down cleanly."""
     from monitorkit.collectors import default_collectors
 
-    with Owner(settings.get("store.path"), settings=settings) as owner:
+    with Owner(settings.get("store.path"), settings=settings, starting=True) as owner:
         scheduler = Scheduler(
             owner.store,
             list(collectors) if collectors is not None else default_collectors(settings["collectors"]),
@@ -65,6 +65,7 @@ def run_owner(
                     service.start(ctx)
                     ctx.services[service.name] = service
                     started.append(service)
+                ctx.api.starting = False  # every service's routes are registered: unknown ones are 404 now
                 if callable(on_ready):
                     on_ready(ctx)
                 scheduler.run(stop)

@@ -138,3 +138,12 @@ def test_the_database_and_its_wal_are_private_to_the_owner(tmp_path: Path) -> No
             for made in (path, wal) if wal.exists() else (path,):
                 assert stat.S_IMODE(made.stat().st_mode) & 0o077 == 0, f"{made.name} is readable by others"
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_while_the_owner_starts_an_unregistered_route_is_a_503_to_retry_not_a_404(tmp_path: Path) -> None:
+    with Owner(tmp_path / "s.duckdb", settings=isolated_settings(), starting=True) as owner:
+        assert owner.api is not None
+        api = (owner.api.port, owner.api.token)
+        assert client.request(api[0], "POST", "/api/v1/write", api[1], "application/x-protobuf", b"", 5).status == 503
+        owner.api.starting = False  # what run_owner does once every service registered its routes
+        assert client.request(api[0], "POST", "/api/v1/write", api[1], "application/x-protobuf", b"", 5).status == 404
