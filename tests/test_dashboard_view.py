@@ -458,3 +458,60 @@ def test_result_charts_put_times_in_epoch_milliseconds() -> None:
     assert bars is not None
     assert list(bars.x_range.factors) == ["a", "b"]
     assert result_chart(table.select(["label"]).to_pandas()) is None
+
+
+def test_explore_charts_any_metric_grouped_and_aggregated(app: AppContext, store: Store) -> None:
+    from monitorkit.dashboard.panels import ExplorePanel
+
+    t = utcnow() - timedelta(seconds=5)
+    store.write([Sample(t + timedelta(seconds=s), "jobs_processed_total", {"queue": q, "worker": w}, 10.0 * s * (i + 1),
+                        "web1") for s in range(4) for i, (q, w) in enumerate([("mail", "a"), ("mail", "b"), ("pdf", "a")])])
+    store.write([Sample(t + timedelta(seconds=s), "job_seconds_bucket", {"queue": "mail", "le": le}, n * s, "web1")
+                 for s in range(4) for le, n in (("0.1", 5.0), ("1", 9.0), ("+Inf", 10.0))])
+    store.flush()
+    view = _view(app, Layout("e", (PanelSpec("explore", 12, 400, {"metric": "jobs_processed_total",
+                                                                   "group_by": ["queue"], "agg": "sum"}),)))
+    view.apply(app.feed.poll())
+    panel = _panel(view, "explore")
+    assert isinstance(panel, ExplorePanel)
+    assert "jobs_processed_total" in panel.metric.options and "job_seconds" in panel.metric.options
+    assert panel.group.options == ["queue", "worker"] and "queue=mail" in panel.filters.options
+    lines = {line.label: line for line in panel.chart.lines.values()}
+    assert sorted(lines) == ["queue=mail (sum)", "queue=pdf (sum)"] and len(lines["queue=mail (sum)"].inputs) == 2
+    # mail: 10/s + 20/s summed; pdf: 30/s (the history comes from one query: the metric is not in the feed's cache)
+    assert lines["queue=mail (sum)"].source.data["v"][-1] == pytest.approx(30.0)
+    assert lines["queue=pdf (sum)"].source.data["v"][-1] == pytest.approx(30.0)
+    assert panel.chart.unit == "per second"
+    panel.filters.value = ["worker=a"]
+    assert sorted(line.label for line in panel.chart.lines.values()) == ["queue=mail (sum)", "queue=pdf (sum)"]
+    assert all(len(line.inputs) == 1 for line in panel.chart.lines.values())
+    saved = panel.current_spec().options
+    assert saved == {"metric": "jobs_processed_total", "filters": ["worker=a"], "group_by": ["queue"], "agg": "sum"}
+    panel.metric.value = "job_seconds"
+    assert list(panel.agg.options) == ["p50", "p90", "p95", "p99"] and panel.agg.value == "p50"
+    panel.agg.value = "p95"
+    (quantile,) = panel.chart.lines.values()
+    assert quantile.source.data["v"][-1] == pytest.approx(1.0), "the p95 of 10 requests, 9 under 1 s: the 1 s bucket"
+    assert "job_seconds_bucket" in panel.sql("web1", view.rng)
+
+
+def test_explore_is_a_layout_kind_and_its_query_runs(tmp_db: Path) -> None:
+    from monitorkit.dashboard.layouts import PANEL_KINDS, layout_from_data
+    from monitorkit.dashboard.panels import PANELS, ExplorePanel
+
+    assert PANELS["explore"] is ExplorePanel and "explore" in PANEL_KINDS
+    layout = layout_from_data({"panels": [{"kind": "explore", "options": {"metric": "cpu_percent"}}]}, "x")
+    assert layout.panels[0].options == {"metric": "cpu_percent"}
+    with Owner(tmp_db) as owner:
+        owner.store.write(host_samples(utcnow()))
+        owner.store.flush()
+        reader = StoreReader(owner.store)
+        feed = Feed(reader)
+        feed.prime()
+        console = SqlConsole.in_owner(owner.store, feed.tables)
+        panel = ExplorePanel(PanelSpec("explore", options={"metric": "cpu_percent", "group_by": ["cpu"], "agg": "max"}),
+                             _ctx(feed, console))
+        assert console.run(panel.sql("web1", None)).table.num_rows >= 1
+        panel.metric.value = "net_bytes_recv_total"
+        assert console.run(panel.sql("web1", None)).table.column_names == ["time", "series", "per_second"]
+        console.close()

@@ -45,6 +45,7 @@ PANEL_KINDS: dict[str, str] = {
     "health": "Health",
     "sql": "SQL console",
     "fleet": "Fleet overview",
+    "explore": "Explore",
 }
 RANGES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000}
 

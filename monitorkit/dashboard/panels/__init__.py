@@ -10,6 +10,7 @@ from monitorkit.dashboard.layouts import PanelSpec
 from monitorkit.dashboard.panels.alerts import AlertsPanel
 from monitorkit.dashboard.panels.app import APP_CHARTS, AppPanel, LatencyChart, histogram_quantile
 from monitorkit.dashboard.panels.base import HEADER, PanelContext, PanelView, clock_text
+from monitorkit.dashboard.panels.explore import ExplorePanel
 from monitorkit.dashboard.panels.fleet import FleetPanel
 from monitorkit.dashboard.panels.health import HealthPanel
 from monitorkit.dashboard.panels.host import CHARTS, SPLIT_BY, ChartsPanel, ChartSpec, SplitChartsPanel
@@ -24,11 +25,13 @@ PANELS: dict[str, type[PanelView]] = {
     "alerts": AlertsPanel,
     "health": HealthPanel,
     "fleet": FleetPanel,
+    "explore": ExplorePanel,
     "sql": SqlPanel,
 }
 
 __all__ = [
-    "APP_CHARTS", "CHARTS", "HEADER", "PANELS", "AlertsPanel", "AppPanel", "ChartSpec", "ChartsPanel", "HealthPanel",
+    "APP_CHARTS", "CHARTS", "HEADER", "PANELS", "AlertsPanel", "AppPanel", "ChartSpec", "ChartsPanel", "ExplorePanel",
+    "HealthPanel",
     "LatencyChart", "PanelContext", "PanelView", "ProcessesPanel", "SplitChartsPanel", "SqlPanel", "build_panel",
     "cached_metrics", "clock_text", "histogram_quantile",
 ]
