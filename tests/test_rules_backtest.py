@@ -220,6 +220,63 @@ expected = [{ labels = { host = "test", tool = "build" }, value = 33.3 }]
 at = "7m"
 rule = "protocol_latency"
 expected = [{ labels = { host = "test", protocol = "http" }, value = 2.425 }]
+
+[[tests]]
+name = "a few failures of a rarely run tool are no trend (3 of 21 runs), a failing one is"
+interval = "1m"
+series = [
+  { metric = "tool_runs_total", labels = { tool = "nightly", outcome = "ok" }, values = "0 0+1x17 18x10" },
+  { metric = "tool_runs_total", labels = { tool = "nightly", outcome = "error" }, values = "0x5 1 1 2 2 3x20" },
+  { metric = "tool_runs_total", labels = { tool = "reindex", outcome = "ok" }, values = "0+2x28" },
+  { metric = "tool_runs_total", labels = { tool = "reindex", outcome = "timeout" }, values = "0+1x28" },
+]
+[[tests.alerts]]
+at = "20m"
+rule = "tool_error_rate"
+[[tests.alerts.expected]]
+labels = { host = "test", tool = "reindex" }
+value = 33.3
+summary = "Tool reindex on test fails 33.3% of its runs (14 of 42 in 15 min)"
+
+[[tests]]
+name = "protocol error rate: 5% of a method's requests in 5 minutes"
+interval = "1m"
+series = [
+  { series = 'protocol_requests_total{protocol="http", method="GET", status="200"}', values = "0+100x10" },
+  { series = 'protocol_requests_total{protocol="http", method="GET", status="500"}', values = "0x3 0+10x6" },
+  { series = 'protocol_errors_total{protocol="http", method="GET", error_type="ServerError"}', values = "0x3 0+10x6" },
+  { series = 'protocol_requests_total{protocol="http", method="POST", status="200"}', values = "0+100x10" },
+  { series = 'protocol_errors_total{protocol="http", method="POST", error_type="ServerError"}', values = "0+1x10" },
+]
+[[tests.alerts]]
+at = "6m"
+rule = "protocol_error_rate"
+expected = []  # 20 of 420 (4.8%), and POST's 1% never
+[[tests.alerts]]
+at = "7m"
+rule = "protocol_error_rate"
+expected = [{ labels = { host = "test", protocol = "http", method = "GET" }, state = "pending", value = 7 }]
+[[tests.alerts]]
+at = "9m"
+rule = "protocol_error_rate"
+[[tests.alerts.expected]]
+labels = { host = "test", protocol = "http", method = "GET" }
+value = 9.1
+summary = "http GET on test: 9.1% of requests failed in 5 min (40 of 440)"
+
+[[tests]]
+name = "memory that grows day over day, not a daily cycle"
+interval = "1h"
+# cyclic: 60 to 78 and back every 24 hours
+series = [{ metric = "memory_percent", host = "leaky", values = "60+0.5x50" },
+          { metric = "memory_percent", host = "cyclic", values = "60+2x9 76-2x8 60x4 60+2x9 76-2x8 60x4 60+2x9 76-2x8 60x4" }]
+[[tests.alerts]]
+at = "48h"
+rule = "memory_growth"
+[[tests.alerts.expected]]
+labels = { host = "leaky" }
+value = 84
+summary = "Memory on leaky at 84%, 12 points above the same hour yesterday"
 """
 
 
@@ -228,7 +285,7 @@ def test_shipped_rules_pass_their_unit_tests(tmp_path: Path) -> None:
     path.write_text(SHIPPED_TESTS)
     report = run_rule_tests(path, rule_dirs=[default_rules_dir()])
     assert report.failures == []
-    assert (report.tests, report.checks) == (7, 18)
+    assert (report.tests, report.checks) == (10, 23)
 
 
 def test_a_failing_rule_test_says_what_differed(tmp_path: Path) -> None:
