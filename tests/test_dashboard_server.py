@@ -96,3 +96,56 @@ def test_websocket_origins_cover_what_browsers_use() -> None:
     assert "10.0.0.5" in origin_hosts("10.0.0.5")
     everywhere = origin_hosts("0.0.0.0", ("dash.example.com",))
     assert {"localhost", "dash.example.com"} <= everywhere and len(everywhere) > 3
+
+
+def test_healthz_reflects_the_owners_health_within_one_tick(tmp_path: Path) -> None:
+    import threading
+
+    from store_helpers import isolated_settings
+
+    from monitorkit.dashboard.service import DashboardService
+    from monitorkit.owner.health import HealthService
+    from monitorkit.owner.owner import Owner
+    from monitorkit.owner.runtime import serving
+    from monitorkit.owner.scheduler import Scheduler
+    from monitorkit.store import duck
+
+    settings = isolated_settings(**{"store.path": str(tmp_path / "m.duckdb"), "serve.port": 0})
+    with Owner(tmp_path / "m.duckdb", settings=settings) as owner:
+        with serving(owner, Scheduler(owner.store, []), settings, threading.Event()) as ctx:
+            health, dashboard = HealthService(), DashboardService()
+            health.start(ctx)
+            ctx.services[health.name] = health
+            dashboard.start(ctx)
+            ctx.services[dashboard.name] = dashboard
+            try:
+                status, _, body = http_get(dashboard.url + "/healthz")
+                answer = json.loads(body)
+                parts = {c["component"]: c["status"] for c in answer["components"]}
+                assert status == 200 and answer["status"] == "ok" and answer["source"].endswith("+owner")
+                assert parts["quack"] == "ok" and parts["writer"] == "ok"
+                assert owner.info is not None
+                duck.quack_stop(owner.store.cursor(), owner.info.port)  # as if something stopped the endpoint
+                health.tick(utcnow())  # one tick: nothing reached the health views' tables yet
+                status, _, body = http_get(dashboard.url + "/healthz")
+                answer = json.loads(body)
+                quack = next(c for c in answer["components"] if c["component"] == "quack")
+                assert status == 503 and answer["status"] == "failing" and quack["status"] == "failing"
+                assert "Quack endpoint stopped" in quack["reason"]
+            finally:
+                dashboard.stop()
+                health.stop()
+
+
+def test_health_summary_merges_the_owners_parts_over_the_tables(tmp_path: Path) -> None:
+    from monitorkit.store.status import Part
+
+    with Store(tmp_path / "m.duckdb", schema=SCHEMA) as store:
+        now = utcnow()
+        store.submit(lambda con: con.execute(
+            "INSERT INTO health_status VALUES ('writer', 'heartbeat', 'ok', 'committing', ?, ?)", [now, now])).result()
+        feed = Feed(StoreReader(store))
+        feed.poll()
+        summary = health_summary(feed, lambda: ("degraded", [Part("writer", "degraded", "slow commits")]))
+    assert summary["status"] == "degraded" and summary["source"] == "health_status+owner"
+    assert summary["components"] == [{"component": "writer", "status": "degraded", "reason": "slow commits"}]

@@ -123,6 +123,7 @@ class AppContext:
     console: SqlConsole | None = None
     tick: float = 1.0
     default_host: str = HOST
+    owner_health: Callable[[], tuple[str, list[Any]]] | None = None  # the owner's HealthService.snapshot, when served
 
 
 LIVE_VIEWS: weakref.WeakSet[DashboardView] = weakref.WeakSet()  # /metrics reports it: closed tabs must not pile up

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from tornado.web import RequestHandler
@@ -17,8 +18,12 @@ from monitorkit.dashboard.layouts import Layout, layout_from_data, load_json
 STATUS_ORDER = ("ok", "degraded", "failing")
 
 
-def health_summary(feed: Feed) -> dict[str, Any]:
-    """Return the overall health: from the health views when they report, else from collector_up."""
+def health_summary(feed: Feed, owner: Callable[[], tuple[str, list[Any]]] | None = None) -> dict[str, Any]:
+    """Return the overall health: the health views (else collector_up), merged with the owner's in-memory parts.
+
+    ``owner`` is the HealthService's ``snapshot``: checked every tick and answered from memory, so a
+    failing writer shows here within a tick, before (or even without) its heartbeat reaching the table.
+    """
     if feed.health:
         comps = [{"component": r.component, "status": r.status, "reason": r.reason} for r in feed.health.values()]
         source = "health_status"
@@ -29,6 +34,11 @@ def health_summary(feed: Feed) -> dict[str, Any]:
         comps = [{"component": name, "status": "ok" if ok else "failing",
                   "reason": "collecting" if ok else "last collect failed"} for name, ok in up.items()]
         source = "collector_up"
+    if owner is not None:
+        _, parts = owner()
+        fresh = {p.component: {"component": p.component, "status": p.status, "reason": p.reason} for p in parts}
+        comps = [c for c in comps if c["component"] not in fresh] + list(fresh.values())
+        source += "+owner"
     worst = max((c["status"] for c in comps), key=lambda s: STATUS_ORDER.index(s) if s in STATUS_ORDER else 0,
                 default="unknown")
     return {"status": worst, "source": source, "components": sorted(comps, key=lambda c: c["component"]),
@@ -51,9 +61,10 @@ class HealthzHandler(_Open):
     """``GET /healthz``: overall and per-component health as JSON (503 when failing)."""
 
     feed: Feed
+    owner_health: Callable[[], Callable[[], tuple[str, list[Any]]] | None]
 
     def get(self) -> None:
-        summary = health_summary(self.feed)
+        summary = health_summary(self.feed, self.owner_health())
         self.set_status(503 if summary["status"] == "failing" else 200)
         self.finish(summary)
 
@@ -125,7 +136,8 @@ def routes(app: AppContext, auth: TokenAuth, *, open_access: bool, api_key: str)
     """Return the (pattern, handler) pairs the server adds to Panel's: health, metrics and the layouts API."""
     common = {"auth": auth, "open_access": open_access}
     return [
-        ("/healthz", handler_class(HealthzHandler, feed=app.feed, **common)),
+        ("/healthz", handler_class(HealthzHandler, feed=app.feed, owner_health=staticmethod(lambda: app.owner_health),
+                                   **common)),
         ("/metrics", handler_class(MetricsHandler, feed=app.feed, reader=app.reader, **common)),
         ("/api/layouts", handler_class(LayoutsApiHandler, app=app, api_key=api_key)),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from monitorkit.config import Settings, parse_duration
 from monitorkit.dashboard.actions import RulesActions
@@ -40,6 +41,7 @@ class DashboardService:
         """Start polling the store once per tick, then serve; publish the URL in the owner's sidecar."""
         settings: Settings = ctx.settings
         store = ctx.owner.store
+        self._ctx = ctx
         reader = StoreReader(store)
         tick = float(ctx.scheduler.tick)
         feed = Feed(reader, tick=tick, window=parse_duration(settings.get("serve.cache_window", "15m")).total_seconds(),
@@ -51,7 +53,8 @@ class DashboardService:
         # In the owner's process the console runs on its own cursor: joins, macros and PIVOT, as readers may.
         self.console = SqlConsole.in_owner(store, feed.tables - HIDDEN_TABLES)
         backend = LayoutBackend(reader, write=lambda fn: store.submit(fn).result(30))
-        app = AppContext(feed, reader, backend, RulesActions(ctx.owner.db, settings), self.console, tick)
+        app = AppContext(feed, reader, backend, RulesActions(ctx.owner.db, settings), self.console, tick,
+                         owner_health=self._owner_health)
         server = DashboardServer(
             app, TokenAuth(credential), address=str(settings.get("serve.address", "127.0.0.1")),
             port=int(settings.get("serve.port", 5006)), public_metrics=bool(settings.get("serve.public_metrics", False)),
@@ -59,7 +62,7 @@ class DashboardService:
             origins=tuple(settings.get("serve.allow_origin", ()) or ()),
         )
         server.start()
-        self.server, self.feed, self._ctx = server, feed, ctx
+        self.server, self.feed = server, feed
         self._hook = feed.trigger
         ctx.scheduler.tick_hooks.append(self._hook)
         feed.start(triggered=True)
@@ -77,6 +80,12 @@ class DashboardService:
         self.token = token
         log.warning("a new dashboard login token was issued through the owner API; earlier logins are signed out")
         return {"url": login_url(self.url, token)}
+
+    def _owner_health(self) -> tuple[str, list[Any]]:
+        """Return the owner's HealthService snapshot (looked up when asked: it may start after this service)."""
+        service = self._ctx.services.get("health") if self._ctx is not None else None
+        snapshot = getattr(service, "snapshot", None)
+        return snapshot() if callable(snapshot) else ("ok", [])
 
     @property
     def login_url(self) -> str:
