@@ -3,13 +3,18 @@
 The rule engine keeps alert state, so the dashboard never writes the ``alerts`` tables itself:
 it calls ``monitorkit.rules.actions`` (which goes through the owner's control endpoint when
 one runs). ``AlertActions`` is the small interface the alerts panel needs; tests substitute it.
+Who acts is the name typed in ``NameInput`` (one login token is shared, so the account says
+nothing); each browser remembers it in its ``localStorage``.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+import param
+from panel.reactive import ReactiveHTML
 
 from monitorkit.dashboard.errors import AlertActionError
 from monitorkit.dashboard.records import AlertRow
@@ -26,6 +31,49 @@ class AlertActions(Protocol):
     def silence(self, alert: AlertRow, *, duration: timedelta, by: str, comment: str) -> int:
         """Silence alerts with ``alert``'s labels for ``duration``; return the silence id."""
         ...
+
+
+NAME_MAX = 64
+NAME_KEY = "monitorkit.name"  # the localStorage key a browser keeps its user's name under
+
+
+def check_actor(name: str) -> str:
+    """Return ``name`` stripped if it can be recorded as who acted, else raise AlertActionError."""
+    name = name.strip()
+    if not name:
+        raise AlertActionError("type your name in 'Your name' first: it is recorded with the acknowledgement or "
+                               "silence (this browser remembers it)")
+    if len(name) > NAME_MAX or not name.isprintable():
+        raise AlertActionError(f"a name is 1-{NAME_MAX} printable characters, got {len(name)}")
+    return name
+
+
+class NameInput(ReactiveHTML):
+    """The 'Your name' box: who acknowledges or silences, kept in the browser's localStorage between visits."""
+
+    value = param.String(default="", doc="The name typed (or remembered by this browser).")
+
+    _template = (
+        '<label class="mk-who">Your name'
+        f'<input id="who" class="mk-who-input" value="${{value}}" maxlength="{NAME_MAX}" '
+        'placeholder="recorded with the action" autocomplete="name"></input></label>'
+    )
+    _scripts: ClassVar[dict[str, str | list[str]]] = {
+        "render": f"""
+        let saved = null
+        try {{ saved = window.localStorage.getItem('{NAME_KEY}') }} catch (e) {{}}  // storage may be disabled
+        if (saved && !data.value) {{ data.value = saved }}
+        who.value = data.value
+        """,
+        "value": f"""
+        if (who.value !== data.value) {{ who.value = data.value }}
+        try {{ if (data.value) window.localStorage.setItem('{NAME_KEY}', data.value) }} catch (e) {{}}
+        """,
+    }
+    _stylesheets: ClassVar[list[str]] = ["""
+    .mk-who { display: flex; flex-direction: column; font-size: 13px; gap: 4px; }
+    .mk-who-input { font: inherit; padding: 5px 8px; border: 1px solid #d0d5dd; border-radius: 4px; width: 160px; }
+    """]
 
 
 def silence_matchers(alert: AlertRow) -> list[str]:

@@ -26,8 +26,9 @@ from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 from tornado.websocket import WebSocketClosedError
 
+from monitorkit.dashboard import links
 from monitorkit.dashboard.app import AppContext, DashboardView
-from monitorkit.dashboard.auth import USER, TokenAuth
+from monitorkit.dashboard.auth import TokenAuth
 from monitorkit.dashboard.errors import DashboardError
 from monitorkit.dashboard.gate import FailedLogins, LoginGate
 from monitorkit.dashboard.guard import guard_routes
@@ -73,7 +74,14 @@ def session_factory(app: AppContext) -> Callable[[], Any]:
         # Panel sets this only when it renders the page; an update sent before that (the feed
         # starts at once) would point stylesheets at Panel's CDN, unreachable offline.
         doc._template_variables.setdefault("dist_url", LOCAL_DIST)
-        view = DashboardView(app, app.layouts.default(), user=lambda: USER)  # one login token, one user
+        # The address asks for a layout and range (/?layout=ops&range=6h); the name of who acts is typed in
+        # the alerts panel (one login token is shared: the account says nothing about the person).
+        layout, problems = links.requested(pn.state.session_args, app.layouts)
+        view = DashboardView(app, layout, user=lambda: "")
+        for problem in problems:
+            view.notify(problem)
+        if pn.state.location is not None:
+            links.follow(view, pn.state.location)
 
         pending: list[Delta] = []
         lock = threading.Lock()

@@ -9,6 +9,7 @@ from typing import Any
 
 import panel as pn
 
+from monitorkit.dashboard.actions import NameInput, check_actor
 from monitorkit.dashboard.errors import AlertActionError
 from monitorkit.dashboard.history import TimeRange
 from monitorkit.dashboard.layouts import PanelSpec
@@ -37,11 +38,12 @@ class AlertsPanel(PanelView):
     def __init__(self, spec: PanelSpec, ctx: PanelContext) -> None:
         self.duration = pn.widgets.Select(label="Silence for", options=list(SILENCE_CHOICES), value="1 h", width=90)
         self.comment = pn.widgets.TextInput(label="Comment", placeholder="why (kept with the ack or silence)", width=260)
+        self.who = NameInput(value=ctx.user(), margin=(5, 10))
         self.message = html_pane("", css_classes=["mk-message"], sizing_mode="stretch_width")
         self.active = pn.Column(sizing_mode="stretch_width")
         self.recent = html_pane("", sizing_mode="stretch_width")
         self._signature: tuple[Any, ...] | None = None
-        body = pn.Column(pn.Row(self.duration, self.comment), self.message, self.active, self.recent,
+        body = pn.Column(pn.Row(self.who, self.duration, self.comment), self.message, self.active, self.recent,
                          sizing_mode="stretch_width", scroll=True)
         super().__init__(spec, ctx, (), body)
         self.render()
@@ -120,9 +122,9 @@ class AlertsPanel(PanelView):
         if actions is None:
             self.message.object = "<span class='mk-error'>This dashboard cannot change alerts (read-only).</span>"
             return
-        by = self.ctx.user()
         comment = self.comment.value or "from the dashboard"
         try:
+            by = check_actor(self.who.value)
             if what == "ack":
                 actions.acknowledge(alert, by=by, comment=comment)
                 done = f"Alert {alert.id} ({html.escape(alert.rule)}) acknowledged by {html.escape(by)}."
