@@ -68,3 +68,25 @@ def test_a_scrape_that_no_longer_returns_a_series_marks_it_stale(store: Store) -
     now = utcnow().isoformat()
     live = store.query(f"SELECT labels['mount'] FROM instant('disk_used', TIMESTAMPTZ '{now}') ORDER BY 1")
     assert live == [("/",)]  # without the marker /var would last the 5-minute lookback
+
+
+def test_remote_written_stale_markers_end_the_series(store: Store) -> None:
+    import numpy as np
+
+    from monitorkit.interop.bulk import ColumnWriter, SeriesSpec
+
+    stale = float(np.frombuffer(bytes.fromhex("020000000000f07f"), "<f8")[0])  # Prometheus's StaleNaN
+    writer = ColumnWriter(store)
+    spec = SeriesSpec("h1", "queue_depth", {"job": "app"})
+    ms = int(T0.timestamp() * 1000)
+
+    def send(offset_s: int, value: float) -> None:
+        writer.write(np.array([-1]), {0: spec}, np.array([0]), np.array([ms + offset_s * 1000]), np.array([value]))
+
+    send(0, 5.0)
+    send(15, 7.0)
+    send(30, stale)  # the series vanished from the sender's scrape
+    at = (T0 + timedelta(seconds=45)).isoformat()
+    assert store.query("SELECT time FROM stale_markers") == [(T0 + timedelta(seconds=30),)]
+    assert store.query(f"SELECT value FROM instant('queue_depth', TIMESTAMPTZ '{at}')") == []
+    assert store.query("SELECT count(*) FROM samples_raw")[0][0] == 2  # the marker is no sample

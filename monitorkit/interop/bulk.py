@@ -34,6 +34,7 @@ UNLOADED = np.iinfo(np.int64).min  # last state not read from the file yet
 NO_PRIOR = UNLOADED + 1  # read: the series has no sample in the look-back window
 LOOKBACK_MS = 3_600_000  # how far back the last sample of a series is looked for (Prometheus' head: about 1 h)
 _TIME = pa.timestamp("us", tz="UTC")
+STALE_NAN = np.uint64(0x7FF0000000000002)  # Prometheus's stale marker: kept as a row of stale_markers
 
 
 class SeriesSpec(NamedTuple):
@@ -85,11 +86,12 @@ class Counts:
 class _Pending:
     """Rows of one request waiting for the group commit, and the series they touch."""
 
-    __slots__ = ("future", "table", "touched")
+    __slots__ = ("future", "stale", "table", "touched")
 
-    def __init__(self, table: pa.Table, touched: np.ndarray) -> None:
+    def __init__(self, table: pa.Table, touched: np.ndarray, stale: pa.Table) -> None:
         self.table = table
         self.touched = touched
+        self.stale = stale  # (time, series_id) of the stale markers of known series
         self.future: Future[None] = Future()
 
 
@@ -108,6 +110,7 @@ class ColumnWriter:
         self._queue: list[_Pending] = []
         self._committing = False
         self._resets: list[np.ndarray] = []  # series whose state a failed commit made unknown
+        self._markers: bool | None = None  # whether stale_markers exists (read once)
 
     def write(self, ids: np.ndarray, specs: Mapping[int, SeriesSpec | None], index: np.ndarray, ts_ms: np.ndarray,
               values: np.ndarray) -> Appended:
@@ -135,6 +138,8 @@ class ColumnWriter:
             self._last_ts[touched] = UNLOADED  # read again from what is committed
         fresh = self._resolve(ids, specs)  # sets ids: >= 1 known, 0 refused, < 0 new (-1 - group)
         sid = ids[index] if len(index) else np.zeros(0, np.int64)
+        marked = (values.view(np.uint64) == STALE_NAN) & (sid > 0)
+        stale = (sid[marked], ts[marked])
         finite = np.isfinite(values)
         usable = finite & (sid != 0)
         nonfinite, refused = int((~finite).sum()), int((finite & (sid == 0)).sum())
@@ -175,7 +180,7 @@ class ColumnWriter:
         self._remember(sid[stored], ts[stored], values[stored])
         appended = Appended(int(alive.sum()) + len(firsts), duplicates, out_of_order, refused, nonfinite,
                             np.maximum(ids, 0))
-        return appended, self._enqueue(sid[alive], ts[alive], values[alive])
+        return appended, self._enqueue(sid[alive], ts[alive], values[alive], stale)
 
     def _resolve(self, ids: np.ndarray, specs: dict[int, SeriesSpec | None]) -> list[tuple[int, SeriesSpec]]:
         """Set the ids of the ``-1`` entries: found ones, 0 refused, -1-k for the k-th series that does not exist yet.
@@ -246,13 +251,16 @@ class ColumnWriter:
             ids[i] = created[-1 - int(ids[i])]
         return first_rows[created[groups] > 0], created
 
-    def _enqueue(self, sid: np.ndarray, ts: np.ndarray, values: np.ndarray) -> _Pending | None:
-        """Queue the rows for the next group commit (requests arriving meanwhile share one transaction)."""
-        if not len(sid):
+    def _enqueue(self, sid: np.ndarray, ts: np.ndarray, values: np.ndarray,
+                 stale: tuple[np.ndarray, np.ndarray]) -> _Pending | None:
+        """Queue the rows and stale markers for the next group commit (requests meanwhile share one transaction)."""
+        if not len(sid) and not len(stale[0]):
             return None
         table = pa.table({"time": pa.array(ts * 1000, pa.int64()).cast(_TIME),
                           "series_id": pa.array(sid, pa.int32()), "value": pa.array(values, pa.float64())})
-        pending = _Pending(table, np.unique(sid))
+        markers = pa.table({"time": pa.array(stale[1] * 1000, pa.int64()).cast(_TIME),
+                            "series_id": pa.array(stale[0], pa.int32())})
+        pending = _Pending(table, np.unique(sid), markers)
         with self._queue_lock:
             self._queue.append(pending)
             start = not self._committing
@@ -277,9 +285,14 @@ class ColumnWriter:
                 try:
                     con.register("_mk_columns", pa.concat_tables([p.table for p in batch]))
                     con.execute("INSERT INTO samples_raw SELECT time, series_id, value FROM _mk_columns")
+                    markers = pa.concat_tables([p.stale for p in batch])
+                    if markers.num_rows and self._has_markers(con):
+                        con.register("_mk_stale", markers)
+                        con.execute("INSERT INTO stale_markers SELECT time, series_id FROM _mk_stale")
                     con.execute("COMMIT")
                 finally:
                     con.unregister("_mk_columns")
+                    con.unregister("_mk_stale")
             except duckdb.Error as exc:
                 try:
                     con.execute("ROLLBACK")
@@ -290,6 +303,13 @@ class ColumnWriter:
             self.commits += 1
             for pending in batch:
                 pending.future.set_result(None)
+
+    def _has_markers(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Tell whether the file has the rules' stale_markers table (a store without the rules schema has not)."""
+        if self._markers is None:
+            self._markers = bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'stale_markers' "
+                                             "AND schema_name = 'main'").fetchall()[0][0])
+        return self._markers
 
     def _fail(self, error: CommitFailed, batch: list[_Pending] | None = None) -> None:
         """Fail ``batch`` and everything queued after it (checked against state that was never committed)."""
