@@ -28,7 +28,8 @@ class Owner:
 
     def __init__(self, tmp_path: Path, for_: str, **rules: str) -> None:
         write_rule(tmp_path / "rules", "hot", for_=for_)
-        self.settings: Settings = rule_settings(tmp_path / "rules", **{f"rules.{k}": v for k, v in rules.items()})
+        overrides: dict[str, Any] = {f"rules.{k}": v for k, v in rules.items()}
+        self.settings: Settings = rule_settings(tmp_path / "rules", **overrides)
         self.store = Store(tmp_path / "m.duckdb", settings=self.settings)
         self.clock = FakeClock(T0)
 
