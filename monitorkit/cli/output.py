@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import shutil
 import sys
 import textwrap
@@ -79,14 +80,25 @@ def data_cell(value: Any) -> str:
     return str(value)
 
 
+def _strict(value: Any) -> Any:
+    """Return ``value`` with +Inf, -Inf and NaN as Prometheus's text: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    if isinstance(value, Mapping):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def to_json(value: Any) -> str:
-    """Return ``value`` as indented JSON; times and other objects as their text."""
-    return json.dumps(value, default=str, indent=1)
+    """Return ``value`` as indented, strict JSON; times and other objects as their text."""
+    return json.dumps(_strict(value), default=str, indent=1, allow_nan=False)
 
 
 def json_text(value: Any) -> str:
     """Return one nested value (a map, list or struct) as compact JSON text for a CSV cell."""
-    return json.dumps(value, default=str, separators=(",", ":"))
+    return json.dumps(_strict(value), default=str, separators=(",", ":"), allow_nan=False)
 
 
 def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
