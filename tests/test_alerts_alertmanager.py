@@ -346,3 +346,18 @@ FROM gauge_window('trigger', eval_time() - INTERVAL 1 MINUTE, eval_time()) WHERE
     assert firing["groupKey"] == '{}:{alertname="hot"}'  # Alertmanager's: route matchers, then group labels
     assert firing["commonAnnotations"] == alert["annotations"]
     assert resolved["status"] == "resolved" and resolved["alerts"][0]["endsAt"] == "2024-05-01T10:01:00Z"
+
+
+def test_emails_carry_every_annotation(tmp_path: Path) -> None:
+    from monitorkit.rules.groups import AlertView
+    from monitorkit.rules.notify import email_message
+    from monitorkit.rules.routing import alerting_config
+
+    mail = {"type": "email", "host": "127.0.0.1", "from": "mk@example.org", "to": ["ops@example.org"]}
+    [channel] = alerting_config({"receivers": ops(mail), "receiver": "ops"}).receivers["ops"].channels
+    alert = AlertView(1, "hot", "0" * 16, {"alertname": "hot", "host": "web1"}, "firing", 95.0, "web1 is hot",
+                      "too hot", T0, None, annotations={"summary": "web1 is hot", "description": "too hot",
+                                                        "runbook_url": "https://wiki/hot"})
+    note = Notification("k", "ops", {"alertname": "hot"}, (alert,), T0, {"0" * 16: "firing"}, 0)
+    body = email_message(note, channel).get_content()
+    assert "FIRING #1 web1 is hot" in body and "    too hot" in body and "    runbook_url: https://wiki/hot" in body
