@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ from monitorkit.errors import QueryError
 from monitorkit.owner import client
 from monitorkit.owner.connect import RemoteConnection, connect
 from monitorkit.owner.readers import QueryRefused
-from monitorkit.owner.sidecar import read_owner, sidecar_path
+from monitorkit.owner.sidecar import read_owner
 
 SLOW = "SELECT count(*) FROM range(100000000000) t(a) WHERE a % 7 = 99"
 
@@ -114,23 +112,6 @@ def test_the_query_route_needs_the_token(owner: Owner) -> None:
     port = int(info.extra["api_port"])  # type: ignore[call-overload]
     answer = client.request(port, "POST", "/v1/query", "wrong-token", "application/json", b'{"sql": "SELECT 1"}', 5)
     assert answer.status == 401
-
-
-def test_a_sidecar_whose_pid_belongs_to_another_process_is_stale(tmp_path: Path) -> None:
-    db = tmp_path / "m.duckdb"
-    with Owner(db, settings=isolated_settings()):
-        pass
-    # PID 1 is alive but is not a monitorkit owner: with no start time to match and no endpoint
-    # listening, the sidecar is stale; with another process's start time, too.
-    for extra in ({}, {"proc_start": "1", "api_port": 9, "api_token": "t"}):
-        sidecar_path(db).write_text(json.dumps({"pid": 1, "port": 9, "token": "tttt", "started": "", "path": str(db),
-                                                "extra": extra}))
-        os.chmod(sidecar_path(db), 0o600)
-        assert read_owner(db) is None
-        with connect(db) as con:  # reads the file instead of failing
-            assert con.execute("SELECT count(*) FROM series").fetchone() == (0,)
-        with Owner(db, settings=isolated_settings()) as again:  # and a new owner is not refused
-            assert read_owner(db) == again.info
 
 
 def test_a_fixed_api_port_and_token_file_survive_a_restart(tmp_path: Path) -> None:
