@@ -56,33 +56,38 @@ def cpu_percent(server: Served, seconds: float) -> tuple[float, dict[str, float]
     return 100.0 * used / (t1 - t0), before, after
 
 
-def level(server: Served, sessions: int, window: float, browser: Any) -> dict[str, float]:
-    """Measure one level: a Chromium page plus sessions-1 headless sessions."""
-    page = browser.new_page(viewport={"width": 1500, "height": 1200})
+def level(server: Served, sessions: int, window: float, browser: Any, open_timeout: float = 600) -> dict[str, float]:
+    """Measure one level: a Chromium page plus sessions-1 headless sessions (and the memory they leave once closed)."""
+    rss = psutil.Process(server.proc.pid).memory_info
+    baseline = rss().rss
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(f"{server.url}/?token={server.token}")
     page.locator(".mk-card-cpu canvas").first.wait_for(state="attached", timeout=120_000)
     page.evaluate(PAGE_PROBE)
     headless = Watcher(server.url, server.token, sessions - 1) if sessions > 1 else None
     if headless is not None:
-        headless.start(timeout=600)
+        headless.start(timeout=open_timeout)
     time.sleep(10)  # let the backlog of opening drain
     start_ms = time.time() * 1000
     cpu, before, after = cpu_percent(server, window)
     end_ms = time.time() * 1000
+    peak = rss().rss
     page_lags = [lag for at, lag in page.evaluate("window.__mk_lags") if start_ms <= at <= end_ms]
     ws_lags: list[float] = []
     if headless is not None:
         headless.stop()
         ws_lags = [at - newest for ups in headless.updates for at, _, newest in ups if start_ms <= at <= end_ms]
     page.close()
-    wait_for(lambda: metrics(server)["monitorkit_dashboard_sessions"] == 0, 60, "sessions did not close")
+    wait_for(lambda: metrics(server)["monitorkit_dashboard_sessions"] == 0, 120, "sessions did not close")
+    wait_for(lambda: metrics(server)["monitorkit_dashboard_views"] == 0, 60, "closed sessions left their views")
+    time.sleep(3)  # the server trims freed memory after its garbage collection
     polls = after["monitorkit_dashboard_polls_total"] - before["monitorkit_dashboard_polls_total"]
     queries = after["monitorkit_dashboard_store_queries_total"] - before["monitorkit_dashboard_store_queries_total"]
     return {
         "sessions": sessions, "cpu": cpu, "polls": polls, "queries": queries,
         "browser_p50": percentile(page_lags, 0.5), "browser_p95": percentile(page_lags, 0.95), "browser_n": len(page_lags),
         "ws_p50": percentile(ws_lags, 0.5), "ws_p95": percentile(ws_lags, 0.95), "ws_n": len(ws_lags),
-        "rss_mib": psutil.Process(server.proc.pid).memory_info().rss / 2**20,
+        "rss_mib": peak / 2**20, "rss_before_mib": baseline / 2**20, "rss_after_mib": rss().rss / 2**20,
     }
 
 
@@ -90,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--window", type=float, default=30.0, help="seconds measured per level")
     parser.add_argument("--levels", default="1,5,20", help="comma-separated session counts")
+    parser.add_argument("--open-timeout", type=float, default=600.0, help="seconds the sessions of a level may take to open")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -103,19 +109,20 @@ def main() -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for n in levels:
-                row = level(server, n, args.window, browser)
+                row = level(server, n, args.window, browser, args.open_timeout)
                 rows.append(row)
                 print(f"{n} sessions: done", flush=True)
             browser.close()
     print()
     print(f"dashboard, {args.window:.0f} s per level, 1 s tick, default layout ({psutil.cpu_count()} CPUs)")
     print(f"{'sessions':>8} {'server CPU %':>12} {'polls':>5} {'queries':>7} {'browser lag p50/p95 ms':>24} "
-          f"{'headless lag p50/p95 ms':>24} {'RSS MiB':>8}")
+          f"{'headless lag p50/p95 ms':>24} {'RSS MiB before/peak/after close':>32}")
     print(f"{0:>8} {idle:>12.1f}")
     for r in rows:
         ws = f"{r['ws_p50']:.0f} / {r['ws_p95']:.0f} (n={r['ws_n']})" if r["ws_n"] else "-"
         print(f"{r['sessions']:>8} {r['cpu']:>12.1f} {r['polls']:>5.0f} {r['queries']:>7.0f} "
-              f"{r['browser_p50']:>9.0f} / {r['browser_p95']:.0f} (n={r['browser_n']}) {ws:>24} {r['rss_mib']:>8.0f}")
+              f"{r['browser_p50']:>9.0f} / {r['browser_p95']:.0f} (n={r['browser_n']}) {ws:>24} "
+              f"{r['rss_before_mib']:>12.0f} / {r['rss_mib']:.0f} / {r['rss_after_mib']:.0f}")
     if rows:
         spread = statistics.pstdev([r["queries"] / max(r["polls"], 1) for r in rows])
         print(f"store queries per poll: {rows[0]['queries'] / max(rows[0]['polls'], 1):.2f} (spread across levels {spread:.2f})")

@@ -257,3 +257,40 @@ def test_polls_never_rescan_old_history(store: Store) -> None:
     feed.poll()
     _write(store, Sample(utcnow(), "cpu_percent", {}, 3.0))
     assert feed.poll().points == 1, "a sample from the future does not hide the ones that follow"
+
+
+def test_a_fresh_file_draws_at_long_ranges_from_the_raw_tail(store: Store) -> None:
+    # Nothing rolled up yet (a fresh file): the 1-minute and 1-hour ranges read the raw samples instead.
+    start = utcnow() - timedelta(minutes=5)
+    _write(store, *(Sample(start + timedelta(seconds=10 * i), "cpu_percent", {}, 10.0 + i) for i in range(30)))
+    (cpu,) = store.query("SELECT series_id FROM series WHERE name = 'cpu_percent'")[0]
+    reader = StoreReader(store)
+    for choice in ("7d", "30d", "90d", "1y"):
+        rng = resolve(choice)
+        got = load_history(reader, rng, [cpu], [])[(cpu, "v")]
+        assert got.values and sum(got.counts) == 30, f"{choice}: {got}"
+        assert max(got.highs) == 39.0 and min(got.lows) == 10.0
+
+
+def test_long_ranges_keep_the_peak_a_step_averages_away(store: Store) -> None:
+    base = (utcnow() - timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    samples = [Sample(base + timedelta(seconds=10 * i), "cpu_percent", {}, 95.0 if i == 500 else 5.0) for i in range(2000)]
+    samples += [Sample(base + timedelta(seconds=10 * i), "net_bytes_recv_total", {"nic": "eth0"},
+                       100.0 * i + (5e6 if i >= 700 else 0.0)) for i in range(2000)]  # a burst of 5 MB in 10 s
+    _write(store, *samples)
+    store.rollup(utcnow())
+    cpu, net = (store.query("SELECT series_id FROM series WHERE name = ?", [n])[0][0]
+                for n in ("cpu_percent", "net_bytes_recv_total"))
+    month = resolve("30d")
+    assert month.tier == "1m" and month.step == 3600
+    got = load_history(StoreReader(store), month, [cpu], [net])
+    assert max(got[(cpu, "v")].values) < 10.0, "the hour's average hides the spike"
+    assert max(got[(cpu, "v")].highs) == 95.0, "its maximum keeps it"
+    rates = got[(net, "r")]
+    assert max(rates.values) < 5e6 / 600 and max(rates.highs) > 5e6 / 60, "the burst's minute shows in the envelope"
+    assert min(rates.lows) == pytest.approx(10.0)
+
+
+def test_ranges_reach_a_year_from_the_hourly_tier() -> None:
+    year = resolve("1y")
+    assert year.tier == "1h" and year.step == 43200 and year.points <= 900

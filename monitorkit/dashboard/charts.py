@@ -55,6 +55,12 @@ class SharedAxes:
     def __init__(self) -> None:
         self.x_range = Range1d(start=0, end=1)
         self.crosshair = Span(dimension="height", line_color="#98a2b3", line_width=1, line_dash="dashed")
+        # Models every chart of the view uses, made once: a DatetimeTicker alone is a dozen models.
+        self.x_ticker = DatetimeTicker(desired_num_ticks=5)
+        self.x_formatter = DatetimeTickFormatter(context=None, minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
+                                                 days="%b %d", months="%b %Y")
+        self.anchor = ColumnDataSource({"x": [0.0], "y": [0.0]})
+        self._units: dict[str, tuple[Any, Any, Any]] = {}
         self.following = True  # False once the user zoomed or panned: live points keep coming, the view stays
         self._setting = False
         self.x_range.on_change("start", self._moved)
@@ -72,6 +78,12 @@ class SharedAxes:
             self.x_range.update(start=start_ms, end=end_ms, reset_start=start_ms, reset_end=end_ms)
         finally:
             self._setting = False
+
+    def unit(self, unit: str) -> tuple[Any, Any, Any]:
+        """Return the axis formatter, tooltip formatter and ticker of ``unit`` (shared by the view's charts)."""
+        if unit not in self._units:
+            self._units[unit] = (axis_formatter(unit), hover_formatter(unit), ticker(unit))
+        return self._units[unit]
 
     def slide(self, end_ms: float, span_ms: float) -> None:
         """Move the window to end at ``end_ms`` unless the user moved it."""
@@ -108,21 +120,22 @@ class TimeChart:
         self.envelope = False
         self._pending: dict[tuple[Any, ...], dict[int, Key]] = {}
         self._waiting: list[tuple[int, Trace, SeriesInfo]] = []
-        self._glyphs: list[tuple[GlyphRenderer, GlyphRenderer, GlyphRenderer | None]] = []
-        self._hover_fmt = hover_formatter(unit)
+        self._glyphs: list[tuple[GlyphRenderer, GlyphRenderer | None, GlyphRenderer | None]] = []
+        y_format, self._hover_fmt, y_ticks = self.axes.unit(unit)
         self.figure = figure(
             x_axis_type="datetime", height=max(MIN_PLOT, height), sizing_mode="stretch_width",
-            tools="xpan,xwheel_zoom,reset,save", toolbar_location="right", x_range=self.axes.x_range,
+            tools="xpan,xwheel_zoom,reset", toolbar_location="right", x_range=self.axes.x_range,
             y_range=Range1d(start=0, end=y_max) if y_max else DataRange1d(start=0, range_padding=0.08, only_visible=True),
-            min_border_left=8, min_border_right=8, min_border_top=6, min_border_bottom=4,
+            min_border_left=8, min_border_right=8, min_border_top=2, min_border_bottom=4, title=title,
         )
+        self.figure.title.text_font_size = "11px"
+        self.figure.title.text_color = "#101828"
         self.figure.toolbar.autohide = True
         self.figure.toolbar.logo = None
-        self.figure.yaxis.formatter = axis_formatter(unit)
-        self.figure.yaxis.ticker = ticker(unit)
-        self.figure.xaxis.ticker = DatetimeTicker(desired_num_ticks=5)
-        self.figure.xaxis.formatter = DatetimeTickFormatter(context=None, minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
-                                                            days="%b %d", months="%b %Y")
+        self.figure.yaxis.formatter = y_format
+        self.figure.yaxis.ticker = y_ticks
+        self.figure.xaxis.ticker = self.axes.x_ticker
+        self.figure.xaxis.formatter = self.axes.x_formatter
         self.figure.axis.major_label_text_font_size = "10px"
         self.figure.grid.grid_line_alpha = 0.5
         self.figure.add_tools(CrosshairTool(overlay=self.axes.crosshair))
@@ -131,9 +144,11 @@ class TimeChart:
         self._hover_line = GlyphRenderer(data_source=self.source, glyph=LineGlyph(x="t", y=0, line_alpha=0))
         # A point at y=0 that never shows: an empty chart's y range is [0, 1], not NaN (BokehJS would warn
         # "could not set initial ranges" for every chart waiting for its first sample).
-        self._anchor = GlyphRenderer(data_source=ColumnDataSource({"x": [0.0], "y": [0.0]}),
-                                     glyph=Scatter(x="x", y="y", size=0, fill_alpha=0, line_alpha=0))
-        self.figure.renderers += [self._hover_line, self._anchor]
+        self._anchor = GlyphRenderer(data_source=self.axes.anchor, glyph=Scatter(x="x", y="y", size=0, fill_alpha=0,
+                                                                                 line_alpha=0))
+        # (Charts whose lines keep their own sources hover their lines; a fixed y range needs no anchor.)
+        self._fixed = [r for r, needed in ((self._hover_line, aligned), (self._anchor, not y_max)) if needed]
+        self.figure.renderers += self._fixed
         self.hover = HoverTool(mode="vline", renderers=[self._hover_line] if aligned else [],
                                tooltips=[("time", "@t{%F %T}")], formatters={"@t": "datetime"}, point_policy="snap_to_data",
                                line_policy="nearest", attachment="horizontal")
@@ -233,10 +248,8 @@ class TimeChart:
         # Bare GlyphRenderers cost a third less than figure.line(): no selection or muted glyphs.
         drawn = GlyphRenderer(data_source=src, glyph=LineGlyph(x="t", y=col, line_color=color, line_width=1.6),
                               name=line.label)
-        dots = GlyphRenderer(data_source=src, glyph=Scatter(x="t", y=col, size=4, fill_color=color, line_color=color),
-                             visible=False)
-        self.figure.renderers += [r for r in (band, drawn, dots) if r is not None]
-        self._glyphs.append((drawn, dots, band))
+        self.figure.renderers += [r for r in (band, drawn) if r is not None]
+        self._glyphs.append((drawn, None, band))  # markers are added when the chart is sparse (_show_markers)
         self.labels.append((color, line.label))
         self._legend()
 
@@ -257,7 +270,8 @@ class TimeChart:
             visible = name in shown
             if drawn.visible != visible:
                 drawn.visible = visible
-                dots.visible = visible and self._markers()
+                if dots is not None:
+                    dots.visible = visible and self._markers()
                 if band is not None:
                     band.visible = visible
         self._tooltips()
@@ -285,11 +299,19 @@ class TimeChart:
     def _markers(self) -> bool:
         rows = len(self.source.data["t"]) if self.aligned else max(
             (len(line.source.data["t"]) for line in self.lines.values() if line.source is not None), default=0)
-        return rows < MARKERS_BELOW
+        return 0 < rows < MARKERS_BELOW
 
     def _show_markers(self) -> None:
         wanted = self._markers()
-        for drawn, dots, _ in self._glyphs:
+        for i, (drawn, dots, band) in enumerate(self._glyphs):
+            if dots is None:
+                if not wanted:
+                    continue
+                glyph = drawn.glyph
+                dots = GlyphRenderer(data_source=drawn.data_source, glyph=Scatter(
+                    x="t", y=glyph.y, size=4, fill_color=glyph.line_color, line_color=glyph.line_color))
+                self.figure.renderers = [*self.figure.renderers, dots]
+                self._glyphs[i] = (drawn, dots, band)
             if dots.visible != (wanted and drawn.visible):
                 dots.visible = wanted and drawn.visible
 
@@ -301,7 +323,7 @@ class TimeChart:
         self._waiting = []
         self._glyphs = []
         self.labels = []
-        self.figure.renderers = [self._hover_line, self._anchor]
+        self.figure.renderers = list(self._fixed)
         self.source.data = {"t": []}
         self._legend()
 
@@ -321,7 +343,7 @@ class TimeChart:
         self.envelope = wanted
         lines = list(self.lines.items())
         self.lines, self.by_input, self._glyphs, self.labels = {}, {}, [], []
-        self.figure.renderers = [self._hover_line, self._anchor]
+        self.figure.renderers = list(self._fixed)
         self.source.data = {"t": []}
         for line_key, line in lines:
             self.add(line_key, line.inputs, line.label, line.scale, line.combine)
@@ -363,9 +385,10 @@ class TimeChart:
             return 0
         values, rates = delta.values, delta.rates
         touched: dict[int, Line] = {}
-        for sid in values.keys() | rates.keys():
-            for kind in ("v", "r"):
-                for line in self.by_input.get((sid, kind), ()):
+        # The chart's few inputs looked up in the delta (a delta carries every series of the tick, hundreds).
+        for key, lines in self.by_input.items():
+            if key[0] in (rates if key[1] == "r" else values):
+                for line in lines:
                     touched[id(line)] = line
         if not touched:
             return 0
@@ -387,7 +410,7 @@ class TimeChart:
         else:
             for line in lines:
                 self._write(line.source, {"v": [*new[id(line)][0], *_one(new[id(line)][1])]}, rng)
-        if self._markers() != any(dots.visible for _, dots, _ in self._glyphs):
+        if self._markers() != any(dots is not None and dots.visible for _, dots, _ in self._glyphs):
             self._show_markers()
         return sum(len(closed) + (current is not None) for closed, current in new.values())
 

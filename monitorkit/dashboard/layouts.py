@@ -47,7 +47,8 @@ PANEL_KINDS: dict[str, str] = {
     "fleet": "Fleet overview",
     "explore": "Explore",
 }
-RANGES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000}
+RANGES: dict[str, int] = {"5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800, "30d": 2592000,
+                          "90d": 7776000, "1y": 31536000}
 
 
 class PanelSpec(NamedTuple):
@@ -85,9 +86,9 @@ class LayoutInfo(NamedTuple):
 DEFAULT_LAYOUT = Layout(
     "overview",
     (
-        PanelSpec("cpu", 6), PanelSpec("memory", 6), PanelSpec("disk", 6), PanelSpec("network", 6),
-        PanelSpec("alerts", 6, 360), PanelSpec("health", 6, 360), PanelSpec("cores", 6), PanelSpec("nics", 6),
-        PanelSpec("processes", 12, 360), PanelSpec("app", 12, 420), PanelSpec("sql", 12, 520),
+        PanelSpec("cpu", 6, 300), PanelSpec("memory", 6, 500), PanelSpec("disk", 6, 500), PanelSpec("network", 6, 300),
+        PanelSpec("alerts", 6, 360), PanelSpec("health", 6, 360), PanelSpec("cores", 6, 300), PanelSpec("nics", 6, 300),
+        PanelSpec("processes", 12, 560), PanelSpec("app", 12, 500), PanelSpec("sql", 12, 520),
     ),
 )
 # Offered in every dashboard whatever is saved; the first one opens when no saved layout is the default.

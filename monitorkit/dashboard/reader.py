@@ -68,9 +68,7 @@ class ConnectionReader:
         with self._lock:
             self.queries += 1
             try:
-                result = self.con.execute(sql, list(params) or None)
-                fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table  # RemoteConnection has the latter
-                return fetch()
+                return self.con.execute(sql, list(params) or None).to_arrow_table()
             except duckdb.Error as exc:
                 raise QueryError(str(exc)) from exc
 

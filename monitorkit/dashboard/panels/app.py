@@ -113,7 +113,7 @@ class AppPanel(PanelView):
         )
         super().__init__(spec, ctx, charts, queries=[APP_CHARTS[0].sql, _quantile_sql(self.latency), APP_CHARTS[1].sql,
                                                      _quantile_sql(self.tool_latency)])
-        self.body = pn.Column(self.empty, self.grid, self.runs, sizing_mode="stretch_width", margin=0, scroll="y-auto",
+        self.body = pn.Column(self.menu, self.empty, self.grid, self.runs, sizing_mode="stretch_width", margin=0, scroll="y-auto",
                               styles=STABLE)
         self.set_height(spec.height)
         self.show_runs(ctx.feed.executions)
@@ -121,7 +121,7 @@ class AppPanel(PanelView):
     def set_height(self, height: int) -> None:
         if not hasattr(self, "runs"):
             return  # the base class asks before the body exists
-        self.size_charts(max(CHART_MIN_ROW, height - HEADER - 230))
+        self.size_charts(max(CHART_MIN_ROW, height - HEADER - 256))
         self.body.height = max(60, height - HEADER)
 
     def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> None:

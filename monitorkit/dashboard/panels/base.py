@@ -7,7 +7,6 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import panel as pn
@@ -22,11 +21,11 @@ from monitorkit.dashboard.records import Delta, Points, SeriesInfo
 from monitorkit.dashboard.style import html_pane
 
 HEADER = 40  # pixels the card header takes from a panel's height
-CHART_HEADER = 26  # a chart's title line (title, source metric, "SQL" button) and legend share
+CHART_HEADER = 22  # a chart's title (what it draws and from which metrics)
 LEGEND = 22
 CHART_WIDTH = 380  # pixels a chart likes: the panel puts as many side by side as its width holds
 CHART_MIN_WIDTH = 230  # narrower than this, charts go on more rows (and the panel scrolls)
-CHART_MIN_ROW = 210  # a chart's title, plot and legend: below this the panel scrolls instead of squeezing
+CHART_MIN_ROW = 190  # a chart's title, plot and legend: below this the panel scrolls instead of squeezing
 # A scrolling body keeps its scrollbar's room: a bar that comes and goes changes the width, which rewraps
 # the charts, which changes the height... (the browser would re-lay the page out forever).
 STABLE = {"scrollbar-gutter": "stable"}
@@ -70,10 +69,12 @@ class PanelView:
         self.kind = spec.kind
         self.title = PANEL_KINDS.get(spec.kind, spec.kind)
         self.charts = list(charts)
-        self.boxes = [chart_box(c, ctx, q) for c, q in zip(self.charts, [*queries, *[None] * len(self.charts)],
-                                                               strict=False)]
+        self.queries = [*queries, *[None] * (len(self.charts) - len(queries))]
+        self.boxes = [chart_box(c) for c in self.charts]
         self.grid = pn.FlexBox(*self.boxes, flex_wrap="wrap", sizing_mode="stretch_width", margin=0)
-        self.body = body if body is not None else pn.Column(self.grid, sizing_mode="stretch_width", margin=0,
+        self.menu = sql_menu(self, self.queries) if self.charts else None
+        top = [self.menu] if self.menu is not None else []
+        self.body = body if body is not None else pn.Column(*top, self.grid, sizing_mode="stretch_width", margin=0,
                                                              scroll="y-auto", styles=STABLE)
         self.set_height(spec.height)
 
@@ -96,7 +97,7 @@ class PanelView:
     def set_height(self, height: int) -> None:
         """Give the panel ``height`` pixels: the charts share it by rows, never below a readable plot (it scrolls)."""
         if self.charts:
-            self.size_charts(height - HEADER)
+            self.size_charts(height - HEADER - 26)
             self.body.height = max(60, height - HEADER)
 
     def size_charts(self, available: int) -> None:
@@ -136,26 +137,37 @@ class PanelView:
         return sum(chart.points for chart in self.charts)
 
 
-def chart_box(chart: TimeChart, ctx: PanelContext, query: Callable[[str | None, TimeRange | None], str] | None) -> Any:
-    """Return a chart under its title line: the title, its source metrics and a button opening its query."""
+def chart_box(chart: TimeChart, ctx: PanelContext | None = None, query: Any = None) -> Any:
+    """Return the chart's view, titled with what it draws and its source metrics (the panel's SQL menu has its query)."""
     metrics = sorted({t.metric for t in chart.traces} | {t.over for t in chart.traces if t.over})
     source = ", ".join(metrics) or getattr(chart, "source_text", "")
-    title = html_pane(f"<div class='mk-chart-head'><span class='mk-chart-title'>{html.escape(chart.title)}</span>"
-                      f"<span class='mk-source' title='{html.escape(source, quote=True)}'>{html.escape(source)}</span></div>",
-                      sizing_mode="stretch_width", margin=(2, 6, 0, 6), height=CHART_HEADER - 4)
-    parts: list[Any] = [title]
-    if query is not None:
-        button = pn.widgets.Button(label="SQL", color="light", width=46, height=22, margin=(2, 6, 0, 0),
-                                   css_classes=["mk-show-query"], description="Show this chart's query in the console")
-        button.on_click(partial(_show, ctx, query))
-        parts.append(button)
-    header = pn.Row(*parts, sizing_mode="stretch_width", margin=0, height=CHART_HEADER)
-    return pn.Column(header, chart.view, sizing_mode="stretch_width", margin=(0, 4, 6, 4),
-                     css_classes=["mk-chart", f"mk-chart-{_slug(chart.title)}"])
+    if source:
+        shown = source if len(source) <= 44 else source[:41] + "..."
+        chart.figure.title.text = f"{chart.title}  ·  {shown}"
+    chart.view.css_classes = ["mk-chart", f"mk-chart-{_slug(chart.title)}"]
+    chart.view.margin = (0, 4, 6, 4)
+    return chart.view
 
 
-def _show(ctx: PanelContext, query: Callable[[str | None, TimeRange | None], str], event: Any = None) -> None:
-    ctx.show_query(query(ctx.host, ctx.rng))
+def sql_menu(panel: PanelView, queries: Sequence[Callable[[str | None, TimeRange | None], str] | None]) -> Any:
+    """Return the panel's top line: its source metrics and an "SQL" menu opening any chart's query in the console."""
+    items = [(chart.title, str(i)) for i, (chart, q) in enumerate(zip(panel.charts, queries, strict=False)) if q]
+    metrics = sorted({t.metric for c in panel.charts for t in c.traces} | {t.over for c in panel.charts for t in c.traces
+                                                                            if t.over})
+    text = html_pane(f"<div class='mk-chart-head'><span class='mk-source' title='{html.escape(', '.join(metrics), True)}'>"
+                     f"from {html.escape(', '.join(metrics))}</span></div>" if metrics else "",
+                     sizing_mode="stretch_width", height=20, margin=(0, 6))
+    if not items:
+        return text
+    menu = pn.widgets.MenuButton(label="SQL", items=items, width=64, height=24, margin=(0, 6, 0, 0),
+                                 css_classes=["mk-show-query"])
+
+    def chosen(event: Any) -> None:
+        i = int(event.new)
+        panel.ctx.show_query(panel.queries[i](panel.ctx.host, panel.ctx.rng))  # type: ignore[misc]
+
+    menu.on_click(chosen)
+    return pn.Row(text, menu, sizing_mode="stretch_width", height=26, margin=0)
 
 
 def _slug(text: str) -> str:

@@ -151,7 +151,7 @@ class ExplorePanel(PanelView):
         self._building = True
         super().__init__(spec, ctx, [self.chart], queries=[self.sql])
         self.body = pn.Column(pn.Row(self.metric, self.agg, self.group, self.filters, margin=0), self.describe,
-                              self.grid, sizing_mode="stretch_width", margin=0, scroll="y-auto", styles=STABLE)
+                              self.menu, self.grid, sizing_mode="stretch_width", margin=0, scroll="y-auto", styles=STABLE)
         self.refresh_metrics()
         # The saved choice stands even before its series are seen (a layout opened on a quiet host).
         self._options(self.metric.value, [str(f) for f in options.get("filters", [])],
@@ -166,7 +166,7 @@ class ExplorePanel(PanelView):
     def set_height(self, height: int) -> None:
         if not hasattr(self, "describe"):
             return  # the base class asks before the body exists
-        self.size_charts(max(CHART_MIN_ROW, height - HEADER - 90))
+        self.size_charts(max(CHART_MIN_ROW, height - HEADER - 116))
         self.body.height = max(60, height - HEADER)
 
     # -- choices --------------------------------------------------------------------------
@@ -227,15 +227,15 @@ class ExplorePanel(PanelView):
 
     def _unit(self, metric: str) -> str:
         from monitorkit.catalog import all_metrics
-        from monitorkit.dashboard.units import axis_formatter, hover_formatter
 
         unit = next((m.unit for m in all_metrics() if m.name == metric), "")
         counter = metric.endswith(CUMULATIVE_SUFFIXES) and self.agg.value not in QUANTILES
         shown = "seconds" if self.agg.value in QUANTILES else UNITS.get(unit, "")
         if counter:
             shown = "bytes/s" if shown == "bytes" else "per second"
-        self.chart.figure.yaxis.formatter = axis_formatter(shown)
-        self.chart._hover_fmt = hover_formatter(shown)
+        y_format, self.chart._hover_fmt, y_ticks = self.chart.axes.unit(shown)
+        self.chart.figure.yaxis.formatter, self.chart.figure.yaxis.ticker = y_format, y_ticks
+        self.chart.figure.title.text = f"{metric}  ·  {self.chart.source_text}" if metric else "Explore"
         return shown
 
     def _retitle(self) -> None:

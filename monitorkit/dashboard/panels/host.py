@@ -12,7 +12,7 @@ from typing import NamedTuple
 from monitorkit.dashboard.charts import TimeChart, Trace
 from monitorkit.dashboard.history import TimeRange
 from monitorkit.dashboard.layouts import PanelSpec
-from monitorkit.dashboard.panels.base import PanelContext, PanelView, chart_box
+from monitorkit.dashboard.panels.base import PanelContext, PanelView, chart_box, sql_menu
 from monitorkit.dashboard.panels.queries import chart_sql
 from monitorkit.dashboard.records import SeriesInfo
 
@@ -130,11 +130,14 @@ class SplitChartsPanel(PanelView):
                     chart = s.build(self.ctx, f"{s.title}: {value}")
                     chart.on_series(self.ctx.feed.series.values(), host)
                     self.charts.append(chart)
-                    self.boxes.append(chart_box(chart, self.ctx, s.sql))
+                    self.boxes.append(chart_box(chart))
+                    self.queries.append(s.sql)
             self.grid.objects = list(self.boxes)
+            self.menu = sql_menu(self, self.queries)
+            self.body.objects = [self.menu, self.grid]
             self.set_height(self.spec.height)
         super().on_series(series, host)
 
     def clear(self) -> None:
-        self.values, self.charts, self.boxes = [], [], []
+        self.values, self.charts, self.boxes, self.queries = [], [], [], []
         self.grid.objects = []

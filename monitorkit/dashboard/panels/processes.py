@@ -80,8 +80,8 @@ class ProcessesPanel(PanelView):
         self.group_specs = self._group_specs(None)
         charts += [c.build(ctx) for c in self.group_specs]
         super().__init__(spec, ctx, charts, queries=[c.sql for c in SYSTEM_CHARTS] + [self._group_sql(0), self._group_sql(1)])
-        self.body = pn.Column(pn.Row(self.sort, self.pick, margin=0), self.table, self.grid, sizing_mode="stretch_width",
-                              margin=0, scroll="y-auto", styles=STABLE)
+        self.body = pn.Column(pn.Row(self.sort, self.pick, margin=0), self.table, self.menu, self.grid,
+                              sizing_mode="stretch_width", margin=0, scroll="y-auto", styles=STABLE)
         self.set_height(spec.height)
         self.sort.param.watch(lambda e: self.render(), "value")
         self.pick.param.watch(self._picked, "value")
@@ -102,7 +102,7 @@ class ProcessesPanel(PanelView):
             return  # the base class asks before the body exists
         table = max(120, (height - HEADER - 70) // 2)
         self.table.height = table
-        self.size_charts(max(CHART_MIN_ROW, height - HEADER - 70 - table))
+        self.size_charts(max(CHART_MIN_ROW, height - HEADER - 96 - table))
         self.body.height = max(60, height - HEADER)
 
     def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> None:
@@ -135,7 +135,7 @@ class ProcessesPanel(PanelView):
         for chart, spec in zip(self.charts[2:], self.group_specs, strict=True):
             chart.clear()
             chart.traces = spec.traces
-            chart.title = spec.title
+            chart.figure.title.text = f"{spec.title}: {event.new}"
             chart.on_series(self.ctx.feed.series.values(), self.ctx.host)
         history = self.ctx.extra.get("load", _nothing)({k for c in self.charts[2:] for k in c.history_keys()})
         if self.ctx.rng is not None:
