@@ -25,7 +25,7 @@ from bokeh.models import (
     Scatter,
     VArea,
 )
-from bokeh.models.annotations import Span
+from bokeh.models.annotations import Span, Title
 from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.palettes import Category10_10, Category20_20
@@ -128,8 +128,11 @@ class TimeChart:
             y_range=Range1d(start=0, end=y_max) if y_max else DataRange1d(start=0, range_padding=0.08, only_visible=True),
             min_border_left=8, min_border_right=8, min_border_top=2, min_border_bottom=4, title=title,
         )
-        self.figure.title.text_font_size = "11px"
-        self.figure.title.text_color = "#101828"
+        heading = self.figure.title
+        assert isinstance(heading, Title)
+        self.heading: Title = heading  # what the chart draws and from which metrics
+        heading.text_font_size = "11px"
+        heading.text_color = "#101828"
         self.figure.toolbar.autohide = True
         self.figure.toolbar.logo = None
         self.figure.yaxis.formatter = y_format

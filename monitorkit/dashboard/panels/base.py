@@ -143,7 +143,7 @@ def chart_box(chart: TimeChart, ctx: PanelContext | None = None, query: Any = No
     source = ", ".join(metrics) or getattr(chart, "source_text", "")
     if source:
         shown = source if len(source) <= 44 else source[:41] + "..."
-        chart.figure.title.text = f"{chart.title}  ·  {shown}"
+        chart.heading.text = f"{chart.title}  ·  {shown}"
     chart.view.css_classes = ["mk-chart", f"mk-chart-{_slug(chart.title)}"]
     chart.view.margin = (0, 4, 6, 4)
     return chart.view

@@ -235,7 +235,7 @@ class ExplorePanel(PanelView):
             shown = "bytes/s" if shown == "bytes" else "per second"
         y_format, self.chart._hover_fmt, y_ticks = self.chart.axes.unit(shown)
         self.chart.figure.yaxis.formatter, self.chart.figure.yaxis.ticker = y_format, y_ticks
-        self.chart.figure.title.text = f"{metric}  ·  {self.chart.source_text}" if metric else "Explore"
+        self.chart.heading.text = f"{metric}  ·  {self.chart.source_text}" if metric else "Explore"
         return shown
 
     def _retitle(self) -> None:

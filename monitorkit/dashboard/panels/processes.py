@@ -135,7 +135,7 @@ class ProcessesPanel(PanelView):
         for chart, spec in zip(self.charts[2:], self.group_specs, strict=True):
             chart.clear()
             chart.traces = spec.traces
-            chart.figure.title.text = f"{spec.title}: {event.new}"
+            chart.heading.text = f"{spec.title}: {event.new}"
             chart.on_series(self.ctx.feed.series.values(), self.ctx.host)
         history = self.ctx.extra.get("load", _nothing)({k for c in self.charts[2:] for k in c.history_keys()})
         if self.ctx.rng is not None:
