@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
+from urllib.parse import quote, unquote
 
 import param
 from panel.reactive import ReactiveHTML
@@ -49,31 +50,52 @@ def check_actor(name: str) -> str:
 
 
 class NameInput(ReactiveHTML):
-    """The 'Your name' box: who acknowledges or silences, kept in the browser's localStorage between visits."""
+    """The 'Your name' box: who acknowledges or silences, kept in the browser's localStorage between visits.
 
-    value = param.String(default="", doc="The name typed (or remembered by this browser).")
+    ``value`` is the name. It travels percent-encoded (``encoded``): Panel strips what looks like a tag
+    from text it sends to the page, so "Ada <L>" would come back as "Ada ".
+    """
 
+    encoded = param.String(default="", doc="The name, percent-encoded (encodeURIComponent).")
+
+    # The name never goes into the template either (Panel would re-render the markup with it); the
+    # scripts move it between the box, ``data`` and localStorage as text.
     _template = (
         '<label class="mk-who">Your name'
-        f'<input id="who" class="mk-who-input" value="${{value}}" maxlength="{NAME_MAX}" '
+        f'<input id="who" class="mk-who-input" maxlength="{NAME_MAX}" onchange="${{script(\'typed\')}}" '
         'placeholder="recorded with the action" autocomplete="name"></input></label>'
     )
     _scripts: ClassVar[dict[str, str | list[str]]] = {
         "render": f"""
         let saved = null
         try {{ saved = window.localStorage.getItem('{NAME_KEY}') }} catch (e) {{}}  // storage may be disabled
-        if (saved && !data.value) {{ data.value = saved }}
-        who.value = data.value
+        if (saved && !data.encoded) {{ data.encoded = encodeURIComponent(saved) }}
+        self.encoded()
         """,
-        "value": f"""
-        if (who.value !== data.value) {{ who.value = data.value }}
-        try {{ if (data.value) window.localStorage.setItem('{NAME_KEY}', data.value) }} catch (e) {{}}
+        "typed": "data.encoded = encodeURIComponent(who.value)",
+        "encoded": f"""
+        let name = ''
+        try {{ name = decodeURIComponent(data.encoded) }} catch (e) {{ return }}
+        if (who.value !== name) {{ who.value = name }}
+        try {{ if (name) window.localStorage.setItem('{NAME_KEY}', name) }} catch (e) {{}}
         """,
     }
     _stylesheets: ClassVar[list[str]] = ["""
     .mk-who { display: flex; flex-direction: column; font-size: 13px; gap: 4px; }
     .mk-who-input { font: inherit; padding: 5px 8px; border: 1px solid #d0d5dd; border-radius: 4px; width: 160px; }
     """]
+
+    def __init__(self, value: str = "", **params: Any) -> None:
+        super().__init__(encoded=quote(value, safe=""), **params)
+
+    @property
+    def value(self) -> str:
+        """Return the name typed (or remembered by this browser)."""
+        return unquote(self.encoded)
+
+    @value.setter
+    def value(self, name: str) -> None:
+        self.encoded = quote(name, safe="")
 
 
 def silence_matchers(alert: AlertRow) -> list[str]:

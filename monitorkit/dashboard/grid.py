@@ -112,6 +112,7 @@ class PanelGrid(GridStack):
 
     row_height = param.Integer(default=ROW, doc="Pixels per grid row.")
     selected = param.String(default="", doc="The data-id of the highlighted card ('' for none).")
+    places = param.Dict(default={}, doc="Where each card goes, by data-id: [x, y, w, h] in cells.")
 
     _template = f"""
     <div id="grid" class="grid-stack" style="width: 100%">
@@ -153,6 +154,7 @@ class PanelGrid(GridStack):
         })
         state.gridstack = gridstack
         state.init = false
+        self.places()
         sync_state()
         self.selected()
         """,
@@ -174,6 +176,16 @@ class PanelGrid(GridStack):
         for (const el of grid.querySelectorAll('.grid-stack-item')) {
           el.classList.toggle('mk-selected', el.getAttribute('data-id') === data.selected)
         }
+        """,
+        # A layout loaded with the same panels keeps their elements: move them where the layout says.
+        "places": """
+        if (!state.gridstack) return
+        state.gridstack.batchUpdate()
+        for (const el of grid.querySelectorAll('.grid-stack-item')) {
+          const p = data.places[el.getAttribute('data-id')]
+          if (p) state.gridstack.update(el, {x: p[0], y: p[1], w: p[2], h: p[3]})
+        }
+        state.gridstack.batchUpdate(false)
         """,
         "remove": "state.gridstack.destroy()",
     }
@@ -216,7 +228,13 @@ class CardGrid:
         for card, (x, y, w, _) in zip(cards, boxes, strict=True):
             card.x, card.y, card.width = x, y, w
         cards.sort(key=lambda c: (c.y or 0, c.x or 0))
-        self.view.objects = {(y, x, y + h, x + w): c.view for c, (x, y, w, h) in zip(cards, self._boxes(cards), strict=True)}
+        boxes = self._boxes(cards)
+        self.view.objects = {(y, x, y + h, x + w): c.view for c, (x, y, w, h) in zip(cards, boxes, strict=True)}
+        self.view.places = self._places(cards, boxes)
+
+    @staticmethod
+    def _places(cards: list[Card], boxes: list[Box]) -> dict[str, list[int]]:
+        return {str(id(c.view)): list(box) for c, box in zip(cards, boxes, strict=True)}
 
     @staticmethod
     def _boxes(cards: list[Card]) -> list[Box]:
@@ -266,6 +284,8 @@ class CardGrid:
                 changed = True
         if changed:
             self.cards.sort(key=lambda c: (c.y or 0, c.x or 0))
+            # Python's copy of the places follows the browser, so the next layout shown differs from it.
+            self.view.places = self._places(self.cards, self._boxes(self.cards))
 
     def _chosen(self, event: Any) -> None:
         if self.on_select is not None:
