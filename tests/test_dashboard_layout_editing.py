@@ -188,7 +188,7 @@ GEOMETRY_JS = """() => { const out = {};
 
 
 def _geometry(page: Any) -> dict[str, list[int]]:
-    return page.evaluate(GEOMETRY_JS)  # type: ignore[no-any-return]
+    return page.evaluate(GEOMETRY_JS)
 
 
 def _item(page: Any, kind: str) -> Any:
