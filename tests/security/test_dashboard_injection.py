@@ -68,9 +68,14 @@ def test_layout_names_and_layout_errors_are_shown_as_text(server: Served, tmp_pa
         expect(page.locator(".mk-layout-message")).to_contain_text(f"unknown kind '{BAD_KIND}'")
         page.locator(".mk-saved select").select_option(IMPORTED)
         page.locator(".mk-delete button").click()
+        expect(page.locator(".mk-confirm-text")).to_contain_text(f"Delete the saved layout '{IMPORTED}'?")
+        page.locator(".mk-confirm button").click()
         expect(page.locator(".mk-layout-message")).to_contain_text(f"Deleted layout '{IMPORTED}'")
-        page.reload()  # the default layout (named SAVED) opens: its name is in the page again
+        # The address still names the deleted layout: the page says so (as text) and opens the default,
+        # named SAVED, so both names are in the page again.
+        page.reload()
         page.locator(".mk-card-cpu canvas").first.wait_for(state="attached")
+        expect(page.locator(".mk-error").first).to_contain_text(f"no layout named '{IMPORTED}'")
         page.wait_for_timeout(500)
         assert page.evaluate("() => window.__mk_xss") is None, "an injected script ran"
         browser.close()
