@@ -166,11 +166,11 @@ def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     view = _view(app)
     bar = view.toolbar
     bar.open()
-    assert list(bar.saved.options) == ["overview (built-in)"], "the built-in layouts are listed before any is saved"
+    assert list(bar.saved.options) == ["overview (built-in)", "host (built-in)"], "the built-in layouts are listed before any is saved"
     view.card_action(view.cards[-1], "remove")
     bar.name.value = "mine"
     bar._save()
-    assert list(bar.saved.options) == ["mine", "overview (built-in)"]
+    assert list(bar.saved.options) == ["mine", "overview (built-in)", "host (built-in)"]
     view.set_layout(DEFAULT_LAYOUT)
     assert len(view.cards) == len(DEFAULT_LAYOUT.panels)
     bar.saved.value = ("saved", "mine")
@@ -179,7 +179,7 @@ def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     assert len(view.cards) == len(DEFAULT_LAYOUT.panels) - 1
     bar.run(bar._default)
     assert app.layouts.default().name == "mine"
-    assert list(bar.saved.options) == ["mine (default)", "overview (built-in)"]
+    assert list(bar.saved.options) == ["mine (default)", "overview (built-in)", "host (built-in)"]
     # The built-in overview can always be restored, as what opens by default too.
     bar.saved.value = ("built-in", "overview")
     bar.run(bar._default)
@@ -198,7 +198,7 @@ def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     exported["name"] = "imported"
     bar.upload.value = json.dumps(exported).encode()
     assert "Imported and loaded layout 'imported'" in bar.message.object
-    assert sorted(bar.saved.options) == ["imported", "mine", "overview (built-in)"]
+    assert sorted(bar.saved.options) == ["host (built-in)", "imported", "mine", "overview (built-in)"]
     bar.upload.value = b'{"name": "x", "panels": [{"kind": "pie"}]}'
     assert "unknown kind 'pie'" in bar.message.object
     bar.saved.value = ("saved", "imported")
@@ -209,7 +209,7 @@ def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     assert not bar.confirm_row.visible and "imported" in {i.name for i in app.layouts.list()}
     bar.run(bar._delete)
     bar.yes.clicks += 1
-    assert list(bar.saved.options) == ["mine", "overview (built-in)"] and "Deleted layout 'imported'" in bar.message.object
+    assert list(bar.saved.options) == ["mine", "overview (built-in)", "host (built-in)"] and "Deleted layout 'imported'" in bar.message.object
     assert from_file_json(json.dumps(exported)).name == "imported"
 
 

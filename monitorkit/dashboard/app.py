@@ -154,17 +154,18 @@ class DashboardView:
         self._live_look(layout.live)
         self.host = pn.widgets.Select(label="Host", options=[app.default_host], value=app.default_host, width=150,
                                       css_classes=["mk-host"])
-        self.status = html_pane(self._status_html(None), css_classes=["mk-status"], width=330)
-        self.notice = html_pane("", width=400)
+        self.status = html_pane(self._status_html(None), css_classes=["mk-status"], width=300)
+        self.notice = html_pane("", width=360)
         self.range.param.watch(self._on_range, "value")
         self.absolute.param.watch(lambda e: self.reload(), "value")
         self.live.param.watch(self._on_live, "value")
         self.host.param.watch(self._on_host, "value")
         self.grid = CardGrid()
         self.toolbar = LayoutToolbar(self, self.grid)
-        header = pn.Row(html_pane("<h2 style='margin:6px 10px 0 0'>monitorkit</h2>"), self.range, self.absolute,
-                        self.live, self.host, self.toolbar.toggle, self.status, self.notice, sizing_mode="stretch_width",
-                        styles={"flex-wrap": "wrap", "align-items": "flex-end"})
+        # A FlexBox wraps at any width: a Row of fixed widths made the page wider than a 1440-pixel screen.
+        header = pn.FlexBox(html_pane("<h2 style='margin:6px 10px 0 0'>monitorkit</h2>"), self.range, self.absolute,
+                            self.live, self.host, self.toolbar.toggle, self.status, self.notice, flex_wrap="wrap",
+                            align_items="flex-end", sizing_mode="stretch_width")
         self.root = pn.Column(header, self.toolbar.panels, self.grid.view, sizing_mode="stretch_width")
         self._build(layout)
 

@@ -86,8 +86,9 @@ class SharedAxes:
         return self._units[unit]
 
     def slide(self, end_ms: float, span_ms: float) -> None:
-        """Move the window to end at ``end_ms`` unless the user moved it."""
-        if self.following:
+        """Move the window to end at ``end_ms`` unless the user moved it (or it would move less than a pixel)."""
+        # Every move re-renders every chart of the page: at 7d a second is a thousandth of a pixel.
+        if self.following and end_ms - float(self.x_range.end) >= span_ms / 1000:
             self._setting = True
             try:
                 self.x_range.update(start=end_ms - span_ms, end=end_ms)
@@ -118,6 +119,7 @@ class TimeChart:
         self.by_input: dict[Key, list[Line]] = {}
         self.labels: list[tuple[str, str]] = []
         self.envelope = False
+        self._patched_ms = -math.inf
         self._pending: dict[tuple[Any, ...], dict[int, Key]] = {}
         self._waiting: list[tuple[int, Trace, SeriesInfo]] = []
         self._glyphs: list[tuple[GlyphRenderer, GlyphRenderer | None, GlyphRenderer | None]] = []
@@ -396,11 +398,17 @@ class TimeChart:
         if not touched:
             return 0
         by_key = _DeltaKeys(values, rates)
+        step_ms = rng.step * 1000.0
+        # The bucket still filling is redrawn at most 30 times a step: at 7d once in 30 s, not every tick.
+        due = step_ms <= tick_ms or delta.polled_ms - self._patched_ms >= step_ms / 30
         new: dict[int, tuple[list[Row], Row | None]] = {}
         for line in touched.values():
             closed, current = line.take(line.points(by_key), rng, tick_ms)
+            current = current if due else None
             if closed or current is not None:
                 new[id(line)] = (closed, current)
+        if due and new:
+            self._patched_ms = delta.polled_ms
         return self.write(new, rng)
 
     def write(self, new: Mapping[int, tuple[list[Row], Row | None]], rng: TimeRange) -> int:

@@ -39,6 +39,10 @@ PANEL_KINDS: dict[str, str] = {
     "network": "Network",
     "cores": "CPU per core",
     "nics": "Network per interface",
+    "swap": "Swap",
+    "disk_io": "Disk I/O per device",
+    "tcp": "TCP",
+    "system": "Processes and file descriptors",
     "processes": "Top processes",
     "app": "Application metrics",
     "alerts": "Alerts",
@@ -86,13 +90,23 @@ class LayoutInfo(NamedTuple):
 DEFAULT_LAYOUT = Layout(
     "overview",
     (
-        PanelSpec("cpu", 6, 300), PanelSpec("memory", 6, 500), PanelSpec("disk", 6, 500), PanelSpec("network", 6, 300),
-        PanelSpec("alerts", 6, 360), PanelSpec("health", 6, 360), PanelSpec("cores", 6, 300), PanelSpec("nics", 6, 300),
-        PanelSpec("processes", 12, 560), PanelSpec("app", 12, 500), PanelSpec("sql", 12, 520),
+        PanelSpec("cpu", 6, 300), PanelSpec("memory", 6, 300), PanelSpec("disk", 6, 300), PanelSpec("network", 6, 300),
+        PanelSpec("alerts", 6, 360), PanelSpec("health", 6, 360), PanelSpec("processes", 12, 560),
+        PanelSpec("app", 12, 500), PanelSpec("sql", 12, 520),
+    ),
+)
+# Every host chart (node-exporter-full's detail rows too): more charts than the overview streams.
+HOST_LAYOUT = Layout(
+    "host",
+    (
+        PanelSpec("cpu", 6, 300), PanelSpec("memory", 6, 300), PanelSpec("cores", 6, 300), PanelSpec("swap", 6, 300),
+        PanelSpec("disk", 6, 300), PanelSpec("disk_io", 6, 300), PanelSpec("network", 6, 300), PanelSpec("tcp", 6, 300),
+        PanelSpec("nics", 12, 300), PanelSpec("system", 6, 300), PanelSpec("health", 6, 300),
+        PanelSpec("processes", 12, 560),
     ),
 )
 # Offered in every dashboard whatever is saved; the first one opens when no saved layout is the default.
-BUILTIN_LAYOUTS: dict[str, Layout] = {DEFAULT_LAYOUT.name: DEFAULT_LAYOUT}
+BUILTIN_LAYOUTS: dict[str, Layout] = {DEFAULT_LAYOUT.name: DEFAULT_LAYOUT, HOST_LAYOUT.name: HOST_LAYOUT}
 
 
 def check_saveable(name: str) -> str:

@@ -23,6 +23,7 @@ CSS = """
 .mk-key { margin-right: 10px; }
 .mk-note { color: #175cd3; }
 .mk-chart-head { display: flex; gap: 6px; align-items: baseline; white-space: nowrap; overflow: hidden; }
+.mk-chart-head > span { overflow: hidden; text-overflow: ellipsis; min-width: 0; }
 .mk-chart-title { font-size: 12px; font-weight: 600; color: #101828; }
 .mk-source { font-size: 10px; color: #667085; font-family: ui-monospace, monospace; overflow: hidden;
   text-overflow: ellipsis; min-width: 0; }

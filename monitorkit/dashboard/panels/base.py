@@ -69,6 +69,7 @@ class PanelView:
         self.kind = spec.kind
         self.title = PANEL_KINDS.get(spec.kind, spec.kind)
         self.charts = list(charts)
+        self.note: Any = None  # the source line sql_menu makes
         self.queries = [*queries, *[None] * (len(self.charts) - len(queries))]
         self.boxes = [chart_box(c) for c in self.charts]
         self.grid = pn.FlexBox(*self.boxes, flex_wrap="wrap", sizing_mode="stretch_width", margin=0)
@@ -112,6 +113,18 @@ class PanelView:
         series = list(series)
         for chart in self.charts:
             chart.on_series(series, host)
+        self.show_drawn()
+
+    def show_drawn(self) -> None:
+        """Show only the charts that have something to draw (a hidden chart costs the browser nothing per tick)."""
+        for chart, box in zip(self.charts, self.boxes, strict=False):
+            if box.visible != bool(chart.lines):
+                box.visible = bool(chart.lines)
+        if self.note is not None:
+            metrics = sorted({t.metric for c in self.charts for t in c.traces})
+            text = source_html(metrics, drawn=any(c.lines for c in self.charts))
+            if self.note.object != text:
+                self.note.object = text
 
     def history_keys(self) -> set[Key]:
         """Return the (series, kind) keys whose history the panel shows."""
@@ -130,6 +143,7 @@ class PanelView:
         """Forget every line (the host filter changed)."""
         for chart in self.charts:
             chart.clear()
+        self.show_drawn()
 
     @property
     def points(self) -> int:
@@ -154,9 +168,8 @@ def sql_menu(panel: PanelView, queries: Sequence[Callable[[str | None, TimeRange
     items = [(chart.title, str(i)) for i, (chart, q) in enumerate(zip(panel.charts, queries, strict=False)) if q]
     metrics = sorted({t.metric for c in panel.charts for t in c.traces} | {t.over for c in panel.charts for t in c.traces
                                                                             if t.over})
-    text = html_pane(f"<div class='mk-chart-head'><span class='mk-source' title='{html.escape(', '.join(metrics), True)}'>"
-                     f"from {html.escape(', '.join(metrics))}</span></div>" if metrics else "",
-                     sizing_mode="stretch_width", height=20, margin=(0, 6))
+    text = html_pane(source_html(metrics, drawn=True), sizing_mode="stretch_width", height=20, margin=(0, 6))
+    panel.note = text
     if not items:
         return text
     menu = pn.widgets.MenuButton(label="SQL", items=items, width=64, height=24, margin=(0, 6, 0, 0),
@@ -168,6 +181,16 @@ def sql_menu(panel: PanelView, queries: Sequence[Callable[[str | None, TimeRange
 
     menu.on_click(chosen)
     return pn.Row(text, menu, sizing_mode="stretch_width", height=26, margin=0)
+
+
+def source_html(metrics: Sequence[str], drawn: bool) -> str:
+    """Return the panel's source line: the metrics it reads, or that none of them is collected here."""
+    if not metrics:
+        return ""
+    listed = html.escape(", ".join(metrics))
+    if drawn:
+        return f"<div class='mk-chart-head'><span class='mk-source' title='{listed}'>from {listed}</span></div>"
+    return f"<div class='mk-chart-head'><span class='mk-empty'>Nothing to draw on this host yet: no {listed}</span></div>"
 
 
 def _slug(text: str) -> str:

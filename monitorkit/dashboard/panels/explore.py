@@ -262,6 +262,9 @@ class ExplorePanel(PanelView):
         if not self._building:
             self._options(self.metric.value or "")
 
+    def show_drawn(self) -> None:
+        """Keep the chart shown: it says what to choose when nothing is."""
+
     def current_spec(self) -> PanelSpec:
         """Return the spec with the chosen metric, filters, groups and aggregation."""
         return self.spec._replace(options={**dict(self.spec.options), "metric": self.metric.value or "",

@@ -1,4 +1,5 @@
-"""The host panels made of time charts: cpu, memory, disk, network, cores and nics (node-exporter-full's rows).
+"""The host panels made of time charts: node-exporter-full's quick and basic rows (cpu, memory, disk, network) and the detail
+rows (swap, disk_io, tcp, system, cores, nics).
 
 Every chart names its source metrics and opens its query in the console ("SQL"). Metric names
 are the collectors' (``python -m monitorkit.catalog``).
@@ -49,6 +50,7 @@ def _io(metric_in: str, metric_out: str, what: str, unit: str, label: str = "dis
 
 
 CHARTS: dict[str, tuple[ChartSpec, ...]] = {
+    # node-exporter-full's quick and basic rows
     "cpu": (
         chart_spec("CPU busy", Trace("cpu_percent", "all CPUs", where={"cpu": None}), unit="percent", y_max=100),
         chart_spec("CPU by mode", Trace("cpu_seconds_total", "{mode}", exclude={"mode": "^idle$"}, scale=100.0, per="cpus"),
@@ -61,27 +63,41 @@ CHARTS: dict[str, tuple[ChartSpec, ...]] = {
                    unit="percent", y_max=100),
         chart_spec("Memory", Trace("memory_used_bytes", "used"), Trace("memory_available_bytes", "available"),
                    Trace("memory_free_bytes", "free"), Trace("memory_total_bytes", "total"), unit="bytes"),
-        chart_spec("Swap", Trace("swap_used_bytes", "used"), Trace("swap_total_bytes", "total"), unit="bytes"),
-        chart_spec("Swap activity", Trace("swap_in_bytes_total", "in"), Trace("swap_out_bytes_total", "out"),
-                   unit="bytes/s"),
     ),
     "disk": (
         chart_spec("Disk space used", Trace("disk_used_percent", "{mount}"), unit="percent", y_max=100),
         _io("disk_read_bytes_total", "disk_written_bytes_total", "Disk throughput", "bytes/s"),
-        _io("disk_reads_total", "disk_writes_total", "Disk IOPS", "ops/s"),
-        chart_spec("Disk utilisation", Trace("disk_busy_seconds_total", "{disk}", scale=100.0), unit="percent", y_max=100),
-        chart_spec("Disk latency", Trace("disk_read_seconds_total", "{disk} read", over="disk_reads_total"),
-                   Trace("disk_write_seconds_total", "{disk} write", over="disk_writes_total"), unit="seconds"),
     ),
     "network": (
         chart_spec("Network traffic", Trace("net_bytes_recv_total", "{nic} in", exclude=NO_LO),
                    Trace("net_bytes_sent_total", "{nic} out", exclude=NO_LO), unit="bytes/s"),
         chart_spec("TCP connections", Trace("net_connections", "{state}", exclude=TCP, group=("state",)),
                    Trace("tcp_current_established", "established (kernel)")),
+    ),
+    # the detail rows
+    "swap": (
+        chart_spec("Swap", Trace("swap_used_bytes", "used"), Trace("swap_total_bytes", "total"), unit="bytes"),
+        chart_spec("Swap activity", Trace("swap_in_bytes_total", "in"), Trace("swap_out_bytes_total", "out"),
+                   unit="bytes/s"),
+    ),
+    "disk_io": (
+        _io("disk_reads_total", "disk_writes_total", "Disk IOPS", "ops/s"),
+        chart_spec("Disk utilisation", Trace("disk_busy_seconds_total", "{disk}", scale=100.0), unit="percent", y_max=100),
+        chart_spec("Disk latency", Trace("disk_read_seconds_total", "{disk} read", over="disk_reads_total"),
+                   Trace("disk_write_seconds_total", "{disk} write", over="disk_writes_total"), unit="seconds"),
+    ),
+    "tcp": (
         chart_spec("TCP retransmits and errors", Trace("tcp_retransmitted_segments_total", "retransmitted"),
                    Trace("tcp_in_errors_total", "in errors"), Trace("tcp_established_resets_total", "resets"),
                    Trace("tcp_timeouts_total", "timeouts"), Trace("tcp_listen_drops_total", "listen drops"),
                    unit="per second"),
+        chart_spec("TCP connections opened", Trace("tcp_active_opens_total", "by this host"),
+                   Trace("tcp_passive_opens_total", "accepted"), Trace("tcp_attempt_fails_total", "failed"),
+                   unit="per second"),
+    ),
+    "system": (
+        chart_spec("Processes", Trace("processes", "{status}"), Trace("processes_count", "all")),
+        chart_spec("Open file descriptors", Trace("process_group_open_fds", "all processes", group=())),
     ),
     "cores": (chart_spec("CPU busy per core", Trace("cpu_percent", "cpu {cpu}", where={"cpu": "*"}), unit="percent",
                          y_max=100),),

@@ -31,11 +31,7 @@ CPU_METRICS = ("process_group_cpu_percent", "process_cpu_percent")  # their newe
 SHOWN = 50
 SORTS = {"CPU": ("cpu", True), "memory": ("rss", True), "processes": ("procs", True), "threads": ("threads", True),
          "open files": ("fds", True), "name": ("name", False), "user": ("user", False)}
-SYSTEM_CHARTS = (
-    chart_spec("Processes", Trace("processes", "{status}"), Trace("processes_count", "all")),
-    chart_spec("Open file descriptors", Trace("process_group_open_fds", "all processes", group=())),
-)
-CHARTED = ("processes", "processes_count")  # what the feed caches for them (the groups' series are many)
+CHARTED: tuple[str, ...] = ()  # the groups' series are many: the feed caches none of them
 
 
 def _row_key(info: SeriesInfo) -> tuple[str, ...] | None:
@@ -76,10 +72,9 @@ class ProcessesPanel(PanelView):
         self.series: dict[int, SeriesInfo] = {}
         self.groups: dict[str, tuple[str, ...]] = {}
         self.selected: tuple[str, ...] | None = None
-        charts = [c.build(ctx) for c in SYSTEM_CHARTS]
         self.group_specs = self._group_specs(None)
-        charts += [c.build(ctx) for c in self.group_specs]
-        super().__init__(spec, ctx, charts, queries=[c.sql for c in SYSTEM_CHARTS] + [self._group_sql(0), self._group_sql(1)])
+        charts = [c.build(ctx) for c in self.group_specs]
+        super().__init__(spec, ctx, charts, queries=[self._group_sql(0), self._group_sql(1)])
         self.body = pn.Column(pn.Row(self.sort, self.pick, margin=0), self.table, self.menu, self.grid,
                               sizing_mode="stretch_width", margin=0, scroll="y-auto", styles=STABLE)
         self.set_height(spec.height)
@@ -132,14 +127,15 @@ class ProcessesPanel(PanelView):
             return
         self.selected = key
         self.group_specs = self._group_specs(key)
-        for chart, spec in zip(self.charts[2:], self.group_specs, strict=True):
+        for chart, spec in zip(self.charts, self.group_specs, strict=True):
             chart.clear()
             chart.traces = spec.traces
             chart.heading.text = f"{spec.title}: {event.new}"
             chart.on_series(self.ctx.feed.series.values(), self.ctx.host)
-        history = self.ctx.extra.get("load", _nothing)({k for c in self.charts[2:] for k in c.history_keys()})
+        self.show_drawn()
+        history = self.ctx.extra.get("load", _nothing)({k for c in self.charts for k in c.history_keys()})
         if self.ctx.rng is not None:
-            for chart in self.charts[2:]:
+            for chart in self.charts:
                 chart.reset(history, self.ctx.rng, self.ctx.tick_ms, self.ctx.feed.newest_ms)
 
     def render(self) -> None:
