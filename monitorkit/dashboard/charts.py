@@ -88,7 +88,8 @@ class SharedAxes:
     def slide(self, end_ms: float, span_ms: float) -> None:
         """Move the window to end at ``end_ms`` unless the user moved it (or it would move less than a pixel)."""
         # Every move re-renders every chart of the page: at 7d a second is a thousandth of a pixel.
-        if self.following and end_ms - float(self.x_range.end) >= span_ms / 1000:
+        shown = self.x_range.end
+        if self.following and (not isinstance(shown, float | int) or end_ms - shown >= span_ms / 1000):
             self._setting = True
             try:
                 self.x_range.update(start=end_ms - span_ms, end=end_ms)
