@@ -18,87 +18,25 @@ from bokeh.models import (
     ColumnDataSource,
     CrosshairTool,
     DataRange1d,
-    DatetimeTicker,
-    DatetimeTickFormatter,
     HoverTool,
     Range1d,
     Scatter,
     VArea,
 )
-from bokeh.models.annotations import Span, Title
+from bokeh.models.annotations import Title
 from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import GlyphRenderer
-from bokeh.palettes import Category10_10, Category20_20
 from bokeh.plotting import figure
 
+from monitorkit.dashboard.axes import LEGEND_CSS, DeltaKeys, SharedAxes, find_time, one, palette, unique_names
 from monitorkit.dashboard.history import TimeRange
 from monitorkit.dashboard.lines import Key, Line, Row, Trace, key_of, ratio, total
 from monitorkit.dashboard.records import Delta, Points, SeriesInfo
-from monitorkit.dashboard.units import axis_formatter, hover_formatter, ticker
 
 __all__ = ["MIN_PLOT", "Key", "SharedAxes", "TimeChart", "Trace"]
 
 MIN_PLOT = 150  # pixels a figure keeps whatever the panel's height: axis labels never overlap
-LEGEND_CSS = """
-.bk-btn-group { flex-wrap: wrap; gap: 0 8px; }
-.bk-btn-group .bk-btn { flex: 0 0 auto !important; border: none !important; background: none !important;
-  box-shadow: none !important; padding: 0 2px !important; font-size: 11px !important; height: 18px !important;
-  line-height: 18px !important; color: #344054 !important; border-radius: 0 !important; }
-.bk-btn-group .bk-btn:not(.bk-active) { opacity: 0.45; text-decoration: line-through; }
-"""
 MARKERS_BELOW = 40  # a chart with fewer rows than this also draws each point, so single points show
-
-
-class SharedAxes:
-    """What the charts of one view share: the x range (so they pan and zoom together) and the crosshair."""
-
-    def __init__(self) -> None:
-        self.x_range = Range1d(start=0, end=1)
-        self.crosshair = Span(dimension="height", line_color="#98a2b3", line_width=1, line_dash="dashed")
-        # Models every chart of the view uses, made once: a DatetimeTicker alone is a dozen models.
-        self.x_ticker = DatetimeTicker(desired_num_ticks=5)
-        self.x_formatter = DatetimeTickFormatter(context=None, minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
-                                                 days="%b %d", months="%b %Y")
-        self.anchor = ColumnDataSource({"x": [0.0], "y": [0.0]})
-        self._units: dict[str, tuple[Any, Any, Any]] = {}
-        self.following = True  # False once the user zoomed or panned: live points keep coming, the view stays
-        self._setting = False
-        self.x_range.on_change("start", self._moved)
-
-    def _moved(self, attr: str, old: Any, new: Any) -> None:
-        if not self._setting:
-            self.following = False
-
-    def show(self, start_ms: float, end_ms: float, *, follow: bool = True) -> None:
-        """Show ``start_ms`` to ``end_ms`` on every chart (and follow the newest points again if ``follow``)."""
-        if follow:
-            self.following = True
-        self._setting = True
-        try:
-            self.x_range.update(start=start_ms, end=end_ms, reset_start=start_ms, reset_end=end_ms)
-        finally:
-            self._setting = False
-
-    def unit(self, unit: str) -> tuple[Any, Any, Any]:
-        """Return the axis formatter, tooltip formatter and ticker of ``unit`` (shared by the view's charts)."""
-        if unit not in self._units:
-            self._units[unit] = (axis_formatter(unit), hover_formatter(unit), ticker(unit))
-        return self._units[unit]
-
-    def slide(self, end_ms: float, span_ms: float) -> None:
-        """Move the window to end at ``end_ms`` unless the user moved it (or it would move less than a pixel)."""
-        # Every move re-renders every chart of the page: at 7d a second is a thousandth of a pixel.
-        shown = self.x_range.end
-        if self.following and (not isinstance(shown, float | int) or end_ms - shown >= span_ms / 1000):
-            self._setting = True
-            try:
-                self.x_range.update(start=end_ms - span_ms, end=end_ms)
-            finally:
-                self._setting = False
-
-
-def _palette(n: int) -> tuple[str, ...]:
-    return Category10_10 if n <= 10 else Category20_20
 
 
 class TimeChart:
@@ -246,8 +184,8 @@ class TimeChart:
         return out
 
     def _draw(self, line: Line) -> None:
-        palette = _palette(len(self.lines))
-        color = palette[line.index % len(palette)]
+        colors = palette(len(self.lines))
+        color = colors[line.index % len(colors)]
         src, col = line.source, line.column
         band = GlyphRenderer(data_source=src, glyph=VArea(x="t", y1=f"lo{col[1:]}", y2=f"hi{col[1:]}", fill_color=color,
                                                           fill_alpha=0.15)) if self.envelope else None
@@ -260,7 +198,7 @@ class TimeChart:
         self._legend()
 
     def _legend(self) -> None:
-        names = _unique([label for _, label in self.labels])
+        names = unique_names([label for _, label in self.labels])
         colors = "".join(f".bk-btn-group > .bk-btn:nth-child({i + 1})::before {{ content: '\\25A0\\00A0'; color: {c}; }}"
                          for i, (c, _) in enumerate(self.labels))
         hidden = {names[i] for i, (drawn, _, _) in enumerate(self._glyphs) if not drawn.visible}
@@ -271,7 +209,7 @@ class TimeChart:
 
     def _on_legend(self, event: Any) -> None:
         shown = set(event.new)
-        names = _unique([label for _, label in self.labels])
+        names = unique_names([label for _, label in self.labels])
         for name, (drawn, dots, band) in zip(names, self._glyphs, strict=True):
             visible = name in shown
             if drawn.visible != visible:
@@ -398,7 +336,7 @@ class TimeChart:
                     touched[id(line)] = line
         if not touched:
             return 0
-        by_key = _DeltaKeys(values, rates)
+        by_key = DeltaKeys(values, rates)
         step_ms = rng.step * 1000.0
         # The bucket still filling is redrawn at most 30 times a step: at 7d once in 30 s, not every tick.
         due = step_ms <= tick_ms or delta.polled_ms - self._patched_ms >= step_ms / 30
@@ -418,10 +356,10 @@ class TimeChart:
             return 0
         lines = [line for line in self.lines.values() if id(line) in new]
         if self.aligned:
-            self._write(self.source, {line.column: [*new[id(line)][0], *_one(new[id(line)][1])] for line in lines}, rng)
+            self._write(self.source, {line.column: [*new[id(line)][0], *one(new[id(line)][1])] for line in lines}, rng)
         else:
             for line in lines:
-                self._write(line.source, {"v": [*new[id(line)][0], *_one(new[id(line)][1])]}, rng)
+                self._write(line.source, {"v": [*new[id(line)][0], *one(new[id(line)][1])]}, rng)
         if self._markers() != any(dots is not None and dots.visible for _, dots, _ in self._glyphs):
             self._show_markers()
         return sum(len(closed) + (current is not None) for closed, current in new.values())
@@ -436,7 +374,7 @@ class TimeChart:
                 if row[0] > last:
                     later.setdefault(column, []).append(row)
                     continue
-                i = _find(times, row[0])
+                i = find_time(times, row[0])
                 if i is None:
                     continue  # older than anything shown: the history has it
                 patches.setdefault(column, []).append((i, row[1]))
@@ -458,44 +396,3 @@ class TimeChart:
         if self.aligned:
             return len(self.source.data["t"]) * len(self.lines)
         return sum(len(line.source.data["t"]) for line in self.lines.values() if line.source is not None)
-
-
-class _DeltaKeys(Mapping[Key, Points]):
-    """A delta's values and rates read by key, without copying them."""
-
-    def __init__(self, values: Mapping[int, Points], rates: Mapping[int, Points]) -> None:
-        self._values, self._rates = values, rates
-
-    def __getitem__(self, key: Key) -> Points:
-        return (self._rates if key[1] == "r" else self._values)[key[0]]
-
-    def get(self, key: Key, default: Any = None) -> Any:
-        return (self._rates if key[1] == "r" else self._values).get(key[0], default)
-
-    def __iter__(self) -> Any:
-        return iter([*((s, "v") for s in self._values), *((s, "r") for s in self._rates)])
-
-    def __len__(self) -> int:
-        return len(self._values) + len(self._rates)
-
-
-def _one(row: Row | None) -> list[Row]:
-    return [row] if row is not None else []
-
-
-def _find(times: Any, t: float) -> int | None:
-    for i in range(len(times) - 1, max(-1, len(times) - 64), -1):
-        if times[i] == t:
-            return i
-        if times[i] < t:
-            return None
-    return None
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
-    return out
