@@ -215,7 +215,7 @@ def main() -> None:
         rollup(admin)
         done = maintain(admin, expire_after=timedelta(microseconds=1), cleanup_after=timedelta(microseconds=1))
         maint = time.perf_counter() - t1
-        size, rows = admin.execute(
+        size, rows = admin.execute(  # type: ignore[misc]
             "SELECT (SELECT sum(data_file_size_bytes) FROM ducklake_list_files('lake', 'samples_raw')), "
             "(SELECT count(*) FROM samples_raw)").fetchone()
 

@@ -166,7 +166,8 @@ def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     view = _view(app)
     bar = view.toolbar
     bar.open()
-    assert list(bar.saved.options) == ["overview (built-in)", "host (built-in)"], "the built-in layouts are listed before any is saved"
+    assert list(bar.saved.options) == ["overview (built-in)", "host (built-in)"], \
+        "the built-in layouts are listed before any is saved"
     view.card_action(view.cards[-1], "remove")
     bar.name.value = "mine"
     bar._save()
@@ -209,7 +210,8 @@ def test_layouts_save_load_default_export_import(app: AppContext) -> None:
     assert not bar.confirm_row.visible and "imported" in {i.name for i in app.layouts.list()}
     bar.run(bar._delete)
     bar.yes.clicks += 1
-    assert list(bar.saved.options) == ["mine", "overview (built-in)", "host (built-in)"] and "Deleted layout 'imported'" in bar.message.object
+    assert list(bar.saved.options) == ["mine", "overview (built-in)", "host (built-in)"]
+    assert "Deleted layout 'imported'" in bar.message.object
     assert from_file_json(json.dumps(exported)).name == "imported"
 
 

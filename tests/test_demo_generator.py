@@ -21,7 +21,7 @@ TINY = DemoConfig(days=1, hosts=2, step=300)
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[demo.DemoReport, duckdb.DuckDBPyConnection]:
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[demo.DemoReport, duckdb.DuckDBPyConnection]:  # type: ignore[misc]
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     report = demo.generate(path, CONFIG)
     con = duckdb.connect(str(path), read_only=True)
@@ -129,14 +129,14 @@ def test_incident_not_seen_on_other_hosts(demo_db: tuple[demo.DemoReport, duckdb
 def test_cpu_above_90_exactly_during_saturation(demo_db: tuple[demo.DemoReport, duckdb.DuckDBPyConnection]) -> None:
     _, con = demo_db
     sat = next(i for i in demo.INCIDENTS if i.kind == "cpu_saturation")
-    inside, outside = con.execute(
+    inside, outside = con.execute(  # type: ignore[misc]
         """SELECT min(value) FILTER (time >= ? AND time < ?), max(value) FILTER (time < ? OR time >= ?)
            FROM samples WHERE name = 'cpu_percent' AND host = ?""",
         [sat.start, sat.end, sat.start, sat.end, sat.host],
     ).fetchone()
     assert inside > 95 and outside < 90
     others = con.execute("SELECT max(value) FROM samples WHERE name = 'cpu_percent' AND host <> ?", [sat.host]).fetchone()
-    assert others[0] < 90
+    assert others[0] < 90  # type: ignore[index]
 
 
 def test_latency_rises_with_cpu(demo_db: tuple[demo.DemoReport, duckdb.DuckDBPyConnection]) -> None:
@@ -150,7 +150,7 @@ def test_latency_rises_with_cpu(demo_db: tuple[demo.DemoReport, duckdb.DuckDBPyC
 def test_executions_rows_tell_the_slow_tool_story(demo_db: tuple[demo.DemoReport, duckdb.DuckDBPyConnection]) -> None:
     report, con = demo_db
     slow = next(i for i in demo.INCIDENTS if i.kind == "slow_tool")
-    total, in_window, out_window, timeouts_out = con.execute(
+    total, in_window, out_window, timeouts_out = con.execute(  # type: ignore[misc]
         """SELECT count(*),
                   avg(duration_s) FILTER (tool = 'reindex' AND started >= ? AND started < ?),
                   avg(duration_s) FILTER (tool = 'reindex' AND (started < ? OR started >= ?)),
@@ -178,7 +178,7 @@ def test_executions_rows_tell_the_slow_tool_story(demo_db: tuple[demo.DemoReport
 )
 def test_bad_arguments_are_refused_clearly(change: dict[str, object], message: str) -> None:
     with pytest.raises(DemoArgumentError, match=re.escape(message)):
-        demo.check_config(DemoConfig()._replace(**change))
+        demo.check_config(DemoConfig()._replace(**change))  # type: ignore[arg-type]
 
 
 def test_existing_file_needs_force(tmp_path: Path) -> None:
@@ -220,7 +220,7 @@ def test_cli_end_now_aligns_the_range(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     with duckdb.connect(str(path), read_only=True) as con:
-        newest = con.execute("SELECT max(time) FROM samples_raw").fetchone()[0]
+        newest = con.execute("SELECT max(time) FROM samples_raw").fetchone()[0]  # type: ignore[index]
     assert before - timedelta(minutes=10) < newest <= before
     assert newest.timestamp() % 300 == 0
 

@@ -51,10 +51,10 @@ class Capturing(OTLPMetricExporter):
 
     sent: list[Any]
 
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:  # type: ignore[override]
         self.sent.append(encode_metrics(metrics_data))
         result = super().export(metrics_data, timeout_millis, **kwargs)
-        self.results.append(result)
+        self.results.append(result)  # type: ignore[attr-defined]
         return result
 
 
@@ -79,7 +79,7 @@ def run_sdk(api: OwnerApi, *, delta: bool = False) -> Capturing:
                          headers={"Authorization": f"Bearer {api.token}"},
                          preferred_temporality={Counter: temporality, Histogram: temporality,
                                                 UpDownCounter: AggregationTemporality.CUMULATIVE})
-    exporter.sent, exporter.results = [], []
+    exporter.sent, exporter.results = [], []  # type: ignore[attr-defined]
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
     resource = Resource.create({"service.name": "checkout", "service.namespace": "shop",
                                 "service.instance.id": "pod-7", "host.name": "web-3",
@@ -106,7 +106,7 @@ def run_sdk(api: OwnerApi, *, delta: bool = False) -> Capturing:
         temperature[0] += round_
         assert reader.force_flush()
     provider.shutdown()
-    assert exporter.results == [MetricExportResult.SUCCESS] * len(exporter.results) and exporter.sent
+    assert exporter.results == [MetricExportResult.SUCCESS] * len(exporter.results) and exporter.sent  # type: ignore[attr-defined]
     return exporter
 
 

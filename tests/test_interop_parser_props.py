@@ -112,7 +112,7 @@ class _Fixed:
 @given(families())
 def test_custom_collector_pages_parse_the_same(fams: list[Any]) -> None:
     registry = CollectorRegistry()
-    registry.register(_Fixed(fams))  # type: ignore[arg-type]
+    registry.register(_Fixed(fams))
     same(generate_latest(registry).decode(), openmetrics=False)
     same(generate_openmetrics(registry).decode(), openmetrics=True)
 

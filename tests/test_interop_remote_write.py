@@ -40,7 +40,7 @@ def request_of(series: list[tuple[dict[str, str], list[tuple[float, int]]]], exe
         ts = req.timeseries.add()
         for name, value in labels.items():
             ts.labels.add(name=name, value=value)
-        for value, when in samples:
+        for value, when in samples:  # type: ignore[assignment]
             ts.samples.add(value=value, timestamp=when)
         if exemplar:
             ts.exemplars.add(value=1.0, timestamp=1)
@@ -153,7 +153,7 @@ def test_a_resend_is_dropped_as_duplicates_and_new_samples_append(receiver: Rece
     assert receiver.post(request_of([up(0, T0 + 15_000)]))[0] == 204
     assert sorted((r[2]["instance"], r[3], r[4]) for r in receiver.rows()) == [
         ("db1:9100", T0, 1.0), ("db1:9100", T0 + 15_000, 0.0), ("db2:9100", T0, 1.0)]
-    counts = receiver.service.remote_write.counts.values  # type: ignore[union-attr]
+    counts = receiver.service.remote_write.counts.values
     assert counts["duplicates"] == 2 and counts["samples"] == 3
 
 
@@ -182,7 +182,7 @@ def test_within_a_request_older_samples_of_a_series_are_dropped_and_stale_marker
     status, _ = receiver.post(request_of([(labels, [(1.0, T0 + 2), (2.0, T0 + 1), (3.0, T0 + 3), (stale, T0 + 4)])]))
     assert status == 204
     assert [(r[3], r[4]) for r in receiver.rows()] == [(T0 + 2, 1.0), (T0 + 3, 3.0)]
-    counts = receiver.service.remote_write.counts.values  # type: ignore[union-attr]
+    counts = receiver.service.remote_write.counts.values
     assert counts["out_of_order"] == 1 and counts["nonfinite"] == 1
 
 
@@ -191,7 +191,7 @@ def test_series_the_store_refuses_are_skipped_not_fatal(receiver: Receiver) -> N
     no_name = ({"job": "x"}, [(1.0, T0)])
     assert receiver.post(request_of([bad, no_name, up(1, T0)]))[0] == 204
     assert [r[1] for r in receiver.rows()] == ["up"]
-    assert receiver.service.remote_write.counts.values["refused"] == 2  # type: ignore[union-attr]
+    assert receiver.service.remote_write.counts.values["refused"] == 2
 
 
 def test_the_route_needs_the_owner_api_token(receiver: Receiver) -> None:
@@ -309,7 +309,7 @@ def test_an_owner_restarted_with_api_port_and_token_file_keeps_both_for_remote_w
             body = bytes(cramjam.snappy.compress_raw(request_of([up(1, now + start * 15_000)]).SerializeToString()))
             assert request(port, "POST", REMOTE_WRITE_PATH, token, "application/x-protobuf", body, 30).status == 204
             store = ctx.owner.store
-            counted = wait_for(lambda store=store: store.query(
+            counted = wait_for(lambda store=store: store.query(  # type: ignore[misc]
                 "SELECT value FROM latest WHERE name = 'monitorkit_receiver_requests_total' "
                 "AND labels['outcome'] = 'ok'"), 30, "the receiver's counter written on a tick")
             assert counted == [(1.0,)]  # counts start again with each owner

@@ -119,7 +119,7 @@ def test_recording_is_committed_small_and_readable() -> None:
 
     path = ROOT / "data" / "recording.parquet"
     assert path.stat().st_size < 5_000_000
-    names, span = duckdb.sql(
+    names, span = duckdb.sql(  # type: ignore[misc]
         f"SELECT count(DISTINCT name), epoch(max(time) - min(time)) FROM read_parquet('{path}')"
     ).fetchone()
     assert names >= 20 and span >= 240

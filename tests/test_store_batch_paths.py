@@ -20,7 +20,7 @@ def test_times_ids_and_values_round_trip_whatever_the_batch_size(tmp_path: Path,
     # Runs of a shared time (a collector tick), times in another zone, two series interleaved.
     batch = [Sample((T0 + timedelta(seconds=i // 3)).astimezone(PLUS2 if i % 2 else UTC),
                     "m" if i % 2 else "n", {"k": str(i % 5)}, i / 4, "h") for i in range(n)]
-    infos = []
+    infos = []  # type: ignore[var-annotated]
     with Store(tmp_path / "m.duckdb", hooks=[infos.append]) as store:
         store.write(batch)
         store.flush()

@@ -167,7 +167,7 @@ def test_file_size_stays_bounded_over_repeated_compactions(tmp_db: Path) -> None
     with open_store(tmp_db, **{"retention.raw": "2d"}) as store:
         for day in range(10):
             start = DAY0 + timedelta(days=day)
-            store.submit(lambda con, start=start: add_day(con, start)).result()
+            store.submit(lambda con, start=start: add_day(con, start)).result()  # type: ignore[misc]
             now = start + timedelta(days=1, minutes=1)
             assert store.compact(now).days == 1
             store.enforce_retention(now)

@@ -231,8 +231,8 @@ def test_batch_failing_in_the_writer_is_counted_and_forgotten(store: Store) -> N
     store.write([GOOD])
     store.flush()
     # validate=False lets a bad value reach the writer: the commit fails after creating the series.
-    bad = [Sample(T, "late_metric", {"b": "1", "a": "2"}, 1.0), Sample(T, "late_metric", {"a": "2", "b": "1"}, "x")]
-    store.write(bad, validate=False)  # type: ignore[list-item]
+    bad = [Sample(T, "late_metric", {"b": "1", "a": "2"}, 1.0), Sample(T, "late_metric", {"a": "2", "b": "1"}, "x")]  # type: ignore[arg-type]
+    store.write(bad, validate=False)
     with pytest.raises(StoreWriteError, match="samples were not stored: ConversionException"):
         store.flush()  # nothing unstored is acknowledged
     assert store.writer.dropped == 2 and store.writer.last_error is not None

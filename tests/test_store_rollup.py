@@ -39,7 +39,7 @@ def generate(seed: int, hours: float = 3.5, start: datetime = START) -> list[Sam
         vals = rng.normal(0, 1000, size=len(offsets)) * rng.choice([1e-3, 1.0, 1e6])
         for off, val in zip(offsets, vals, strict=True):
             out.append(Sample(start + timedelta(microseconds=int(off * 1e6)), name, labels, float(val)))
-    rng.shuffle(out)  # type: ignore[arg-type]
+    rng.shuffle(out)
     return out
 
 

@@ -18,12 +18,12 @@ GOOD = Sample(NOW, "jobs_total", {"queue": "a"}, 1.0, "h")
     [
         (GOOD._replace(value=float("nan")), InvalidValueError),
         (GOOD._replace(value=float("inf")), InvalidValueError),
-        (GOOD._replace(value="1"), InvalidValueError),
+        (GOOD._replace(value="1"), InvalidValueError),  # type: ignore[arg-type]
         (GOOD._replace(value=True), InvalidValueError),
         (GOOD._replace(time=NOW.replace(tzinfo=None)), InvalidValueError),
-        (GOOD._replace(labels={"queue": 1}), InvalidLabelError),
-        (GOOD._replace(labels={"queue": ["a"]}), InvalidLabelError),
-        (GOOD._replace(labels=[("queue", "a")]), InvalidLabelError),
+        (GOOD._replace(labels={"queue": 1}), InvalidLabelError),  # type: ignore[dict-item]
+        (GOOD._replace(labels={"queue": ["a"]}), InvalidLabelError),  # type: ignore[dict-item]
+        (GOOD._replace(labels=[("queue", "a")]), InvalidLabelError),  # type: ignore[arg-type]
     ],
 )
 def test_a_cached_series_still_refuses_bad_parts(bad: Sample, error: type[Exception]) -> None:

@@ -58,7 +58,7 @@ def test_submit_commits_pending_samples_first_and_close_writes_the_rest(tmp_path
     with Store(db, settings=isolated_settings()) as store:
         store.writer.set_flush_interval(3600)
         store.write(tick(0))
-        seen = store.submit(lambda con: con.execute("SELECT count(*) FROM samples_raw").fetchone()[0])
+        seen = store.submit(lambda con: con.execute("SELECT count(*) FROM samples_raw").fetchone()[0])  # type: ignore[index]
         assert seen.result(30) == 5  # a task sees every sample queued before it
         store.write(tick(1))
     with Store(db, settings=isolated_settings()) as store:

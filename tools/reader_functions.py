@@ -3,7 +3,8 @@
 state outside the query (settings, variables, sequences, sleeping, the server, SQL (de)serialisation).
 
 The printed list is committed as monitorkit/owner/reader_functions.txt and reviewed; a function a future
-DuckDB adds is refused until it is added there. Run: `.venv/bin/python tools/reader_functions.py > monitorkit/owner/reader_functions.txt`
+DuckDB adds is refused until it is added there.
+Run: `.venv/bin/python tools/reader_functions.py > monitorkit/owner/reader_functions.txt`
 """
 
 from __future__ import annotations

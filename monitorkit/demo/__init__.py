@@ -186,12 +186,12 @@ def generate(
         for done, table in _arrow_chunks(config, data, ids):
             future = store.submit(partial(_insert_raw, table=table))
             if pending is not None:  # one batch in flight while the next is built
-                written += int(pending.result())  # type: ignore[call-overload]
+                written += int(pending.result())
             pending = future
             if progress:
                 progress(done, total)
         if pending is not None:
-            written += int(pending.result())  # type: ignore[call-overload]
+            written += int(pending.result())
         store.rollup(config.end + timedelta(minutes=1))
         executions = int(store.submit(lambda con: _insert_runs(con, config, data.runs)).result())
         if progress:

@@ -272,7 +272,7 @@ def start(
             settings = load_settings()
             db_path = db_path or settings.get("instrument.db") or settings.get("store.path")
             interval = interval or float(settings.get("instrument.interval", 1.0))
-        sender = Sender(db_path, registry=reg, interval=interval, **options)  # type: ignore[arg-type]
+        sender = Sender(db_path, registry=reg, interval=interval, **options)
         _SENDERS[id(reg)] = sender
         return sender.start()
 

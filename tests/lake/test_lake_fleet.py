@@ -34,7 +34,7 @@ from monitorkit.samples import HOST, utcnow
 pytestmark = pytest.mark.slow
 
 
-def _hub_settings(cfg: LakeConfig, folder: Path):  # type: ignore[no-untyped-def]
+def _hub_settings(cfg: LakeConfig, folder: Path):
     return isolated_settings(**{"lake.catalog": cfg.catalog, "lake.data_path": cfg.data_path,
                                 "hub.db": str(folder / "hub.duckdb"), "rules.defaults": False, "rules.dirs": []})
 
@@ -97,7 +97,7 @@ def _local_rows(folder: Path, host: str) -> int:
 
 
 def test_a_postgres_outage_degrades_health_and_the_lake_catches_up(
-    tmp_path: Path, lake_cfg: LakeConfig, postgres,  # type: ignore[no-untyped-def]
+    tmp_path: Path, lake_cfg: LakeConfig, postgres,
 ) -> None:
     hosts = ["host-a", "host-b"]
     procs = [spawn_host(tmp_path, lake_cfg, host) for host in hosts]

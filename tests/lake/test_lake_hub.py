@@ -70,7 +70,7 @@ def test_a_fleet_rule_fires_with_the_host_label_and_notifies_a_webhook(
         "-- name: fleet_cpu_high\n-- kind: resource\n-- severity: warning\n"
         "-- summary: CPU on {{ host }} at {{ value }}%\n" + CPU_RULE)
     with Webhook() as hook:
-        settings = lake_settings(lake_cfg, tmp_path, **{"rules.dirs": [str(rules)], "rules.defaults": False},
+        settings = lake_settings(lake_cfg, tmp_path, **{"rules.dirs": [str(rules)], "rules.defaults": False},  # type: ignore[arg-type]
                                  **alerting_to(hook.url))
         with Hub(settings) as hub:
             hub.evaluate()
@@ -123,11 +123,11 @@ def test_maintenance_merges_files_and_keeps_every_row(
     store.flush()
     for minute in range(19, 0, -1):
         shipper.ship(now - timedelta(minutes=minute))  # one small file per ship
-    settings = lake_settings(lake_cfg, tmp_path, **{"hub.expire_snapshots_after": "1ms",
+    settings = lake_settings(lake_cfg, tmp_path, **{"hub.expire_snapshots_after": "1ms",  # type: ignore[arg-type]
                                                     "hub.cleanup_files_after": "1ms"})
     reader = connect_lake(settings=settings)
     before = per_host(reader)
-    files = lambda: reader.execute("SELECT count(*) FROM ducklake_list_files('lake', 'samples_raw')").fetchone()[0]  # noqa: E731
+    files = lambda: reader.execute("SELECT count(*) FROM ducklake_list_files('lake', 'samples_raw')").fetchone()[0]  # type: ignore[index]  # noqa: E731
     parquet = lambda: len(list(Path(lake_cfg.data_path).rglob("*.parquet")))  # noqa: E731
     assert files() >= 15
     on_disk = parquet()
@@ -149,10 +149,10 @@ def test_retention_deletes_past_each_tier_and_keeps_the_watermarks(
     store.write(cpu(now - timedelta(hours=3), 3 * 3600, 20.0, step=30))
     store.flush()
     shipper.ship(now)
-    with Hub(lake_settings(lake_cfg, tmp_path, **{"retention.raw": "1h", "hub.ship_log_keep": "1ms"})) as hub:
+    with Hub(lake_settings(lake_cfg, tmp_path, **{"retention.raw": "1h", "hub.ship_log_keep": "1ms"})) as hub:  # type: ignore[arg-type]
         deleted = hub.enforce_retention(now)
-        oldest = hub.lake.execute("SELECT min(time) FROM samples_raw").fetchone()[0]
-        watermark = hub.lake.execute("SELECT max(upper) FROM ship_log WHERE shipper = 'host-a'").fetchone()[0]
+        oldest = hub.lake.execute("SELECT min(time) FROM samples_raw").fetchone()[0]  # type: ignore[index]
+        watermark = hub.lake.execute("SELECT max(upper) FROM ship_log WHERE shipper = 'host-a'").fetchone()[0]  # type: ignore[index]
     assert deleted["raw"] == 240  # 2 h of samples every 30 s
     assert oldest >= now - timedelta(hours=1)
     assert watermark == shipper.watermark

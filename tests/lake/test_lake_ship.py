@@ -146,7 +146,7 @@ def test_tool_runs_ship_once_even_when_they_arrive_late(host_store: Store, lake_
     host_store.write(ticks(now - timedelta(minutes=2), 100, series=1))
 
     def run(i: int, ended: object) -> Execution:
-        return Execution(f"run-{i}", "backup", ended - timedelta(seconds=2), 2.0, "ok", None, None, {}, HOST, 1)  # type: ignore[operator]
+        return Execution(f"run-{i}", "backup", ended - timedelta(seconds=2), 2.0, "ok", None, None, {}, HOST, 1)  # type: ignore[arg-type, operator]
 
     write_executions(host_store, [run(1, now - timedelta(minutes=1)), run(2, now - timedelta(seconds=50))]).result()
     host_store.flush()
