@@ -63,10 +63,14 @@ def test_health_and_metrics_answer_on_loopback(server: Served) -> None:
     wait_for(lambda: json.loads(server.get("/healthz")[2]).get("components"), 30, "no health components")
     status, _, body = server.get("/healthz")
     health = json.loads(body)
-    assert status == 200 and health["status"] == "ok" and health["source"] in ("collector_up", "health_status")
+    assert status == 200 and health["status"] == "ok" and health["source"] in ("collector_up+owner", "health_status+owner")
+    assert {"writer", "quack"} <= {c["component"] for c in health["components"]}, "the owner's own parts, from memory"
     status, headers, body = server.get("/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert b"# TYPE cpu_percent gauge" in body and b"monitorkit_dashboard_polls_total" in body
+    # *_percent gauges are exposed in base units as *_ratio (promtool check metrics, docs/interop.md)
+    wait_for(lambda: b"# TYPE cpu_ratio gauge" in server.get("/metrics")[2], 30, "no collected metric on /metrics")
+    status, headers, body = server.get("/metrics")
+    assert b"# TYPE cpu_ratio gauge" in body and b"monitorkit_dashboard_polls_total" in body
 
 
 def _page_status(page: object) -> dict[str, int]:
