@@ -119,6 +119,8 @@ def test_in_the_browser(server: Served, tmp_path: Path) -> None:
         # Acknowledge the seeded firing alert; the rule engine records who did.
         ack = page.locator(".mk-ack button").first
         expect(ack).to_be_enabled(timeout=30_000)
+        page.locator(".mk-who-input").fill("admin")  # acknowledgements record the name typed in 'Your name'
+        page.locator(".mk-who-input").press("Tab")
         ack.click()
         expect(page.locator(".mk-alert").first).to_contain_text("acknowledged by admin", timeout=15_000)
         con = connect(server.db)
