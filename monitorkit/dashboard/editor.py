@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, Protocol
 
 import panel as pn
+from panel.io.document import unlocked
 
 from monitorkit.dashboard.errors import LayoutError
 from monitorkit.dashboard.grid import Card, CardGrid
@@ -181,7 +182,8 @@ class LayoutToolbar:
     def run(self, action: Callable[[], str]) -> None:
         """Run a layout action and report its outcome (plain text: names come from users and files)."""
         try:
-            text = action()
+            with unlocked():  # see _edit
+                text = action()
         except LayoutError as exc:
             self.message.object = f"<span class='mk-error'>{html.escape(str(exc), quote=False)}</span>"
             return
@@ -208,11 +210,17 @@ class LayoutToolbar:
     # -- panels ---------------------------------------------------------------------------
 
     def _edit(self, event: Any) -> None:
+        # Panel runs widget callbacks without Bokeh's document lock; the charts' figures are plain Bokeh
+        # models, so changes to them go out through unlocked() (as Panel's own updates do), never raise.
+        with unlocked():
+            self._editing(bool(event.new))
+
+    def _editing(self, on: bool) -> None:
         self.targets()
-        self.edit_row.visible = bool(event.new)
+        self.edit_row.visible = on
         if self.grid is not None:
-            self.grid.editing(bool(event.new))
-            if event.new:
+            self.grid.editing(on)
+            if on:
                 self._targeted()
 
     def targets(self) -> None:
@@ -238,15 +246,17 @@ class LayoutToolbar:
             self.target.value = id(card)
 
     def _add(self, event: Any = None) -> None:
-        self.host.add_panel(PanelSpec(str(self.add_kind.value)))
-        self.targets()
+        with unlocked():
+            self.host.add_panel(PanelSpec(str(self.add_kind.value)))
+            self.targets()
 
     def _act(self, action: str, event: Any = None) -> None:
         card = self._chosen()
         if card is not None:
-            self.host.card_action(card, action)
-            self.targets()
-            self._targeted()
+            with unlocked():
+                self.host.card_action(card, action)
+                self.targets()
+                self._targeted()
 
     # -- layouts --------------------------------------------------------------------------
 

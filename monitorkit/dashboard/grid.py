@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import panel as pn
 import param
+from panel.io.document import unlocked
 from panel.layout.gridstack import GridStack
 
 from monitorkit.dashboard.layouts import GRID_COLUMNS, MAX_HEIGHT, MIN_HEIGHT, ROW, PanelSpec
@@ -107,12 +108,18 @@ def place(sizes: Sequence[tuple[int | None, int | None, int, int]]) -> list[Box]
     return [box for box in out if box is not None]
 
 
+def current(report: Sequence[dict[str, Any]], generation: int) -> bool:
+    """Tell whether a browser's report is about arrangement ``generation`` (not one Python has replaced since)."""
+    return bool(report) and all(item.get("gen", generation) == generation for item in report)
+
+
 class PanelGrid(GridStack):
     """Panel's GridStack with fixed rows of ``row_height`` pixels and a highlighted ``selected`` card."""
 
     row_height = param.Integer(default=ROW, doc="Pixels per grid row.")
     selected = param.String(default="", doc="The data-id of the highlighted card ('' for none).")
     places = param.Dict(default={}, doc="Where each card goes, by data-id: [x, y, w, h] in cells.")
+    generation = param.Integer(default=0, doc="Counts the arrangements Python sent; reports name the one they saw.")
 
     _template = f"""
     <div id="grid" class="grid-stack" style="width: 100%">
@@ -136,10 +143,11 @@ class PanelGrid(GridStack):
           const items = []
           for (const node of gridstack.engine.nodes) {
             items.push({id: node.el.getAttribute('data-id'), x0: node.x, y0: node.y, x1: node.x + node.w,
-                        y1: node.y + node.h})
+                        y1: node.y + node.h, gen: data.generation})
           }
           data.state = items
         }
+        state.sync = sync_state
         gridstack.on('resizestop', () => { sync_state(); view.invalidate_layout() })
         gridstack.on('dragstop', () => sync_state())
         // A click on a card while editing chooses it (the toolbar's buttons then act on it).
@@ -186,6 +194,7 @@ class PanelGrid(GridStack):
           if (p) state.gridstack.update(el, {x: p[0], y: p[1], w: p[2], h: p[3]})
         }
         state.gridstack.batchUpdate(false)
+        state.sync()
         """,
         "remove": "state.gridstack.destroy()",
     }
@@ -194,6 +203,8 @@ class PanelGrid(GridStack):
     def _update_objects(self) -> None:
         # Panel's own version fails on an id it does not know: a drag that ends while a new layout is
         # being sent reports the cards of the old one.
+        if not current(self.state, self.generation):
+            return
         by_id = {str(id(obj)): obj for obj in self}
         moved = {(p["y0"], p["x0"], p["y1"], p["x1"]): by_id[p["id"]] for p in self.state if p.get("id") in by_id}
         if len(moved) == len(by_id):
@@ -229,6 +240,7 @@ class CardGrid:
             card.x, card.y, card.width = x, y, w
         cards.sort(key=lambda c: (c.y or 0, c.x or 0))
         boxes = self._boxes(cards)
+        self.view.generation += 1  # what the browser reports from now on is about this arrangement
         self.view.objects = {(y, x, y + h, x + w): c.view for c, (x, y, w, h) in zip(cards, boxes, strict=True)}
         self.view.places = self._places(cards, boxes)
 
@@ -267,10 +279,17 @@ class CardGrid:
         self.show(cards)
 
     def _moved(self, event: Any) -> None:
+        # Panel calls this without Bokeh's document lock; resizing touches the charts' Bokeh figures.
+        with unlocked():
+            self._take(event.new or [])
+
+    def _take(self, report: list[dict[str, Any]]) -> None:
         # The browser's places after a drag or resize: GridStack has packed them already.
+        if not current(report, self.view.generation):
+            return
         by_id = {str(id(c.view)): c for c in self.cards}
         changed = False
-        for item in event.new or ():
+        for item in report:
             card = by_id.get(str(item.get("id")))
             if card is None:
                 continue
