@@ -219,3 +219,113 @@ def test_an_api_key_is_needed_to_save_layouts(server: Served) -> None:
         urllib.request.urlopen(request, timeout=30)
     assert info.value.code == 401, "the login token is not the API key"
     assert http_get(server.url + "/api/layouts")[0] == 405
+
+
+# Through Bokeh's own document: for every figure, its Line glyphs and how many finite points each draws.
+GLYPHS = """() => { const out = {}; for (const doc of Bokeh.documents) for (const m of doc._all_models.values()) {
+  if (!(m.renderers && m.toolbar && m.title)) continue;
+  let lines = 0, points = 0, hidden = 0;
+  for (const r of m.renderers) { if (!r.glyph || r.glyph.constructor.__name__ !== 'Line') continue;
+    const y = r.glyph.y && r.glyph.y.field; if (!y) continue;
+    lines++; if (!r.visible) hidden++;
+    for (const v of (r.data_source.data[y] || [])) if (Number.isFinite(v)) points++; }
+  out[m.title.text || m.id] = {lines, points, hidden}; } return out; }"""
+TOOLTIP = """() => { const found = []; const walk = (root) => { for (const el of root.querySelectorAll('*')) {
+  const c = (el.className && el.className.toString()) || '';
+  if (c.includes('bk-tooltip-content')) found.push(el.innerText);
+  if (el.shadowRoot) walk(el.shadowRoot); } }; walk(document); return found; }"""
+BOKEH_WARNINGS = ("could not set initial ranges", "nonexistent", "MISSING_RENDERERS", "W-1", "E-1")
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("demo")
+    made = CliRunner().invoke(main, ["demo", "--db", str(folder / "monitorkit.duckdb"), "--end", "now", "--step", "60",
+                                     "--quiet"], catch_exceptions=False)
+    assert made.exit_code == 0, made.output
+    with served(folder, rules=False) as s:
+        yield s
+
+
+def _settle(page: object, seconds: float = 3.0) -> None:
+    page.wait_for_timeout(seconds * 1000)  # type: ignore[attr-defined]
+
+
+@pytest.mark.browser
+def test_charts_read_like_grafanas_at_every_range(demo_server: Served) -> None:
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    server = demo_server
+    messages: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.on("console", lambda m: messages.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+        page.set_default_timeout(180_000)
+        expect.set_options(timeout=180_000)
+        page.goto(f"{server.url}/?token={server.token}")
+        page.locator(".mk-chart-cpu-busy canvas").first.wait_for(state="attached")
+
+        # The demo's hosts are listed (their data is days old for the cache); switch to one, then to long ranges.
+        page.locator(".mk-host select").select_option("web-1")
+        for rng, buckets in (("7d", 250), ("30d", 60)):  # 3 days in 15-min steps, then in 1-h steps
+            page.locator(".mk-range select").select_option(rng)
+            cpu = "CPU busy  ·  cpu_percent"
+            wait_for(lambda: page.evaluate(GLYPHS).get(cpu, {}).get("points", 0) >= buckets, 120,  # noqa: B023
+                     f"CPU busy does not draw the demo's 3 days at {rng}", every=1)
+
+            def empty() -> list[str]:
+                return [title for title, c in page.evaluate(GLYPHS).items() if c["lines"] and not c["points"]]
+
+            wait_for(lambda: not empty(), 60, f"charts with series but nothing drawn at {rng}: {empty()}", every=1)
+            drawn = page.evaluate(GLYPHS)
+            assert sum(1 for c in drawn.values() if c["points"]) >= 8, drawn
+
+        # Hover: one tooltip with every series of the chart at the cursor, in the chart's unit.
+        box = page.locator(".mk-chart-memory canvas").first.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.5)
+        wait_for(lambda: any("GiB" in t or "MiB" in t for t in page.evaluate(TOOLTIP)), 30, "no tooltip in bytes", every=0.5)
+        tip = next(t for t in page.evaluate(TOOLTIP) if "iB" in t)
+        assert "used" in tip and "available" in tip and "time" in tip, tip
+
+        # A legend entry hides its series.
+        page.locator(".mk-chart-memory .mk-legend button").first.click()
+        wait_for(lambda: page.evaluate(GLYPHS)["Memory  ·  memory_available_bytes, memory_free_bytes..."]["hidden"] == 1,
+                 30, "the legend did not hide the series", every=0.5)
+
+        # The console joins and reads metric_range, as monitorkit.connect() does; Ctrl+Enter runs.
+        sql = page.locator(".mk-sql textarea")
+        answers = [0]
+
+        def run(query: str, key: str = "Control+Enter") -> object:
+            sql.fill(query)
+            if key:
+                sql.press(key)
+            else:
+                page.locator(".mk-run button").click()
+            answers[0] += 1
+            answer = page.locator(f"[data-run='{answers[0]}']")
+            answer.wait_for(state="attached")
+            return answer
+
+        joined = run("SELECT s.host, count(*) AS n FROM samples_raw r JOIN series s USING (series_id) GROUP BY ALL ORDER BY 1")
+        assert int(joined.get_attribute("data-rows") or 0) >= 3, "web-1, db-1, worker-1 at least"  # type: ignore[attr-defined]
+        ranged = run("FROM metric_range('cpu_percent', now() - INTERVAL 3 DAY, now(), step := 3600) WHERE host = 'web-1'", "")
+        assert int(ranged.get_attribute("data-rows") or 0) >= 60  # type: ignore[attr-defined]
+        run("SELECT * FROM samples WHERE name = 'cpu_percnt'")
+        expect(page.locator("#mk-sql-hint")).to_contain_text("did you mean cpu_percent?")
+        run("DELETE FROM samples_raw")
+        expect(page.locator("#mk-sql-error")).to_contain_text("read-only")
+
+        # Back to a short live range and another host; then the tab closes.
+        page.locator(".mk-range select").select_option("15m")
+        page.locator(".mk-host select").select_option("db-1")
+        _settle(page, 5)
+        browser.close()
+    problems = [m for m in messages if m.startswith(("error", "pageerror")) or any(w in m for w in BOKEH_WARNINGS)]
+    assert not problems, f"the browser console reported: {problems[:10]}"
+    tracebacks = [line for line in server.stderr if "Traceback" in line or "Error" in line]
+    assert not tracebacks, "".join(server.stderr[-40:])

@@ -398,7 +398,7 @@ def test_sql_panel_shows_results_and_refusals(tmp_db: Path) -> None:
         feed = Feed(reader)
         feed.prime()
         assert owner.info is not None
-        console = SqlConsole.for_owner(owner.info.port, owner.info.token, feed.tables)
+        console = SqlConsole.in_owner(owner.store, feed.tables)
         panel = SqlPanel(PanelSpec("sql", options={"query": "FROM latest"}), _ctx(feed, console))
         asyncio.run(panel.run("SELECT name, count(*) AS n FROM samples GROUP BY name ORDER BY name"))
         assert panel.last_rows == 6 and "6 rows" in panel.message.object
@@ -407,6 +407,15 @@ def test_sql_panel_shows_results_and_refusals(tmp_db: Path) -> None:
         assert panel.chart.object is not None
         asyncio.run(panel.run("DELETE FROM samples_raw"))
         assert panel.last_rows == -1 and "read-only" in panel.message.object
+        assert panel.table.object is None and panel.chart.object is None, "the previous result is cleared"
+        asyncio.run(panel.run("SELECT * FROM samples WHERE name = 'cpu_percnt'"))
+        assert "did you mean cpu_percent?" in panel.message.object and "0 rows" in panel.message.object
+        asyncio.run(panel.run("SELECT s.name, r.value FROM samples_raw r JOIN series s USING (series_id) "
+                              "WHERE s.name = 'memory_percent'"))
+        assert panel.last_rows == 1 and panel.table.formatters["value"](30.0) == "30 %", "the unit of the one metric read"
+        asyncio.run(panel.run("SELECT max(value) AS rss_bytes FROM latest WHERE name = 'process_rss_bytes'"))
+        assert panel.table.formatters["rss_bytes"](2.0 ** 20) == "1 MiB"
+        assert [q.split()[0] for q in panel.ran][:2] == ["SELECT", "SELECT"] and len(panel.history.options) == len(panel.ran)
         assert panel.current_spec().options["query"] == "FROM latest"
         console.close()
 

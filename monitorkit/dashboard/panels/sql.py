@@ -147,6 +147,7 @@ class SqlPanel(PanelView):
         self.editor.param.watch(self._run, "runs")
         self.history.param.watch(self._recall, "value")
         self.last_rows = -1
+        self.done = 0  # answers shown (data-run in the message: a test or script tells this answer from the last)
         self.ran: list[str] = []
         body = pn.Column(self.editor, pn.Row(self.run_button, self.history, self.message, sizing_mode="stretch_width"),
                          self.hint, pn.Row(self.table, self.chart, sizing_mode="stretch_width"), sizing_mode="stretch_width")
@@ -197,17 +198,21 @@ class SqlPanel(PanelView):
             result = await asyncio.to_thread(console.run, sql)
         except QueryError as exc:
             self.last_rows = -1
+            self.done += 1
             self.table.object = None  # the previous result must not read as this query's
             self.chart.object = None
-            self.message.object = f"<span class='mk-error' id='mk-sql-error'>{html.escape(str(exc))}</span>"
+            self.message.object = (f"<span class='mk-error' id='mk-sql-error' data-run='{self.done}'>"
+                                   f"{html.escape(str(exc))}</span>")
             return
         finally:
             self.run_button.loading = False
         df = result.table.to_pandas()
         self.last_rows = len(df)
+        self.done += 1
         more = f" (first {len(df)} shown)" if result.truncated else ""
         hint = self._unknown(sql) if df.empty else ""
-        self.message.object = (f"<span class='mk-done' id='mk-sql-done' data-rows='{len(df)}'>{len(df)} rows{more} in "
+        self.message.object = (f"<span class='mk-done' id='mk-sql-done' data-rows='{len(df)}' data-run='{self.done}'>"
+                               f"{len(df)} rows{more} in "
                                f"{result.seconds * 1000:.0f} ms</span>{hint}")
         metric_unit = _unit_of(sql, self._catalog_units())
         units = {str(c): column_unit(str(c), metric_unit) for c in df.columns}
