@@ -324,3 +324,19 @@ def test_layout_files_written_before_places_still_load(tmp_path: Path) -> None:
     old = '{"name": "old", "version": 1, "panels": [{"kind": "cpu", "width": 6, "height": 320}]}'
     layout = from_file_json(old)
     assert layout.panels == (PanelSpec("cpu", 6, 320),) and layout.panels[0].x is None
+
+
+def test_built_in_names_are_not_saved_and_the_overview_can_be_the_default_again(store: Store) -> None:
+    from monitorkit.dashboard import layouts as lay
+
+    with pytest.raises(LayoutError, match="'overview' is a built-in layout"):
+        store.submit(lambda con: lay.save_layout(con, DEFAULT_LAYOUT)).result()
+    mine = Layout("mine", (PanelSpec("cpu"),))
+    store.submit(lambda con: lay.save_layout(con, mine, default=True)).result()
+    cur = store.cursor()
+    try:
+        assert lay.default_layout(cur) == mine and lay.find_layout(cur, "overview") == DEFAULT_LAYOUT
+        store.submit(lay.clear_default).result()
+        assert lay.default_layout(cur) == DEFAULT_LAYOUT and lay.find_layout(cur, "mine") == mine
+    finally:
+        cur.close()
