@@ -1,11 +1,14 @@
 """Make the pictures in the docs from the real app: the served dashboard (with application traffic) and a notebook plot.
 
-Run with ``make screenshots`` (needs Debian's chromium): writes docs/images/dashboard*.png and notebook_cpu_incident.png.
+Run with ``make screenshots`` (needs Debian's chromium): writes docs/images/dashboard*.png (the first screen with a
+tooltip, the whole overview, the host layout, Explore, the console, alerts, app metrics, layout editing) and
+notebook_cpu_incident.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import tempfile
@@ -76,6 +79,35 @@ def notebook_plot(browser: Any, tmp: Path) -> Path:
     return path
 
 
+def hover(page: Any, selector: str) -> None:
+    """Rest the mouse over the right part of a chart, so its tooltip lists every series."""
+    box = page.locator(selector).first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.45)
+    time.sleep(1.5)
+
+
+def explore(page: Any, url: str) -> None:
+    """Chart an application's own metric in an Explore panel: requests per second, summed by method."""
+    layout = {"name": "explore", "version": 1, "range": "15m", "panels": [
+        {"kind": "explore", "width": 12, "height": 420,
+         "options": {"metric": "protocol_requests_total", "group_by": ["method"], "agg": "sum"}},
+        {"kind": "explore", "width": 6, "height": 360,
+         "options": {"metric": "protocol_request_duration_seconds", "agg": "p95"}},
+        {"kind": "explore", "width": 6, "height": 360, "options": {"metric": "cpu_seconds_total", "group_by": ["mode"],
+                                                                  "agg": "sum", "filters": ["mode=user", "mode=system"]}},
+    ]}
+    path = IMAGES.parent / "explore-layout.json"
+    path.write_text(json.dumps(layout))
+    page.locator(".mk-layouts button").click()
+    page.locator(".mk-import input[type=file]").set_input_files(str(path))
+    path.unlink()
+    page.locator(".mk-card-explore canvas").first.wait_for(state="attached")
+    time.sleep(6)
+    hover(page, ".mk-card-explore canvas")
+    page.screenshot(path=IMAGES / "dashboard-explore.png", clip={"x": 0, "y": 0, "width": 1440, "height": 900})
+    page.goto(url + "/?layout=overview")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warmup", type=float, default=45.0, help="seconds of data before the screenshots")
@@ -90,29 +122,39 @@ def main() -> None:
         time.sleep(args.warmup)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 1000}, device_scale_factor=1)
-            page.set_default_timeout(120_000)
-            expect.set_options(timeout=120_000)
+            # What a new user sees on a laptop screen (the size the issues review at).
+            page = browser.new_page(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
+            page.set_default_timeout(180_000)
+            expect.set_options(timeout=180_000)
             page.goto(server.url + "/")
             page.screenshot(path=IMAGES / "dashboard-login.png")
             page.fill("#token", server.token)
             page.click("#login")
-            page.locator(".mk-card-cpu canvas").first.wait_for(state="attached")
+            page.locator(".mk-chart-cpu-busy canvas").first.wait_for(state="attached")
             time.sleep(6)
-            page.screenshot(path=IMAGES / "dashboard.png")  # the README's picture: what the first screen shows
+            hover(page, ".mk-chart-memory canvas")
+            page.screenshot(path=IMAGES / "dashboard.png")  # the README's picture: the first screen, a tooltip shown
+            page.mouse.move(5, 5)
             page.screenshot(path=IMAGES / "dashboard-overview.png", full_page=True)
             page.locator(".mk-card-app").screenshot(path=IMAGES / "dashboard-app.png")
             page.locator(".mk-card-alerts").screenshot(path=IMAGES / "dashboard-alerts.png")
             page.locator(".mk-sql textarea").fill(QUERY)
-            page.locator(".mk-run button").click()
+            page.locator(".mk-sql textarea").press("Control+Enter")
             expect(page.locator("#mk-sql-done")).to_contain_text("rows")
             time.sleep(2)
             page.locator(".mk-card-sql").screenshot(path=IMAGES / "dashboard-sql.png")
+            explore(page, server.url)
+            page.goto(server.url + "/?layout=host&range=15m")
+            page.locator(".mk-chart-disk-iops canvas").first.wait_for(state="attached")
+            time.sleep(6)
+            page.screenshot(path=IMAGES / "dashboard-host.png", full_page=True)
+            page.goto(server.url + "/")
+            page.locator(".mk-chart-cpu-busy canvas").first.wait_for(state="attached")
             page.locator(".mk-layouts button").click()
             page.locator(".mk-edit button").click()
             expect(page.locator(".mk-target select")).to_be_visible()
             time.sleep(2)
-            page.screenshot(path=IMAGES / "dashboard-layouts.png", clip={"x": 0, "y": 0, "width": 1600, "height": 560})
+            page.screenshot(path=IMAGES / "dashboard-layouts.png", clip={"x": 0, "y": 0, "width": 1440, "height": 600})
             print(notebook_plot(browser, Path(tmp)).relative_to(ROOT))
             browser.close()
         stop.set()
