@@ -16,7 +16,7 @@ from monitorkit.dashboard.app import AppContext, DashboardView, LayoutBackend
 from monitorkit.dashboard.console import SqlConsole
 from monitorkit.dashboard.errors import AlertActionError
 from monitorkit.dashboard.feed import Feed
-from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, Layout, PanelSpec, from_file_json
+from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, PANEL_KINDS, Layout, PanelSpec, from_file_json
 from monitorkit.dashboard.panels import AlertsPanel, AppPanel, ChartsPanel, HealthPanel, ProcessesPanel, SqlPanel, cached_metrics
 from monitorkit.dashboard.reader import StoreReader
 from monitorkit.dashboard.records import AlertRow
@@ -99,6 +99,8 @@ def test_panels_open_with_the_cached_history_and_stream_deltas(app: AppContext, 
     assert "data-seq='1'" in view.status.object and "data-points=" in view.status.object
     view.apply(app.feed.poll())
     assert len(line.source.data["t"]) == 11, "an empty delta adds nothing"
+    assert "data-seq='2'" in view.status.object and "no data yet" not in view.status.object, \
+        "a poll without new samples keeps the newest sample seen (a hub between lake batches)"
 
 
 def test_paused_views_do_not_stream(app: AppContext, store: Store) -> None:
@@ -156,6 +158,8 @@ def test_cards_move_resize_and_go(app: AppContext) -> None:
     layout = view.current_layout("edited")
     assert [(p.kind, p.width, p.height) for p in layout.panels] == [("memory", 6, 320), ("cpu", 8, 380)]
     assert list(bar.target.options) == ["1. Memory", "2. CPU"]
+    # A single owner has no lake: its menu offers every kind but the fleet overview.
+    assert set(bar.add_kind.options.values()) == set(PANEL_KINDS) - {"fleet"}
     bar.add_kind.value = "cores"
     bar.add.clicks += 1
     assert [p.kind for p in view.panels] == ["memory", "cpu", "cores"]
@@ -257,6 +261,7 @@ class _Host:
     def __init__(self) -> None:
         self.layout_name = "start"
         self.cards: list[Any] = []
+        self.panel_kinds = {"cpu": "CPU"}
         self.layouts = _Shelf()
         self.shown: list[Layout] = []
 
@@ -526,3 +531,12 @@ def test_explore_is_a_layout_kind_and_its_query_runs(tmp_db: Path) -> None:
         panel.metric.value = "net_bytes_recv_total"
         assert console.run(panel.sql("web1", None)).table.column_names == ["time", "series", "per_second"]
         console.close()
+
+
+def test_only_a_dashboard_over_a_lake_offers_the_fleet_overview(app: AppContext) -> None:
+    assert "fleet" not in _view(app, SMALL).panel_kinds
+    app.feed.fleet = object()  # type: ignore[attr-defined]  # what the hub's feed carries (its FleetSource)
+    try:
+        assert _view(app, SMALL).panel_kinds == PANEL_KINDS
+    finally:
+        del app.feed.fleet  # type: ignore[attr-defined]

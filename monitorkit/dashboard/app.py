@@ -76,6 +76,8 @@ class DashboardView:
         LIVE_VIEWS.add(self)
         self.app = app
         self.layout_name = layout.name
+        # The fleet overview needs a lake's hosts: a single owner's menu does not offer it.
+        self.panel_kinds = {k: v for k, v in lay.PANEL_KINDS.items() if k != "fleet" or getattr(app.feed, "fleet", None)}
         self.user = user
         self.series: dict[int, SeriesInfo] = {}
         self.cards: list[Card] = []
@@ -267,7 +269,8 @@ class DashboardView:
             self.points_streamed += sum(panel.apply(delta, rng) for panel in self.panels)
             if rng.live:
                 self.ctx.axes.slide(max(delta.polled_ms, delta.newest_ms or 0), rng.span * 1000)
-            self.status.object = self._status_html(delta.newest_ms, delta.polled_ms)
+            # A delta without samples (between a hub's lake batches) keeps the newest sample already seen.
+            self.status.object = self._status_html(delta.newest_ms or self.app.feed.newest_ms, delta.polled_ms)
 
     def poll(self) -> None:
         """Poll the feed and apply the delta (the notebook's periodic callback)."""

@@ -20,7 +20,6 @@ from monitorkit.dashboard.errors import LayoutError
 from monitorkit.dashboard.grid import Card, CardGrid
 from monitorkit.dashboard.layouts import (
     BUILTIN_LAYOUTS,
-    PANEL_KINDS,
     Layout,
     LayoutInfo,
     PanelSpec,
@@ -75,6 +74,7 @@ class LayoutHost(Protocol):
 
     layout_name: str
     cards: list[Card]
+    panel_kinds: dict[str, str]  # kind -> title of the panels this view can add (no fleet without a lake)
 
     @property
     def layouts(self) -> LayoutStore:
@@ -148,7 +148,8 @@ class LayoutToolbar:
                                        description=f"{label} (the highlighted panel)")
             button.on_click(partial(self._act, action))
             self.actions.append(button)
-        self.add_kind = pn.widgets.Select(label="Add panel", options={v: k for k, v in PANEL_KINDS.items()}, width=170)
+        self.add_kind = pn.widgets.Select(label="Add panel", options={v: k for k, v in host.panel_kinds.items()},
+                                        width=170)
         self.add = pn.widgets.Button(label="Add", width=60, css_classes=["mk-add"])
         hint = html_pane("<small>Drag a panel to move it, its lower right corner to resize it.</small>", width=170)
         self.edit_row = pn.Row(self.target, *self.actions, self.add_kind, self.add, hint, visible=False,
