@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from monitorkit.collectors.base import Collector
 from monitorkit.config import parse_duration
+from monitorkit.rules.staleness import SeriesTracker, submit_stale
 from monitorkit.samples import HOST, Sample, SampleValidator, utcnow
 from monitorkit.store import Store
 from monitorkit.store.compaction import floor_period
@@ -45,6 +46,9 @@ class CollectorState:
     errors_total: int = 0
     last_error: str | None = None
     last_duration: float = 0.0
+    # A collector is a target in Prometheus's terms: a series its previous collect wrote and this
+    # one lacks (all of them, when it fails) gets a stale marker at this collect's time.
+    seen: SeriesTracker = field(default_factory=SeriesTracker)
 
     @property
     def up(self) -> bool:
@@ -85,6 +89,9 @@ class Scheduler:
             # a slow collector, such as the process scan, does not delay the others' samples.
             out = self._run_collector(state, now, mono)
             self.store.write(out, validate=False)
+            gone = state.seen.vanished(out)
+            if gone:  # queued after the samples: the marker's series exist by the time it is written
+                submit_stale(self.store, gone, now)
             count += len(out)
         own = self._self_metrics(now)
         self.store.write(own, validate=False)

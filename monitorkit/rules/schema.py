@@ -252,3 +252,19 @@ def _parity(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE stale_markers (time TIMESTAMPTZ NOT NULL, series_id INTEGER NOT NULL)")
     for macro in STALE_MACROS:
         con.execute(macro)
+
+
+@SCHEMA.migration(31, "latest leaves out series ended by a stale marker")
+def _latest_honours_markers(con: duckdb.DuckDBPyConnection) -> None:
+    # The store's `latest` (store/schema.py) knows no markers; the rules set owns them, so it
+    # redefines the view here, same columns: a process group, NIC or target that vanished is
+    # no longer shown as current, until a new sample of it comes after its marker.
+    con.execute("""
+        CREATE OR REPLACE VIEW latest AS
+        SELECT s.host, s.name, s.labels, l.time, l.value, s.series_id
+        FROM (SELECT series_id, max(time) AS time, arg_max(value, time) AS value
+              FROM samples_raw GROUP BY series_id) l
+        JOIN series s USING (series_id)
+        LEFT JOIN (SELECT series_id, max(time) AS ended_at FROM stale_markers GROUP BY series_id) e
+          USING (series_id)
+        WHERE e.ended_at IS NULL OR e.ended_at < l.time""")

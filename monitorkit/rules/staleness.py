@@ -29,6 +29,7 @@ import duckdb
 
 from monitorkit.errors import StoreClosedError
 from monitorkit.samples import Sample
+from monitorkit.store.literals import bind
 
 if TYPE_CHECKING:
     from monitorkit.store import Store
@@ -46,13 +47,16 @@ class SeriesTracker:
     """Remember the series of a source's last report and tell which ones its next report lacks."""
 
     def __init__(self) -> None:
-        self.last: set[str] = set()
+        # Frozensets, not series keys: building JSON for every sample of every report costs about
+        # six times more (benchmarks/staleness_bench.py), and label order does not matter to a
+        # frozenset; only the few vanished series are turned into keys.
+        self.last: set[tuple[str, str, frozenset[tuple[str, str]]]] = set()
 
     def vanished(self, samples: Iterable[Sample]) -> list[str]:
         """Return the keys of the series the previous report had and ``samples`` lacks; remember ``samples``'."""
-        keys = {series_key(s.host, s.name, s.labels) for s in samples}
+        keys = {(s.host, s.name, frozenset(s.labels.items())) for s in samples}
         gone, self.last = self.last - keys, keys
-        return sorted(gone)
+        return sorted(series_key(host, name, dict(labels)) for host, name, labels in gone)
 
 
 def mark_stale(con: duckdb.DuckDBPyConnection, keys: Sequence[str], at: datetime) -> int:
@@ -62,9 +66,9 @@ def mark_stale(con: duckdb.DuckDBPyConnection, keys: Sequence[str], at: datetime
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'stale_markers' "
                        "AND schema_name = 'main'").fetchall()[0][0]:
         return 0  # a store without the rules' schema: no rule reads markers there
-    row = con.execute("INSERT INTO stale_markers SELECT ?::TIMESTAMPTZ, series_id FROM series "
-                      "WHERE series_key IN (SELECT unnest(?::VARCHAR[]))", [at, list(keys)]).fetchone()
-    con.execute("DELETE FROM stale_markers WHERE time < ?::TIMESTAMPTZ", [at - KEEP])
+    row = con.execute(bind("INSERT INTO stale_markers SELECT ?::TIMESTAMPTZ, series_id FROM series "
+                           "WHERE series_key IN (SELECT unnest(?::VARCHAR[]))", [at, list(keys)])).fetchone()
+    con.execute(bind("DELETE FROM stale_markers WHERE time < ?::TIMESTAMPTZ", [at - KEEP]))
     return int(row[0]) if row else 0
 
 

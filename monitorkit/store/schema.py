@@ -99,6 +99,7 @@ def _views(con: duckdb.DuckDBPyConnection) -> None:
                    r.sum / r.count AS avg, r.last, r.last_time, r.series_id
             FROM samples_{tier} r JOIN series s USING (series_id)"""
         )
+    # The rules set redefines `latest` to leave out series ended by a stale marker (rules/schema.py, 31).
     con.execute(
         """
         CREATE VIEW latest AS
