@@ -34,6 +34,9 @@ from rich.table import Table
 
 from monitorkit.owner.sidecar import read_owner
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from shared_helpers import wait_for  # the one poll of tests and benchmarks
+
 VENV_BIN = Path(sys.executable).parent
 GRACE = 5.0  # seconds after startup before the window opens: imports and first scans are not steady state
 
@@ -79,15 +82,6 @@ def find(binary: str) -> str | None:
     """Return the path of ``binary`` in the venv or on PATH."""
     local = VENV_BIN / binary
     return str(local) if local.exists() else shutil.which(binary)
-
-
-def wait_for(check: object, timeout: float, what: str) -> None:
-    """Poll ``check()`` until true (liveness polling of a starting process)."""
-    deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
-        time.sleep(0.1)
 
 
 # The owner with the default collectors and only the ingest service: what collecting costs without rules.

@@ -25,7 +25,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Served, Watcher, metrics, served, wait_for  # noqa: E402
+from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Served, Watcher, metrics, served  # noqa: E402
+from shared_helpers import wait_for  # noqa: E402
 
 PAGE_PROBE = """() => {
   window.__mk_lags = [];

@@ -12,10 +12,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from shared_helpers import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -95,13 +97,6 @@ def handshake(url: str, origin: str, path: str = "/ws") -> int:
         con.close()
 
 
-def child_env() -> dict[str, str]:
-    """Return the environment of a child: no MONITORKIT_* leaking in, unbuffered output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITORKIT_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def write_config(folder: Path, *, interval: float = 1.0, session_lifetime: str = "1s", rules: bool = True) -> Path:
     """Write a monitorkit.toml for a test server (fast session cleanup, the seeded alert rule) and return it."""
     rules_dir = folder / "rules"
@@ -177,16 +172,6 @@ def metrics(server: Served) -> dict[str, float]:
             name, value = line.split(" ")[:2]
             out[name] = float(value)
     return out
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, message: str, every: float = 0.1) -> None:
-    """Poll ``predicate`` until true or fail with ``message`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(every)
-    raise AssertionError(message)
 
 
 def require_chromium() -> None:

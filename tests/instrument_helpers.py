@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from store_helpers import PYTHON, child_env, isolated_settings
+from shared_helpers import child_env
+from store_helpers import PYTHON, isolated_settings
 
 from monitorkit.owner.ingest import IngestService
 from monitorkit.owner.owner import Owner

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_helpers import wait_for
 
 from monitorkit.config import Settings
 from monitorkit.interop.fetch import free_port
@@ -73,18 +73,6 @@ def exporter(respond: Responder) -> Iterator[tuple[str, list[dict[str, str]]]]:
         server.shutdown()
         server.server_close()
         thread.join(5)
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Poll ``check()`` until it returns something truthy (returned) or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"{what} did not happen within {timeout:g} s (last: {last!r})")
 
 
 def answering(url: str) -> bool:

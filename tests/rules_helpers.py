@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,13 +107,3 @@ def webhook_alerting(url: str, fmt: str = "json", **route: Any) -> dict[str, Any
         "receivers": [{"name": "hook", "channels": [{"type": "webhook", "url": url, "format": fmt}]}],
         "retry_backoff": "0.05s", "retry_attempts": 3, "timeout": "2s", **route,
     }
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 15.0, every: float = 0.05) -> bool:
-    """Poll ``check`` until true (for other processes' progress, not for our own writes)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(every)
-    return check()

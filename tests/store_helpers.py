@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from shared_helpers import child_env
 
 from monitorkit.config import DEFAULTS, Settings
 
@@ -25,13 +26,6 @@ def isolated_settings(**overrides: Any) -> Settings:
     """
     base = Settings(copy.deepcopy(DEFAULTS), {})
     return base.with_overrides(overrides, source="test") if overrides else base
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """Return an environment for a child python: no MONITORKIT_* leaking in, unbuffered output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITORKIT_")}
-    env.update({"PYTHONUNBUFFERED": "1"}, **extra)
-    return env
 
 
 def run_python(

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from cli_helpers import invoke
 from click.testing import Result
-from rules_helpers import T0, engine_for, rule_settings, series, trigger, wait_until, write_rule
+from rules_helpers import T0, engine_for, rule_settings, series, trigger, write_rule
+from shared_helpers import wait_until
 from store_helpers import run_python
 
 from monitorkit.owner.connect import RemoteConnection, connect

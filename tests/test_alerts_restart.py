@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from receivers import receiver
-from rules_helpers import wait_until, webhook_alerting, write_rule
+from rules_helpers import webhook_alerting, write_rule
+from shared_helpers import wait_until
 from store_helpers import read_line, spawn_python
 
 from monitorkit.owner.connect import connect

@@ -8,10 +8,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from click.testing import CliRunner
-from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Served, http_get, require_chromium, served, wait_for
+from cli_helpers import invoke
+from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Served, http_get, require_chromium, served
+from shared_helpers import wait_for
 
-from monitorkit.cli import main
 from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, from_file_json
 from monitorkit.owner.connect import connect
 
@@ -182,11 +182,9 @@ def test_in_the_browser(server: Served, tmp_path: Path) -> None:
     assert not problems, f"the browser console reported: {problems[:10]}"
 
     # The CLI lists what the browser saved and imports through the running dashboard.
-    runner = CliRunner()
-    listed = runner.invoke(main, ["layouts", "list", "--db", str(server.db), "--json"], catch_exceptions=False)
+    listed = invoke(["layouts", "list", "--db", str(server.db), "--json"])
     assert {d["name"] for d in json.loads(listed.stdout)} == {"mine", "copy"}
-    done = runner.invoke(main, ["layouts", "import", str(exported), "--name", "from-cli", "--db", str(server.db)],
-                         catch_exceptions=False)
+    done = invoke(["layouts", "import", str(exported), "--name", "from-cli", "--db", str(server.db)])
     assert done.exit_code == 0 and "through the running dashboard" in done.output, done.output
     con = connect(server.db)
     try:
@@ -247,8 +245,8 @@ BOKEH_WARNINGS = ("could not set initial ranges", "nonexistent", "MISSING_RENDER
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("demo")
-    made = CliRunner().invoke(main, ["demo", "--db", str(folder / "monitorkit.duckdb"), "--end", "now", "--step", "60",
-                                     "--quiet"], catch_exceptions=False)
+    made = invoke(["demo", "--db", str(folder / "monitorkit.duckdb"), "--end", "now", "--step", "60",
+                   "--quiet"])
     assert made.exit_code == 0, made.output
     with served(folder, rules=False) as s:
         yield s

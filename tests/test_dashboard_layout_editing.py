@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Served, require_chromium, served, wait_for
+from cli_helpers import invoke
+from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Served, require_chromium, served
+from shared_helpers import wait_for
 
 from monitorkit.dashboard.actions import check_actor
 from monitorkit.dashboard.app import AppContext, DashboardView, LayoutBackend
@@ -163,15 +165,12 @@ SMALL = Layout("small", (PanelSpec("cpu", 6), PanelSpec("memory", 6), PanelSpec(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`monitorkit serve` with a small saved layout (a page the browser draws quickly on a busy machine)."""
-    from click.testing import CliRunner
 
-    from monitorkit.cli import main
 
     folder = tmp_path_factory.mktemp("editing")
     (folder / "small.json").write_text(to_file_json(SMALL))
     with served(folder) as s:
-        done = CliRunner().invoke(main, ["layouts", "import", str(folder / "small.json"), "--db", str(s.db)],
-                                  catch_exceptions=False)
+        done = invoke(["layouts", "import", str(folder / "small.json"), "--db", str(s.db)])
         assert done.exit_code == 0 and "through the running dashboard" in done.output, done.output
         yield s
 

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_helpers import invoke
 
-from monitorkit.cli import main
 from monitorkit.dashboard import layouts as lay
 from monitorkit.dashboard.errors import LayoutError, LayoutNotFoundError
 from monitorkit.owner.owner import Owner
@@ -94,28 +93,27 @@ def test_dashboard_tables_have_no_function_defaults(store: Store) -> None:
 
 def test_cli_export_import_list_without_owner(tmp_db: Path, tmp_path: Path) -> None:
     Store(tmp_db, schema=SCHEMA).close()
-    runner = CliRunner()
     builtin = tmp_path / "overview.json"
-    result = runner.invoke(main, ["layouts", "export", "overview", str(builtin), "--db", str(tmp_db)], catch_exceptions=False)
+    result = invoke(["layouts", "export", "overview", str(builtin), "--db", str(tmp_db)])
     assert result.exit_code == 0, result.output
     assert lay.read_layout_file(builtin) == lay.DEFAULT_LAYOUT
     mine = tmp_path / "mine.json"
     mine.write_text(lay.to_file_json(MINE))
-    result = runner.invoke(main, ["layouts", "import", str(mine), "--db", str(tmp_db), "--default"], catch_exceptions=False)
+    result = invoke(["layouts", "import", str(mine), "--db", str(tmp_db), "--default"])
     assert result.exit_code == 0, result.output
     assert "into the file" in result.output
-    result = runner.invoke(main, ["layouts", "list", "--db", str(tmp_db), "--json"], catch_exceptions=False)
+    result = invoke(["layouts", "list", "--db", str(tmp_db), "--json"])
     assert [(d["name"], d["default"], d["panels"]) for d in json.loads(result.output)] == [("mine", True, 2)]
     again = tmp_path / "again.json"
-    result = runner.invoke(main, ["layouts", "export", "mine", str(again), "--db", str(tmp_db)], catch_exceptions=False)
+    result = invoke(["layouts", "export", "mine", str(again), "--db", str(tmp_db)])
     assert result.exit_code == 0
     assert json.loads(again.read_text()) == json.loads(mine.read_text())
-    result = runner.invoke(main, ["layouts", "export", "missing", str(again), "--db", str(tmp_db)])
+    result = invoke(["layouts", "export", "missing", str(again), "--db", str(tmp_db)])
     assert result.exit_code == 1
     assert "no layout named 'missing'" in result.output
     bad = tmp_path / "bad.json"
     bad.write_text('{"name": "x", "panels": [{"kind": "pie"}]}')
-    result = runner.invoke(main, ["layouts", "import", str(bad), "--db", str(tmp_db)])
+    result = invoke(["layouts", "import", str(bad), "--db", str(tmp_db)])
     assert result.exit_code == 1
     assert "unknown kind 'pie'" in result.output
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from dashboard_helpers import Served, Watcher, metrics, served, wait_for
+from dashboard_helpers import Served, Watcher, metrics, served
+from shared_helpers import wait_for
 
 SESSIONS = 20
 POLLS = 15  # polls observed while every session is open

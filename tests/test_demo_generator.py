@@ -9,10 +9,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
+from cli_helpers import invoke
 
 from monitorkit import demo
-from monitorkit.cli import main
 from monitorkit.demo import DemoArgumentError, DemoConfig
 
 # The default history at a 60 s step: the same incidents as the CLI default, 6x fewer rows.
@@ -201,9 +200,7 @@ def test_folder_is_refused(tmp_path: Path) -> None:
 
 def test_cli_writes_and_reports(tmp_path: Path) -> None:
     path = tmp_path / "cli.duckdb"
-    result = CliRunner().invoke(
-        main, ["demo", "--db", str(path), "--days", "1", "--hosts", "2", "--step", "300"], catch_exceptions=False
-    )
+    result = invoke(["demo", "--db", str(path), "--days", "1", "--hosts", "2", "--step", "300"])
     assert result.exit_code == 0, result.output
     assert f"wrote {demo.estimate_rows(TINY):,} samples" in result.output
     assert "cpu_saturation" in result.output and "nic_flapping" in result.output
@@ -214,10 +211,7 @@ def test_cli_writes_and_reports(tmp_path: Path) -> None:
 def test_cli_end_now_aligns_the_range(tmp_path: Path) -> None:
     path = tmp_path / "now.duckdb"
     before = datetime.now(UTC)
-    result = CliRunner().invoke(
-        main, ["demo", "--db", str(path), "--days", "1", "--hosts", "1", "--step", "300", "--end", "now", "-q"],
-        catch_exceptions=False,
-    )
+    result = invoke(["demo", "--db", str(path), "--days", "1", "--hosts", "1", "--step", "300", "--end", "now", "-q"])
     assert result.exit_code == 0, result.output
     with duckdb.connect(str(path), read_only=True) as con:
         newest = con.execute("SELECT max(time) FROM samples_raw").fetchone()[0]  # type: ignore[index]
@@ -235,7 +229,7 @@ def test_cli_end_now_aligns_the_range(tmp_path: Path) -> None:
     ],
 )
 def test_cli_refuses_bad_arguments(tmp_path: Path, args: list[str], message: str) -> None:
-    result = CliRunner().invoke(main, ["demo", "--db", str(tmp_path / "x.duckdb"), *args])
+    result = invoke(["demo", "--db", str(tmp_path / "x.duckdb"), *args])
     assert result.exit_code == 1
     assert message in result.output
     assert not (tmp_path / "x.duckdb").exists()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from instrument_helpers import OwnerProcess
-from store_helpers import PYTHON, child_env
+from shared_helpers import child_env
+from store_helpers import PYTHON
 
 import monitorkit
 from monitorkit.instrument import Counter, Registry, Sender, tool_run

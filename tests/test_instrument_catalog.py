@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
+from cli_helpers import invoke
 
 from monitorkit.catalog import REGISTRY, all_metrics
-from monitorkit.cli import main
 from monitorkit.instrument import Counter, Registry, Sender, tool_run, track
 from monitorkit.instrument.catalog import INGEST_EXECUTIONS, INGEST_REQUESTS, INGEST_SAMPLES
 
@@ -39,7 +38,7 @@ def test_emitted_metrics_match_their_registry_entries(tmp_path: Path) -> None:
 def test_monitorkit_metrics_lists_the_instrumentation_and_ingest_metrics() -> None:
     names = {info.name for info in all_metrics()}
     assert {INGEST_REQUESTS.name, INGEST_SAMPLES.name, INGEST_EXECUTIONS.name, "tool_runs_total"} <= names
-    result = CliRunner().invoke(main, ["metrics", "--json"], catch_exceptions=False)
+    result = invoke(["metrics", "--json"])
     listed = {row["name"]: row for row in json.loads(result.output)}
     assert listed["protocol_request_duration_seconds"]["kind"] == "histogram"
     assert listed["monitorkit_ingest_requests_total"]["labels"] == ["status"]

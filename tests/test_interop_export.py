@@ -10,10 +10,9 @@ import pandas as pd
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
+from cli_helpers import invoke
 from store_helpers import isolated_settings
 
-from monitorkit.cli import main
 from monitorkit.interop.export import ExportError, export_parquet
 from monitorkit.owner.schema import SCHEMA
 from monitorkit.samples import Sample
@@ -96,17 +95,16 @@ def test_bad_requests_say_what_to_fix(db: Path, tmp_path: Path, kwargs: dict, me
 
 def test_the_cli_exports_and_prints_the_files(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    result = CliRunner().invoke(main, ["export", "--db", str(db), "--from", "2026-11-30", "--to", "2026-12-01",
-                                       "--metric", "load1", "--format", "parquet", "--out", str(out)],
-                                catch_exceptions=False)
+    result = invoke(["export", "--db", str(db), "--from", "2026-11-30", "--to", "2026-12-01",
+                     "--metric", "load1", "--format", "parquet", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "wrote 1,440 rows in 1 day file(s)" in result.output
     assert pd.read_parquet(out)["host"].unique().tolist() == ["web2"]
-    again = CliRunner().invoke(main, ["export", "--db", str(db), "--from", "2026-11-30", "--to", "2026-12-01",
-                                      "--metric", "load1", "--out", str(out)])
+    again = invoke(["export", "--db", str(db), "--from", "2026-11-30", "--to", "2026-12-01",
+                    "--metric", "load1", "--out", str(out)])
     assert again.exit_code == 1 and "--overwrite" in again.output
-    empty = CliRunner().invoke(main, ["export", "--db", str(db), "--from", "2020-01-01", "--to", "2020-01-02",
-                                      "--out", str(tmp_path / "none")], catch_exceptions=False)
+    empty = invoke(["export", "--db", str(db), "--from", "2020-01-01", "--to", "2020-01-02",
+                    "--out", str(tmp_path / "none")])
     assert empty.exit_code == 0 and "nothing written" in empty.output
 
 

@@ -10,9 +10,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from interop_helpers import PROMETHEUS, PROMTOOL, answering, need, stop_process, wait_for
+from interop_helpers import PROMETHEUS, PROMTOOL, answering, need, stop_process
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
+from shared_helpers import wait_for
 
 from monitorkit.catalog import all_metrics
 from monitorkit.dashboard import exposition

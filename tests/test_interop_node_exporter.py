@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interop_helpers import copy_rule, node_exporter, owner_thread, stop_process, wait_for
+from interop_helpers import copy_rule, node_exporter, owner_thread, stop_process
+from shared_helpers import wait_for
 from store_helpers import isolated_settings
 
 from monitorkit.samples import HOST

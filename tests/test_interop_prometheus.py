@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interop_helpers import PROMETHEUS, answering, need, node_exporter, owner_thread, stop_process, wait_for
+from interop_helpers import PROMETHEUS, answering, need, node_exporter, owner_thread, stop_process
+from shared_helpers import wait_for
 from store_helpers import isolated_settings
 
 from monitorkit.interop.fetch import free_port

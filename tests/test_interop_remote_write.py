@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from interop_helpers import owner_thread, wait_for
+from interop_helpers import owner_thread
+from shared_helpers import wait_for
 from store_helpers import isolated_settings
 
 from monitorkit.interop import prompb

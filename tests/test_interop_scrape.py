@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from interop_helpers import exporter, wait_for
+from interop_helpers import exporter
+from shared_helpers import wait_for
 from store_helpers import isolated_settings
 
 from monitorkit.config import load_settings

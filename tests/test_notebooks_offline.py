@@ -22,7 +22,8 @@ from typing import Any
 
 import nbformat
 import pytest
-from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, child_env, require_chromium, served, wait_for
+from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium, served
+from shared_helpers import child_env, wait_for
 
 NOTEBOOK = ROOT / "notebooks" / "06_live_dashboard.ipynb"
 JUPYTER = Path(ROOT / ".venv" / "bin" / "jupyter")

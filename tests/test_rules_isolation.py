@@ -12,7 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from rules_helpers import engine_for, rule_settings, trigger, wait_until, write_rule
+from rules_helpers import engine_for, rule_settings, trigger, write_rule
+from shared_helpers import wait_until
 
 from monitorkit.rules.state import PassReport
 from monitorkit.samples import utcnow

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from interop_helpers import exporter, wait_for
+from interop_helpers import exporter
 from rules_helpers import T0
+from shared_helpers import wait_for
 
 from monitorkit.interop.scrape import parse_job
 from monitorkit.interop.scraper import ScrapeService

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_helpers import PYTHON, child_env, isolated_settings
+from shared_helpers import child_env
+from store_helpers import PYTHON, isolated_settings
 
 import monitorkit
 from monitorkit import (

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import itertools
-import json
 import signal
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from store_helpers import PYTHON, child_env
+from shared_helpers import child_env
+from store_helpers import PYTHON
 
 from monitorkit.lake.config import LakeConfig
 from monitorkit.samples import Sample
@@ -124,62 +121,6 @@ def local_table(folder: Path, host: str) -> dict[str, tuple[int, int]]:
         return per_host(con)
     finally:
         con.close()
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 15.0, every: float = 0.1) -> bool:
-    """Poll ``check`` until true (other processes' progress, never our own writes)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(every)
-    return check()
-
-
-class Webhook:
-    """A tiny http.server on 127.0.0.1 that records every JSON POST (``with Webhook() as hook: hook.url``)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self._cond = threading.Condition()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with hook._cond:
-                    hook.bodies.append(json.loads(body))
-                    hook._cond.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Return the URL to POST to."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Return the bodies once ``count`` arrived (or the timeout passed)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while len(self.bodies) < count and time.monotonic() < deadline:
-                self._cond.wait(deadline - time.monotonic())
-            return list(self.bodies)
-
-    def __enter__(self) -> Webhook:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def alerting_to(url: str) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from dashboard_helpers import handshake, http_get
-from lake_helpers import wait_until
-from store_helpers import PYTHON, child_env, isolated_settings
+from shared_helpers import child_env, wait_until
+from store_helpers import PYTHON, isolated_settings
 
 from monitorkit.dashboard.app import LIVE_VIEWS
 from monitorkit.dashboard.feed import Feed

@@ -11,7 +11,8 @@ from typing import Any
 
 import duckdb
 import pytest
-from lake_helpers import Webhook, alerting_to, per_host
+from lake_helpers import alerting_to, per_host
+from receivers import receiver
 from store_helpers import isolated_settings
 
 from monitorkit.config import Settings
@@ -69,7 +70,7 @@ def test_a_fleet_rule_fires_with_the_host_label_and_notifies_a_webhook(
     (rules / "fleet_cpu_high.sql").write_text(
         "-- name: fleet_cpu_high\n-- kind: resource\n-- severity: warning\n"
         "-- summary: CPU on {{ host }} at {{ value }}%\n" + CPU_RULE)
-    with Webhook() as hook:
+    with receiver() as hook:
         settings = lake_settings(lake_cfg, tmp_path, **{"rules.dirs": [str(rules)], "rules.defaults": False},  # type: ignore[arg-type]
                                  **alerting_to(hook.url))
         with Hub(settings) as hub:
