@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import signal
@@ -188,6 +189,15 @@ def require_chromium() -> None:
 STATUS_RE = re.compile(r"data-seq='(-?\d+)' data-newest='(\d+)' data-polled='(\d+)' data-points='(\d+)'")
 
 
+def document_ready() -> tuple[str, str, str]:
+    """Return the PATCH-DOC frames (header, metadata, content) of BokehJS's ``document_ready`` event."""
+    from bokeh.util.serialization import make_id
+
+    event = {"type": "event", "name": "document_ready", "values": {"type": "map", "entries": []}}
+    content = {"events": [{"kind": "MessageSent", "msg_type": "bokeh_event", "msg_data": event}]}
+    return json.dumps({"msgid": make_id(), "msgtype": "PATCH-DOC"}), "{}", json.dumps(content)
+
+
 class Watcher:
     """Headless sessions: raw Bokeh websocket clients on one IOLoop thread, recording each status update.
 
@@ -220,6 +230,10 @@ class Watcher:
         await conn.read_message()
         pull = Protocol().create("PULL-DOC-REQ")
         for part in (pull.header_json, pull.metadata_json, pull.content_json):
+            await conn.write_message(part)
+        # BokehJS reports 'document_ready' once the page has rendered; Panel holds and merges a
+        # session's updates into one message per tick only from then on (``state.loaded``).
+        for part in document_ready():
             await conn.write_message(part)
         opened.append(i)
         try:
