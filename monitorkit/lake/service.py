@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 from monitorkit.errors import StoreClosedError
 from monitorkit.lake.config import LakeConfig, lake_config
 from monitorkit.lake.errors import LakeConflictError, LakeError, LakeUnreachableError, ShipperClashError
-from monitorkit.lake.ship import Shipper, ShipReport
-from monitorkit.lake.source import LocalSource
 from monitorkit.owner.api import Request, Response
 from monitorkit.rules.health import make_heartbeat, submit_heartbeat
 from monitorkit.samples import utcnow
 
 if TYPE_CHECKING:
+    from monitorkit.lake.ship import Shipper, ShipReport
     from monitorkit.owner.context import OwnerContext
     from monitorkit.store import Store
     from monitorkit.store.writer import CommitInfo
@@ -58,6 +57,10 @@ class ShipService:
         self.cfg = lake_config(ctx.settings)
         if self.cfg is None:
             return
+        # Only an owner with a [lake] loads the shipper: it needs pyarrow (~40 MiB), which `collect` does not.
+        from monitorkit.lake.ship import Shipper
+        from monitorkit.lake.source import LocalSource
+
         self._ctx = ctx
         self._store = store = ctx.owner.store
         self._committed = utcnow()  # what the file holds at start is committed

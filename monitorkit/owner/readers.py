@@ -21,6 +21,7 @@ import duckdb
 
 from monitorkit.errors import QueryError
 from monitorkit.store import duck
+from monitorkit.store.literals import bind
 
 # Never readable, whatever the query: the dashboard's login secret.
 DENIED_RELATIONS = frozenset({"dashboard_credentials"})
@@ -71,7 +72,7 @@ class ReaderPolicy:
     def tree(self, sql: str) -> list[dict[str, Any]]:
         """Return the parsed statements of ``sql``, or raise QueryError with DuckDB's own parser message."""
         with self._lock:
-            raw = self._parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+            raw = self._parser.execute(bind("SELECT json_serialize_sql(?::VARCHAR)", [sql])).fetchone()
         parsed: dict[str, Any] = json.loads(raw[0]) if raw else {"error": True, "error_message": "empty"}
         if not parsed.get("error"):
             return list(parsed["statements"])
@@ -240,14 +241,14 @@ def database_relations(cursor: Callable[[], duckdb.DuckDBPyConnection], catalog:
     def read() -> tuple[set[str], set[str], set[str]]:
         cur = cursor()
         try:
-            rel = cur.execute(
+            rel = cur.execute(bind(
                 "SELECT lower(table_name) FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
                 "UNION SELECT lower(view_name) FROM duckdb_views() WHERE database_name = ? AND schema_name = 'main' "
-                "AND NOT internal", [catalog, catalog]).fetchall()
-            fns = cur.execute(
+                "AND NOT internal", [catalog, catalog])).fetchall()
+            fns = cur.execute(bind(
                 "SELECT DISTINCT lower(function_name), function_type FROM duckdb_functions() "
                 "WHERE database_name = ? AND schema_name = 'main' AND function_type IN ('table_macro', 'macro')",
-                [catalog]).fetchall()
+                [catalog])).fetchall()
         finally:
             cur.close()
         tables = {r[0] for r in rel} - hide

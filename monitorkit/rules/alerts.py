@@ -8,18 +8,27 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from monitorkit.rules.errors import AlertNotFoundError, InvalidRequestError
 from monitorkit.rules.state import Event, Phase
+from monitorkit.store.literals import bind, values
 
 COLUMNS = (
     "id", "rule", "fingerprint", "labels", "kind", "severity", "state", "value", "summary", "description",
     "since", "fired_at", "last_active", "resolved_at", "updated_at", "acked_by", "acked_at", "ack_comment",
     "silenced_by", "inhibited", "annotations",
 )
-_TS = pa.timestamp("us", tz="UTC")
-_LABELS = pa.map_(pa.string(), pa.string())
+_LABELS = "MAP(VARCHAR, VARCHAR)"
+_TYPES = {
+    "id": "BIGINT", "labels": _LABELS, "value": "DOUBLE", "since": "TIMESTAMPTZ", "fired_at": "TIMESTAMPTZ",
+    "last_active": "TIMESTAMPTZ", "resolved_at": "TIMESTAMPTZ", "updated_at": "TIMESTAMPTZ",
+    "acked_at": "TIMESTAMPTZ", "silenced_by": "BIGINT", "inhibited": "BOOLEAN", "annotations": _LABELS,
+}
+_EVENT_COLUMNS = ("time", "alert_id", "rule", "fingerprint", "labels", "event", "state", "value", "actor", "comment")
+_EVENT_TYPES = ("TIMESTAMPTZ", "BIGINT", "VARCHAR", "VARCHAR", _LABELS, "VARCHAR", "VARCHAR", "DOUBLE", "VARCHAR",
+                "VARCHAR")
+# Rows per statement: an alert storm is written in statements of bounded size.
+_CHUNK = 500
 
 
 @dataclass
@@ -85,7 +94,7 @@ def load_instances(con: Any) -> dict[tuple[str, str], Instance]:
 
 def get_alert(con: Any, alert_id: int) -> Instance:
     """Return alert ``alert_id`` or raise AlertNotFoundError."""
-    rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM alerts WHERE id = ?", [alert_id]).fetchall()
+    rows = con.execute(bind(f"SELECT {', '.join(COLUMNS)} FROM alerts WHERE id = ?", [alert_id])).fetchall()
     if not rows:
         raise AlertNotFoundError(f"no alert with id {alert_id}; list them with `monitorkit alerts list --all`")
     return _instance(rows[0])
@@ -99,76 +108,48 @@ def list_alerts(con: Any, *, state: str | None = None, include_all: bool = False
         where, params = "", []
     else:
         where, params = "WHERE state IN ('pending', 'firing')", []
-    rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM alerts {where} ORDER BY id", params).fetchall()
+    rows = con.execute(bind(f"SELECT {', '.join(COLUMNS)} FROM alerts {where} ORDER BY id", params)).fetchall()
     return [_instance(r) for r in rows]
 
 
 def history(con: Any, alert_id: int) -> list[Event]:
     """Return every event of alert ``alert_id`` in time order."""
-    rows = con.execute(
+    rows = con.execute(bind(
         "SELECT time, alert_id, rule, fingerprint, labels, event, state, value, actor, comment "
         "FROM alert_events WHERE alert_id = ? ORDER BY time, rowid", [alert_id]
-    ).fetchall()
+    )).fetchall()
     return [Event(r[0], r[1], r[2], r[3], dict(r[4]), *r[5:]) for r in rows]
 
 
-def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    con.register(name, table)
+def _chunks(rows: Sequence[Sequence[Any]]) -> Iterable[Sequence[Sequence[Any]]]:
+    return (rows[i:i + _CHUNK] for i in range(0, len(rows), _CHUNK))
 
 
 def save_instances(con: duckdb.DuckDBPyConnection, instances: Iterable[Instance]) -> int:
-    """Insert or replace ``instances`` in ``alerts`` (one Arrow batch); return how many."""
+    """Insert or replace ``instances`` in ``alerts``; return how many.
+
+    The rows are inlined (store/literals.py), not a registered Arrow table, which loads pyarrow and pandas.
+    """
     rows = [i.record() for i in instances]
-    if not rows:
-        return 0
-    cols = list(zip(*rows, strict=True))
-    types = {
-        "id": pa.int64(), "labels": _LABELS, "value": pa.float64(), "since": _TS, "fired_at": _TS,
-        "last_active": _TS, "resolved_at": _TS, "updated_at": _TS, "acked_at": _TS, "silenced_by": pa.int64(),
-        "inhibited": pa.bool_(), "annotations": _LABELS,
-    }
-    arrays = []
-    for name, values in zip(COLUMNS, cols, strict=True):
-        if name in ("labels", "annotations"):
-            values = tuple(list(v.items()) for v in values)
-        arrays.append(pa.array(list(values), types.get(name, pa.string())))
-    table = pa.table(dict(zip(COLUMNS, arrays, strict=True)))
-    _register(con, "_mk_alerts", table)
-    try:
-        con.execute(f"INSERT OR REPLACE INTO alerts SELECT {', '.join(COLUMNS)} FROM _mk_alerts")
-    finally:
-        con.unregister("_mk_alerts")
+    types = [_TYPES.get(c, "VARCHAR") for c in COLUMNS]
+    for chunk in _chunks(rows):
+        con.execute(f"INSERT OR REPLACE INTO alerts ({', '.join(COLUMNS)}) {values(chunk, types)}")
     return len(rows)
 
 
 def append_events(con: duckdb.DuckDBPyConnection, events: Sequence[Event]) -> int:
-    """Append ``events`` to ``alert_events`` (one Arrow batch); return how many."""
-    if not events:
-        return 0
-    table = pa.table({
-        "time": pa.array([e.time for e in events], _TS),
-        "alert_id": pa.array([e.alert_id for e in events], pa.int64()),
-        "rule": pa.array([e.rule for e in events], pa.string()),
-        "fingerprint": pa.array([e.fingerprint for e in events], pa.string()),
-        "labels": pa.array([list(e.labels.items()) for e in events], _LABELS),
-        "event": pa.array([e.event for e in events], pa.string()),
-        "state": pa.array([e.state for e in events], pa.string()),
-        "value": pa.array([e.value for e in events], pa.float64()),
-        "actor": pa.array([e.actor for e in events], pa.string()),
-        "comment": pa.array([e.comment for e in events], pa.string()),
-    })
-    _register(con, "_mk_events", table)
-    try:
-        con.execute("INSERT INTO alert_events SELECT * FROM _mk_events")
-    finally:
-        con.unregister("_mk_events")
+    """Append ``events`` to ``alert_events``; return how many."""
+    rows = [(e.time, e.alert_id, e.rule, e.fingerprint, dict(e.labels), e.event, e.state, e.value, e.actor,
+             e.comment) for e in events]
+    for chunk in _chunks(rows):
+        con.execute(f"INSERT INTO alert_events ({', '.join(_EVENT_COLUMNS)}) {values(chunk, _EVENT_TYPES)}")
     return len(events)
 
 
 def delete_instances(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> None:
     """Forget alert instances (their events stay)."""
     if ids:
-        con.execute("DELETE FROM alerts WHERE list_contains(?, id)", [list(ids)])
+        con.execute(bind("DELETE FROM alerts WHERE list_contains(?, id)", [list(ids)]))
 
 
 def ack(con: duckdb.DuckDBPyConnection, alert_id: int, *, by: str, comment: str, now: datetime) -> Instance:
@@ -177,8 +158,8 @@ def ack(con: duckdb.DuckDBPyConnection, alert_id: int, *, by: str, comment: str,
         raise InvalidRequestError("an acknowledgement needs --by NAME")
     inst = get_alert(con, alert_id)
     inst.acked_by, inst.acked_at, inst.ack_comment = by, now, comment
-    con.execute("UPDATE alerts SET acked_by = ?, acked_at = ?, ack_comment = ? WHERE id = ?",
-                [by, now, comment, alert_id])
+    con.execute(bind("UPDATE alerts SET acked_by = ?, acked_at = ?, ack_comment = ? WHERE id = ?",
+                     [by, now, comment, alert_id]))
     append_events(con, [Event(now, inst.id, inst.rule, inst.fingerprint, inst.labels, "ack", inst.state,
                               inst.value, by, comment)])
     return inst

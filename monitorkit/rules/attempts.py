@@ -17,6 +17,7 @@ from monitorkit.rules.dispatch import Attempt
 from monitorkit.rules.groups import Groups, Notification
 from monitorkit.rules.state import Event
 from monitorkit.store import Store
+from monitorkit.store.literals import bind
 
 
 class AttemptLog:
@@ -35,12 +36,12 @@ class AttemptLog:
                         note.receiver, f"{attempt.channel.label} ({note.status})") for a in note.alerts]
 
         def write(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(
+            con.execute(bind(
                 "INSERT INTO notifications (time, receiver, channel, group_key, status, alerts, attempt, ok, error, "
-                "status_code, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "status_code, seconds) VALUES (?, ?, ?, ?, ?, ?::BIGINT[], ?, ?, ?, ?, ?)",
                 [attempt.time, note.receiver, attempt.channel.label, note.group_key, note.status, ids,
                  attempt.attempt, result.ok, result.error, result.status_code, result.seconds],
-            )
+            ))
             if result.ok:
                 alertdb.append_events(con, events)
 
@@ -53,6 +54,6 @@ class AttemptLog:
             return
         self.groups.delivered(note)
         sent = json.dumps(dict(note.sent), sort_keys=True)
-        self.store.submit(lambda con: con.execute(
+        self.store.submit(lambda con: con.execute(bind(
             "INSERT OR REPLACE INTO notify_groups (group_key, receiver, last_flush, sent, updated_at) "
-            "VALUES (?, ?, ?, ?, ?)", [note.log_key, note.receiver, note.time, sent, self.now()]))
+            "VALUES (?, ?, ?, ?, ?)", [note.log_key, note.receiver, note.time, sent, self.now()])))

@@ -24,6 +24,7 @@ from monitorkit.rules.errors import InvalidRequestError
 from monitorkit.rules.runner import HEALTH_STATUSES, HealthRow
 from monitorkit.samples import HOST, utcnow
 from monitorkit.store import Store
+from monitorkit.store.literals import bind
 
 RANK = {"ok": 0, "degraded": 1, "failing": 2}
 OVERALL = "overall"
@@ -64,10 +65,10 @@ def heartbeat_from_json(data: Mapping[str, Any]) -> Heartbeat:
 
 def write_heartbeat(con: duckdb.DuckDBPyConnection, hb: Heartbeat) -> None:
     """Store ``hb`` in ``heartbeats`` on the write connection (call in the writer thread)."""
-    con.execute(
+    con.execute(bind(
         "INSERT OR REPLACE INTO heartbeats (component, status, reason, ttl_seconds, updated_at, host, pid) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [hb.component, hb.status, hb.reason, hb.ttl, hb.time, hb.host, hb.pid],
+        [hb.component, hb.status, hb.reason, hb.ttl, hb.time, hb.host, hb.pid]),
     )
 
 
@@ -176,13 +177,12 @@ class HealthTracker:
 def write_health(con: duckdb.DuckDBPyConnection, upserts: list[tuple[Any, ...]],
                  history: list[tuple[Any, ...]], removed: list[str]) -> None:
     """Write one update of HealthTracker (in the writer thread, inside the caller's transaction)."""
-    if upserts:
-        con.executemany(
-            "INSERT OR REPLACE INTO health_status (component, check_name, status, reason, since, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)", upserts)
-    if history:
-        con.executemany(
-            "INSERT INTO health_history (time, component, check_name, status, previous, reason) "
-            "VALUES (?, ?, ?, ?, ?, ?)", history)
+    # One statement per row, as executemany runs them, with the values inlined (store/literals.py).
+    for row in upserts:
+        con.execute(bind("INSERT OR REPLACE INTO health_status (component, check_name, status, reason, since, "
+                         "updated_at) VALUES (?, ?, ?, ?, ?, ?)", row))
+    for row in history:
+        con.execute(bind("INSERT INTO health_history (time, component, check_name, status, previous, reason) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", row))
     if removed:
-        con.execute("DELETE FROM health_status WHERE list_contains(?, component)", [removed])
+        con.execute(bind("DELETE FROM health_status WHERE list_contains(?, component)", [removed]))

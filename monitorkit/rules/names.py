@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import duckdb
 
 from monitorkit.errors import MonitorkitError
+from monitorkit.store.literals import bind
 
 # Relations whose ``name`` column is a metric name.
 METRIC_RELATIONS = frozenset({"series", "samples", "latest", "counter_rates", "rollup_1m", "rollup_1h"})
@@ -54,7 +55,7 @@ class UnknownMetric(NamedTuple):
 def named_metrics(sql: str) -> list[NamedMetric]:
     """Return the metric names ``sql`` spells out as literals, in order, once each (none if it does not parse)."""
     with duckdb.connect() as con:
-        text = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+        text = con.execute(bind("SELECT json_serialize_sql(?::VARCHAR)", [sql])).fetchone()
     tree = json.loads(text[0]) if text else {}
     if tree.get("error", True):
         return []

@@ -17,6 +17,7 @@ import duckdb
 import re2
 
 from monitorkit.rules.errors import AlertNotFoundError, InvalidRequestError, MatcherError
+from monitorkit.store.literals import bind
 
 Op = Literal["=", "!=", "=~", "!~"]
 MAX_MATCHER_CHARS = 1024  # of one matcher's text: bounds what a silence or route may ask the engine to compile
@@ -145,7 +146,7 @@ def list_silences(con: Any, now: datetime, *, expired: bool = False) -> list[Sil
     """Return silences not yet expired at ``now`` (all of them with ``expired=True``), newest first."""
     where = "" if expired else "WHERE ends_at > ?"
     params = [] if expired else [now]
-    rows = con.execute(f"SELECT {_COLUMNS} FROM silences {where} ORDER BY id DESC", params).fetchall()
+    rows = con.execute(bind(f"SELECT {_COLUMNS} FROM silences {where} ORDER BY id DESC", params)).fetchall()
     return [_row(r) for r in rows]
 
 
@@ -170,22 +171,22 @@ def create_silence(
     (next_id,) = con.execute("SELECT coalesce(max(id), 0) + 1 FROM silences").fetchone() or (1,)
     text = ", ".join(str(m) for m in matchers)
     silence = Silence(int(next_id), tuple(matchers), starts_at, starts_at + duration, created_by, comment, now)
-    con.execute(
+    con.execute(bind(
         "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [silence.id, text, silence.starts_at, silence.ends_at, created_by, comment, now, now],
-    )
+    ))
     return silence
 
 
 def expire_silence(con: duckdb.DuckDBPyConnection, silence_id: int, now: datetime) -> Silence:
     """End silence ``silence_id`` at ``now`` (it stays listed as expired) and return it."""
-    rows = con.execute(f"SELECT {_COLUMNS} FROM silences WHERE id = ?", [silence_id]).fetchall()
+    rows = con.execute(bind(f"SELECT {_COLUMNS} FROM silences WHERE id = ?", [silence_id])).fetchall()
     if not rows:
         raise AlertNotFoundError(f"no silence with id {silence_id}; list them with `monitorkit alerts silences`")
     silence = _row(rows[0])
     if silence.ends_at > now:
-        con.execute("UPDATE silences SET ends_at = ?, updated_at = ? WHERE id = ?", [now, now, silence_id])
+        con.execute(bind("UPDATE silences SET ends_at = ?, updated_at = ? WHERE id = ?", [now, now, silence_id]))
         silence = silence._replace(ends_at=now)
     return silence
 

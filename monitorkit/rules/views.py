@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from monitorkit.rules.loader import HEALTH_COLUMNS, Rule
 from monitorkit.rules.schema import EMPTY_HEALTH
 from monitorkit.rules.state import RuleStatus
+from monitorkit.store.literals import values
 
 
 def _short(exc: BaseException) -> str:
@@ -73,21 +73,18 @@ def write_rules_table(
         st = status[name]
         rows.append((name, rule.type, rule.kind, rule.severity, rule.file, st.state, st.error, st.last_eval,
                      st.eval_ms, st.rows, rule.for_.total_seconds(), rule.keep_firing_for.total_seconds(),
-                     rule.summary, rule.description, list(rule.labels.items()), rule.sql, now, st.failures,
-                     st.retry_at, _lane(st), list(rule.annotations.items())))
+                     rule.summary, rule.description, dict(rule.labels), rule.sql, now, st.failures,
+                     st.retry_at, _lane(st), dict(rule.annotations)))
     for name, (file, error) in broken.items():
-        rows.append((name, "unknown", "", "", file, "errored", error, None, None, None, 0.0, 0.0, "", "", [], "", now,
-                     0, None, None, []))
+        rows.append((name, "unknown", "", "", file, "errored", error, None, None, None, 0.0, 0.0, "", "", {}, "", now,
+                     0, None, None, {}))
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM rules")
         if rows:
-            table = pa.table({c: pa.array(list(v), _type(c)) for c, v in zip(_RULE_COLUMNS, zip(*rows, strict=True),
-                                                                             strict=True)})
-            con.register("_mk_rules", table)
-            columns = ", ".join(_RULE_COLUMNS)
-            con.execute(f"INSERT INTO rules ({columns}) SELECT {columns} FROM _mk_rules")
-            con.unregister("_mk_rules")
+            # Inlined rows, not a registered Arrow table: that would load pyarrow and pandas (store/literals.py).
+            types = [_type(c) for c in _RULE_COLUMNS]
+            con.execute(f"INSERT INTO rules ({', '.join(_RULE_COLUMNS)}) {values(rows, types)}")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -98,39 +95,27 @@ def _lane(status: RuleStatus) -> str:
     return "slow" if status.slow else "inline"
 
 
-def _type(column: str) -> pa.DataType:
+def _type(column: str) -> str:
     if column in ("last_eval", "loaded_at", "retry_at"):
-        return pa.timestamp("us", tz="UTC")
+        return "TIMESTAMPTZ"
     if column in ("eval_ms", "for_seconds", "keep_firing_for_seconds"):
-        return pa.float64()
+        return "DOUBLE"
     if column in ("rows", "failures"):
-        return pa.int32()
+        return "INTEGER"
     if column in ("labels", "annotations"):
-        return pa.map_(pa.string(), pa.string())
-    return pa.string()
+        return "MAP(VARCHAR, VARCHAR)"
+    return "VARCHAR"
 
 
 def write_status(con: duckdb.DuckDBPyConnection, status: Mapping[str, RuleStatus], names: Iterable[str]) -> None:
-    """Update state, error, last_eval, eval_ms, rows, failures, retry_at and lane of rules ``names`` (one Arrow batch)."""
+    """Update state, error, last_eval, eval_ms, rows, failures, retry_at and lane of rules ``names`` (one statement)."""
     names = [n for n in names if n in status]
     if not names:
         return
-    table = pa.table({
-        "name": pa.array(names, pa.string()),
-        "state": pa.array([status[n].state for n in names], pa.string()),
-        "error": pa.array([status[n].error for n in names], pa.string()),
-        "last_eval": pa.array([status[n].last_eval for n in names], pa.timestamp("us", tz="UTC")),
-        "eval_ms": pa.array([status[n].eval_ms for n in names], pa.float64()),
-        "rows": pa.array([status[n].rows for n in names], pa.int32()),
-        "failures": pa.array([status[n].failures for n in names], pa.int32()),
-        "retry_at": pa.array([status[n].retry_at for n in names], pa.timestamp("us", tz="UTC")),
-        "lane": pa.array([_lane(status[n]) for n in names], pa.string()),
-    })
-    con.register("_mk_status", table)
-    try:
-        con.execute(
-            "UPDATE rules SET state = s.state, error = s.error, last_eval = s.last_eval, eval_ms = s.eval_ms, "
-            "rows = s.rows, failures = s.failures, retry_at = s.retry_at, lane = s.lane "
-            "FROM _mk_status s WHERE rules.name = s.name")
-    finally:
-        con.unregister("_mk_status")
+    columns = ("name", "state", "error", "last_eval", "eval_ms", "rows", "failures", "retry_at", "lane")
+    rows = [(n, status[n].state, status[n].error, status[n].last_eval, status[n].eval_ms, status[n].rows,
+             status[n].failures, status[n].retry_at, _lane(status[n])) for n in names]
+    con.execute(
+        "UPDATE rules SET state = s.state, error = s.error, last_eval = s.last_eval, eval_ms = s.eval_ms, "
+        "rows = s.rows, failures = s.failures, retry_at = s.retry_at, lane = s.lane "
+        f"FROM ({values(rows, [_type(c) for c in columns])}) s({', '.join(columns)}) WHERE rules.name = s.name")

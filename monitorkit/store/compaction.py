@@ -16,6 +16,7 @@ from typing import NamedTuple
 import duckdb
 
 from monitorkit.errors import StoreError
+from monitorkit.store.literals import bind
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Longest first: a day that is already closed is rewritten once, not hour by hour and again.
@@ -39,12 +40,12 @@ def floor_period(t: datetime, period: timedelta) -> datetime:
 
 def watermark(con: duckdb.DuckDBPyConnection, level: str) -> datetime | None:
     """Return the end of the last period compacted at ``level`` ("1h" or "1d"), or None."""
-    row = con.execute("SELECT watermark FROM compaction_state WHERE level = ?", [level]).fetchone()
+    row = con.execute(bind("SELECT watermark FROM compaction_state WHERE level = ?", [level])).fetchone()
     return row[0] if row else None
 
 
 def _set_watermark(con: duckdb.DuckDBPyConnection, level: str, at: datetime) -> None:
-    con.execute("INSERT OR REPLACE INTO compaction_state (level, watermark) VALUES (?, ?)", [level, at])
+    con.execute(bind("INSERT OR REPLACE INTO compaction_state (level, watermark) VALUES (?, ?)", [level, at]))
 
 
 def rewrite(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, level: str | None = None) -> int:
@@ -57,16 +58,16 @@ def rewrite(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, leve
     span = "time >= ? AND time < ?"
     con.execute("BEGIN TRANSACTION")
     try:
-        top = con.execute(f"SELECT max(rowid) FROM samples_raw WHERE {span}", [start, end]).fetchone()
+        top = con.execute(bind(f"SELECT max(rowid) FROM samples_raw WHERE {span}", [start, end])).fetchone()
         moved = 0
         if top is not None and top[0] is not None:
-            row = con.execute(
+            row = con.execute(bind(
                 f"INSERT INTO samples_raw SELECT time, series_id, value FROM samples_raw WHERE {span} "
                 "ORDER BY series_id, time",
                 [start, end],
-            ).fetchone()
+            )).fetchone()
             moved = int(row[0]) if row else 0
-            row = con.execute(f"DELETE FROM samples_raw WHERE {span} AND rowid <= ?", [start, end, top[0]]).fetchone()
+            row = con.execute(bind(f"DELETE FROM samples_raw WHERE {span} AND rowid <= ?", [start, end, top[0]])).fetchone()
             deleted = int(row[0]) if row else 0
             if deleted != moved:
                 raise StoreError(f"compaction of {start}..{end} copied {moved} rows but matched {deleted}; nothing changed")
@@ -82,9 +83,9 @@ def rewrite(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, leve
 def _next_data(con: duckdb.DuckDBPyConnection, start: datetime | None, end: datetime) -> datetime | None:
     """Return the first sample time in ``[start, end)`` (from the beginning when ``start`` is None)."""
     if start is None:
-        row = con.execute("SELECT min(time) FROM samples_raw WHERE time < ?", [end]).fetchone()
+        row = con.execute(bind("SELECT min(time) FROM samples_raw WHERE time < ?", [end])).fetchone()
     else:
-        row = con.execute("SELECT min(time) FROM samples_raw WHERE time >= ? AND time < ?", [start, end]).fetchone()
+        row = con.execute(bind("SELECT min(time) FROM samples_raw WHERE time >= ? AND time < ?", [start, end])).fetchone()
     return row[0] if row else None
 
 

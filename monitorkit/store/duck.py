@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from monitorkit.store.literals import bind
+
 DUCKDB_VERSION = "1.5.5"
 _EXTENSION_MODULES = {
     "quack": "duckdb_extension_quack",
@@ -64,7 +66,7 @@ def quack_serve(con: duckdb.DuckDBPyConnection, port: int, token: str, authoriza
     load_extensions(con, "httpfs", "quack")
     if authorization:
         con.execute(f"SET GLOBAL quack_authorization_function = '{authorization}'")
-    con.execute(f"CALL quack_serve('{quack_uri(port)}', token = ?, disable_ssl = true)", [token])
+    con.execute(bind(f"CALL quack_serve('{quack_uri(port)}', token = ?, disable_ssl = true)", [token]))
 
 
 def quack_query_sql(port: int, token: str, sql: str) -> str:

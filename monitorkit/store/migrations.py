@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 
 import duckdb
 
+from monitorkit.store.literals import bind
+
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 
@@ -60,7 +62,7 @@ def migrate(con: duckdb.DuckDBPyConnection, sets: Iterable[SchemaSet]) -> list[i
             con.execute("BEGIN TRANSACTION")
             try:
                 fn(con)
-                con.execute("INSERT INTO _migrations (number, name, applied_at) VALUES (?, ?, now())", [number, name])
+                con.execute(bind("INSERT INTO _migrations (number, name, applied_at) VALUES (?, ?, now())", [number, name]))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from monitorkit.store.literals import bind
 from monitorkit.store.tiers import TIERS
 
 _MICROS = {tier.name: tier.step * 1_000_000 for tier in TIERS if tier.step}
@@ -57,14 +58,16 @@ def rollup(con: duckdb.DuckDBPyConnection, now: datetime, lateness: timedelta = 
         con.execute("BEGIN TRANSACTION")
         try:
             count = con.execute(
-                f"""INSERT INTO samples_{tier}
+                bind(
+                    f"""INSERT INTO samples_{tier}
                     SELECT {_bucket_sql(tcol, tier)} AS bucket, series_id, {aggs}
                     FROM {source} WHERE {tcol} >= ? AND {tcol} < ?
                     GROUP BY ALL""",
-                [start, upper],
+                    [start, upper],
+                )
             ).fetchone()
             con.execute(
-                "INSERT OR REPLACE INTO rollup_state (tier, watermark) VALUES (?, ?)", [tier, upper]
+                bind("INSERT OR REPLACE INTO rollup_state (tier, watermark) VALUES (?, ?)", [tier, upper])
             )
             con.execute("COMMIT")
         except BaseException:
@@ -75,7 +78,7 @@ def rollup(con: duckdb.DuckDBPyConnection, now: datetime, lateness: timedelta = 
 
 
 def _watermark(con: duckdb.DuckDBPyConnection, tier: str) -> datetime | None:
-    row = con.execute("SELECT watermark FROM rollup_state WHERE tier = ?", [tier]).fetchone()
+    row = con.execute(bind("SELECT watermark FROM rollup_state WHERE tier = ?", [tier])).fetchone()
     return row[0] if row else None
 
 
@@ -89,6 +92,6 @@ def enforce_retention(
         keep = retention.get(tier.name)
         if keep is None:
             continue
-        row = con.execute(f"DELETE FROM {table} WHERE {tcol} < ?", [now - keep]).fetchone()
+        row = con.execute(bind(f"DELETE FROM {table} WHERE {tcol} < ?", [now - keep])).fetchone()
         deleted[tier.name] = int(row[0]) if row else 0
     return deleted

@@ -18,6 +18,7 @@ from monitorkit.errors import ConfigError, StoreError
 from monitorkit.samples import Sample, SampleValidator, utcnow
 from monitorkit.store.compaction import Compaction, compact
 from monitorkit.store.database import open_database
+from monitorkit.store.literals import bind
 from monitorkit.store.migrations import SchemaSet, migrate
 from monitorkit.store.rollup import enforce_retention, rollup
 from monitorkit.store.schema import SCHEMA as STORE_SCHEMA
@@ -103,7 +104,7 @@ class Store:
         """Run ``sql`` on a fresh cursor and return all rows."""
         cur = self.cursor()
         try:
-            return cur.execute(sql, params or []).fetchall()
+            return cur.execute(bind(sql, params)).fetchall()
         finally:
             cur.close()
 
@@ -212,7 +213,7 @@ class Store:
         def run(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             deleted = enforce_retention(con, at, self.retention)
             for key, (table, column) in self._retained.items():
-                row = con.execute(f"DELETE FROM {table} WHERE {column} < ?", [at - self.retention[key]]).fetchone()
+                row = con.execute(bind(f"DELETE FROM {table} WHERE {column} < ?", [at - self.retention[key]])).fetchone()
                 deleted[key] = int(row[0]) if row else 0
             return deleted
 

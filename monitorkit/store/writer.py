@@ -16,6 +16,7 @@ import duckdb
 from monitorkit.errors import StoreClosedError, StoreWriteError
 from monitorkit.samples import Sample
 from monitorkit.store.batch import INSERT_LISTS, SMALL_BATCH, SeriesIds
+from monitorkit.store.literals import bind
 
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -242,7 +243,7 @@ class Writer:
             firsts, runs, sids, values = ids.columns(batch)
             new = ids.insert_new(con)
             if len(sids) < SMALL_BATCH:
-                con.execute(INSERT_LISTS, [[micros(t) for t in firsts], [r + 1 for r in runs], sids, values])
+                con.execute(bind(INSERT_LISTS, [[micros(t) for t in firsts], [r + 1 for r in runs], sids, values]))
             else:
                 import pyarrow as pa  # only large batches pay for pyarrow (~30 MB): `collect` never does
 
