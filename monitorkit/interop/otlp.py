@@ -10,7 +10,9 @@
 - Histograms: ``_bucket{le}`` (cumulative), ``_sum``, ``_count``. Exponential histograms, which
   Prometheus stores as native histograms, become the same classic series with ``le`` at each bucket's
   upper bound (monitorkit has no native histogram type). Summaries: ``{quantile}``, ``_sum``, ``_count``.
-- Points flagged "no recorded value" (staleness) and non-finite values are not stored; times are kept in ms.
+- Stale markers (``otlp_stale.py``): a series a resource + scope's previous export had and its next one
+  lacks ends there, and points flagged "no recorded value" are markers. Non-finite values are not
+  stored; times are kept in ms.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from monitorkit.errors import MonitorkitError
-from monitorkit.interop.bulk import AppendRefused, ColumnWriter, CommitFailed, SeriesSpec
+from monitorkit.interop.bulk import STALE_NAN, AppendRefused, ColumnWriter, CommitFailed, SeriesSpec
 from monitorkit.interop.metadata import Metadata
 from monitorkit.interop.otlp_names import bucket_bound, label_name, metric_name
+from monitorkit.interop.otlp_stale import STALE, Export, Key, StreamKey, StreamTracker
 from monitorkit.interop.remote_write import MAX_DECODED_BYTES
 from monitorkit.interop.scrape import host_of
 from monitorkit.owner.api import Request, Response
@@ -40,7 +43,6 @@ from monitorkit.samples import HOST, validate_labels, validate_name
 DELTA, CUMULATIVE = 1, 2
 NO_RECORDED_VALUE = 1
 RESOURCE_LABELS = ("service.name", "service.namespace", "service.instance.id")
-Key = tuple[str, str, tuple[tuple[str, str], ...]]  # host, name, sorted labels
 
 
 class OtlpError(MonitorkitError, ValueError):
@@ -107,10 +109,11 @@ class Batch:
         self.ts: list[int] = []
         self.values: list[float] = []
         self.metadata: list[Metadata] = []
-        self.skipped = 0
+        self.exports: dict[StreamKey, Export] = {}  # each resource + scope's part of the request
+        self.export: Export | None = None  # the stream whose series are being added, if they are compared
 
     def add(self, host: str, name: str, labels: dict[str, str], ts_ns: int, value: float) -> None:
-        """Add one sample."""
+        """Add one sample (the stream's ranges of samples say which series it reported, see ``seal``)."""
         key = (host, name, tuple(sorted(labels.items())))
         pos = self.series.get(key)
         if pos is None:
@@ -118,6 +121,15 @@ class Batch:
         self.index.append(pos)
         self.ts.append(ts_ns // 1_000_000)
         self.values.append(value)
+
+    def end(self, key: Key, ts_ns: int) -> None:
+        """Add a stale marker for the series ``key`` at ``ts_ns``."""
+        host, name, labels = key
+        self.add(host, name, dict(labels), ts_ns, STALE)
+        if self.export is not None:
+            self.export.ended.add(key)
+            self.export.newest = max(self.export.newest, ts_ns)
+
 
 
 class Translator:
@@ -137,8 +149,11 @@ class Translator:
                 base, host = self._resource_labels(resource)
                 newest = 0
                 for sm in rm.scope_metrics:
+                    stream = (tuple(sorted(resource.items())), sm.scope.name, sm.scope.version)
+                    batch.export = batch.exports.setdefault(stream, Export())
                     for metric in sm.metrics:
                         newest = max(newest, self._metric(batch, metric, base, host))
+                batch.export = None  # target_info is the resource's, not a scope's: never compared
                 info = {label_name(k): v for k, v in sorted(resource.items()) if k not in RESOURCE_LABELS}
                 if info and newest:
                     batch.add(host, "target_info", {**info, **base}, newest, 1.0)
@@ -170,12 +185,13 @@ class Translator:
                      "exponential_histogram": "histogram", "summary": "summary"}[kind]
         batch.metadata.append(Metadata(name, prom_type, metric.description, metric.unit))
         newest = 0
+        start = len(batch.index)
         for point in data.data_points:
-            if point.flags & NO_RECORDED_VALUE:
-                batch.skipped += 1
-                continue
             labels = {**labels_of(point.attributes), **base}
             at = point.time_unix_nano
+            if point.flags & NO_RECORDED_VALUE:
+                _end(batch, kind, name, labels, host, point)
+                continue
             newest = max(newest, at)
             if kind in ("gauge", "sum"):
                 value = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
@@ -199,6 +215,10 @@ class Translator:
                 batch.add(host, f"{name}_bucket", {**labels, "le": "+Inf"}, at, totals[1])
                 batch.add(host, f"{name}_sum", labels, at, totals[0])
                 batch.add(host, f"{name}_count", labels, at, totals[1])
+        if batch.export is not None:
+            batch.export.newest = max(batch.export.newest, newest)
+            if not delta:  # a delta series with nothing new is left out of an export: that is no vanishing
+                batch.export.ranges.append((start, len(batch.index)))
         return newest
 
     def _accumulate(self, key: Key, values: list[float]) -> list[float]:
@@ -208,6 +228,21 @@ class Translator:
         for i, v in enumerate(values):
             known[i] += v
         return list(known)
+
+
+def _end(batch: Batch, kind: str, name: str, labels: dict[str, str], host: str, point: Any) -> None:
+    """Add stale markers for the series of a point flagged "no recorded value" (Prometheus: StaleNaN)."""
+    at = point.time_unix_nano
+    if kind in ("gauge", "sum"):
+        batch.end((host, name, tuple(sorted(labels.items()))), at)
+        return
+    if kind == "summary":
+        parts = [(name, {"quantile": bucket_bound(q.quantile)}) for q in point.quantile_values]
+    else:  # the buckets the point names, if any (the other ones end when the stream's next export lacks them)
+        bounds = [*getattr(point, "explicit_bounds", ()), float("inf")]
+        parts = [(f"{name}_bucket", {"le": bucket_bound(b)}) for b in bounds]
+    for series, more in [*parts, (f"{name}_sum", {}), (f"{name}_count", {})]:
+        batch.end((host, series, tuple(sorted({**labels, **more}.items()))), at)
 
 
 def _buckets(point: Any) -> tuple[list[float], list[float]]:
@@ -244,6 +279,7 @@ class OtlpReceiver:
         self.writer = writer
         self.on_metadata = on_metadata
         self.translator = Translator(promote)
+        self.streams = StreamTracker()
         self.counts: dict[str, int] = {}
         self._ids: dict[Key, int] = {}
         self._lock = threading.Lock()
@@ -271,9 +307,9 @@ class OtlpReceiver:
             host, name, labels = keys[i]
             specs[i] = _spec(host, name, dict(labels))
         values = np.array(batch.values, np.float64)
+        index = np.array(batch.index, np.int64)
         try:
-            result = self.writer.write(ids, specs, np.array(batch.index, np.int64), np.array(batch.ts, np.int64),
-                                       values)
+            result = self.writer.write(ids, specs, index, np.array(batch.ts, np.int64), values)
         except AppendRefused as exc:
             self._count(refused_requests=1)
             return Response.text(400, str(exc))
@@ -282,14 +318,16 @@ class OtlpReceiver:
             return Response.text(503, str(exc))
         for i in specs:
             self._ids[keys[i]] = int(result.ids[i])
-        rejected = result.refused + result.nonfinite + result.out_of_order
+        self.streams.settle(self.writer, batch.exports, index, result.ids, lambda key: self._ids.get(key, 0))
+        nonfinite = result.nonfinite - int((values.view(np.uint64) == STALE_NAN).sum())  # markers are no rejects
+        rejected = result.refused + nonfinite + result.out_of_order
         self._count(requests=1, samples=result.written, rejected=rejected, duplicates=result.duplicates,
-                    out_of_order=result.out_of_order, refused=result.refused, nonfinite=result.nonfinite)
+                    out_of_order=result.out_of_order, refused=result.refused, nonfinite=nonfinite)
         answer = ExportMetricsServiceResponse()
         if rejected:
             answer.partial_success.rejected_data_points = rejected
             answer.partial_success.error_message = (
-                f"{result.refused} samples of series with invalid names or labels, {result.nonfinite} non-finite, "
+                f"{result.refused} samples of series with invalid names or labels, {nonfinite} non-finite, "
                 f"{result.out_of_order} out of order within the request were not stored")
         if as_json:
             return Response(200, json_format.MessageToJson(answer).encode(), "application/json")
