@@ -283,28 +283,22 @@ def _run_on(cur: duckdb.DuckDBPyConnection, sql: str, timeout: float, max_rows: 
 
 def _run_remote(api: tuple[int, str], sql: str, timeout: float, max_rows: int) -> ConsoleResult:
     """Run ``sql`` whole on the owner through its query route; a socket closed at the deadline stops it there too."""
-    from monitorkit.owner import client
-    from monitorkit.owner.queries import QUERY_PATH
+    from monitorkit.owner.queries import failure, send_query
 
     port, token = api
     started = time.perf_counter()
-    body = json.dumps({"sql": sql.strip().rstrip(";")}).encode()
     try:
-        answer = client.request_bytes(port, "POST", QUERY_PATH, token, "application/json", body, timeout)
+        answer = send_query(port, token, sql, timeout)
     except TimeoutError as exc:
         raise ConsoleTimeoutError(f"the query ran longer than {timeout:g} s and was stopped; narrow it with WHERE "
                                   "time > now() - INTERVAL 1 HOUR or LIMIT") from exc
     except OSError as exc:
         raise QueryError(f"the owner did not answer on API port {port}: {exc}") from exc
     if answer.status != 200:
-        try:
-            error = json.loads(answer.body)
-        except ValueError:
-            error = {"error": answer.body.decode("utf-8", "replace"), "kind": "error"}
-        message = str(error.get("error", f"HTTP {answer.status}"))
-        if error.get("kind") == "refused":
+        kind, message = failure(answer)
+        if kind == "refused":
             raise ConsoleRefusedError(message)
-        if error.get("kind") == "timeout":
+        if kind == "timeout":
             raise ConsoleTimeoutError(message)
         raise QueryError(message.split("\n\n")[0])
     table = pa.ipc.open_stream(answer.body).read_all()

@@ -182,11 +182,10 @@ class MetricFamily:
         return [Sample(now, self.name, child.label_map, child._value, host) for child in self.children()]
 
 
-class Counter(MetricFamily, CounterChild):
-    """A value that only goes up; its name ends in ``_total``: ``Counter("jobs_total", "Jobs done")``."""
+class _ValueFamily(MetricFamily):
+    """A counter or a gauge: one float per series, its children made by ``_child``."""
 
-    kind = "counter"
-    _child_methods = ("inc", "get")
+    _child: ClassVar[type[CounterChild | GaugeChild]]
 
     def __init__(
         self,
@@ -197,8 +196,19 @@ class Counter(MetricFamily, CounterChild):
         registry: Registry | None = ...,  # type: ignore[assignment]
         max_series: int | None = None,
     ) -> None:
-        CounterChild.__init__(self, name, {})
+        self._child.__init__(self, name, {})  # type: ignore[arg-type]  # the family is its own child (no labels)
         self._setup(name, documentation, labelnames, _default_registry(registry), max_series)
+
+    def _new_child(self, label_map: dict[str, str]) -> CounterChild | GaugeChild:
+        return self._child(self.name, label_map)
+
+
+class Counter(_ValueFamily, CounterChild):
+    """A value that only goes up; its name ends in ``_total``: ``Counter("jobs_total", "Jobs done")``."""
+
+    kind = "counter"
+    _child = CounterChild
+    _child_methods = ("inc", "get")
 
     def _check_name(self, name: str) -> str:
         if not name.endswith("_total"):
@@ -208,35 +218,18 @@ class Counter(MetricFamily, CounterChild):
             )
         return name
 
-    def _new_child(self, label_map: dict[str, str]) -> CounterChild:
-        return CounterChild(self.name, label_map)
 
-
-class Gauge(MetricFamily, GaugeChild):
+class Gauge(_ValueFamily, GaugeChild):
     """A value that goes up and down: ``Gauge("queue_depth", "Jobs waiting").set(3)``."""
 
     kind = "gauge"
+    _child = GaugeChild
     _child_methods = ("set", "inc", "dec", "set_to_current_time", "get")
-
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Iterable[str] = (),
-        *,
-        registry: Registry | None = ...,  # type: ignore[assignment]
-        max_series: int | None = None,
-    ) -> None:
-        GaugeChild.__init__(self, name, {})
-        self._setup(name, documentation, labelnames, _default_registry(registry), max_series)
 
     def _check_name(self, name: str) -> str:
         if name.endswith("_total"):
             raise InvalidMetricNameError(f"gauge name {name!r} ends in '_total', which is reserved for counters")
         return name
-
-    def _new_child(self, label_map: dict[str, str]) -> GaugeChild:
-        return GaugeChild(self.name, label_map)
 
 
 class Histogram(MetricFamily, HistogramChild):

@@ -17,8 +17,16 @@ def _bad_value(metric: str, what: str, value: object) -> InvalidValueError:
     return InvalidValueError(f"{what} of metric {metric!r} must be a finite number, got {value!r}")
 
 
-class CounterChild:
-    """One series of a counter: ``inc(amount)`` adds a finite amount >= 0."""
+def _finite(value: float) -> bool:
+    """Tell whether ``value`` is a finite number (callers pass anything: a string is no number, not a TypeError)."""
+    try:
+        return -INF < value < INF
+    except TypeError:
+        return False
+
+
+class _ValueChild:
+    """One series holding one float: what a counter's and a gauge's children share."""
 
     __slots__ = ("_lock", "_metric", "_value", "label_map")
 
@@ -28,13 +36,19 @@ class CounterChild:
         self._metric = metric
         self.label_map = label_map
 
+    def get(self) -> float:
+        """Return the current value."""
+        return self._value
+
+
+class CounterChild(_ValueChild):
+    """One series of a counter: ``inc(amount)`` adds a finite amount >= 0."""
+
+    __slots__ = ()
+
     def inc(self, amount: float = 1.0) -> None:
         """Add ``amount`` (default 1); counters only go up."""
-        try:
-            ok = 0 <= amount < INF
-        except TypeError:
-            ok = False
-        if not ok:
+        if not (_finite(amount) and amount >= 0):
             raise InvalidValueError(
                 f"counter {self._metric!r} can only grow by a finite amount >= 0, got {amount!r}; use a Gauge "
                 "for values that go down"
@@ -42,39 +56,21 @@ class CounterChild:
         with self._lock:
             self._value += amount
 
-    def get(self) -> float:
-        """Return the current value."""
-        return self._value
 
-
-class GaugeChild:
+class GaugeChild(_ValueChild):
     """One series of a gauge: ``set``, ``inc``, ``dec`` and ``set_to_current_time``."""
 
-    __slots__ = ("_lock", "_metric", "_value", "label_map")
-
-    def __init__(self, metric: str, label_map: dict[str, str]) -> None:
-        self._lock = threading.Lock()
-        self._value = 0.0
-        self._metric = metric
-        self.label_map = label_map
+    __slots__ = ()
 
     def set(self, value: float) -> None:
         """Set the gauge to ``value``."""
-        try:
-            ok = -INF < value < INF
-        except TypeError:
-            ok = False
-        if not ok:
+        if not _finite(value):
             raise _bad_value(self._metric, "value", value)
         self._value = float(value)
 
     def inc(self, amount: float = 1.0) -> None:
         """Add ``amount`` (default 1)."""
-        try:
-            ok = -INF < amount < INF
-        except TypeError:
-            ok = False
-        if not ok:
+        if not _finite(amount):
             raise _bad_value(self._metric, "amount", amount)
         with self._lock:
             self._value += amount
@@ -86,10 +82,6 @@ class GaugeChild:
     def set_to_current_time(self) -> None:
         """Set the gauge to the current Unix time in seconds."""
         self._value = time.time()
-
-    def get(self) -> float:
-        """Return the current value."""
-        return self._value
 
 
 class HistogramChild:
@@ -108,11 +100,7 @@ class HistogramChild:
 
     def observe(self, amount: float) -> None:
         """Record one observation of ``amount``."""
-        try:
-            ok = -INF < amount < INF
-        except TypeError:
-            ok = False
-        if not ok:
+        if not _finite(amount):
             raise _bad_value(self._metric, "observation", amount)
         i = bisect_left(self._bounds, amount)  # first bound >= amount: the 'le' bucket it falls in
         with self._lock:

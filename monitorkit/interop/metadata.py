@@ -6,10 +6,9 @@ import threading
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-import duckdb
 import pyarrow as pa
 
-from monitorkit.errors import StoreClosedError
+from monitorkit.interop.schema import replace_rows
 from monitorkit.store import Store
 
 
@@ -43,15 +42,4 @@ class MetadataLog:
                           "type": [m.type for m in changed], "help": [m.help for m in changed],
                           "unit": [m.unit for m in changed],
                           "updated_at": pa.array([now] * len(changed), pa.timestamp("us", tz="UTC"))})
-
-        def upsert(con: duckdb.DuckDBPyConnection) -> None:
-            con.register("_mk_metadata", table)
-            try:
-                con.execute("INSERT OR REPLACE INTO metric_metadata SELECT * FROM _mk_metadata")
-            finally:
-                con.unregister("_mk_metadata")
-
-        try:
-            self.store.submit(upsert, urgent=False)
-        except StoreClosedError:
-            pass
+        replace_rows(self.store, "metric_metadata", table)

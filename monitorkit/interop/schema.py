@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
 import duckdb
 
+from monitorkit.errors import StoreClosedError
 from monitorkit.store.migrations import SchemaSet
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from monitorkit.store import Store
 
 SCHEMA = SchemaSet("interop", range(60, 70))
 
@@ -46,3 +55,24 @@ def _metadata(con: duckdb.DuckDBPyConnection) -> None:
             PRIMARY KEY (name, source)
         )"""
     )
+
+
+def replace_rows(store: Store, table: str, rows: pa.Table) -> Future[None] | None:
+    """Write ``rows`` over ``table``'s rows of the same key (INSERT OR REPLACE) on the next commit due anyway.
+
+    Returns the write's future, or None when the store is already closed (the owner is stopping:
+    the last state of a target or a metric's metadata is not worth a late error).
+    """
+    view = f"_mk_{table}"
+
+    def upsert(con: duckdb.DuckDBPyConnection) -> None:
+        con.register(view, rows)
+        try:
+            con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM {view}")
+        finally:
+            con.unregister(view)
+
+    try:
+        return store.submit(upsert, urgent=False)
+    except StoreClosedError:
+        return None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from monitorkit.errors import StoreClosedError
-from monitorkit.interop.schema import SCHEMA
+from monitorkit.interop.schema import SCHEMA, replace_rows
 from monitorkit.interop.scrape import ScrapeJob, Target, TargetFiles, jobs_from_settings, resolve_targets
 from monitorkit.owner.api import Request, Response
 
@@ -201,18 +201,9 @@ class ScrapeService:
             "last_scrape": pa.array([state.last_scrape], pa.timestamp("us", tz="UTC")),
             "last_duration_s": [state.last_duration], "samples": pa.array([state.samples], pa.int64()),
         })
-
-        def upsert(con: duckdb.DuckDBPyConnection) -> None:
-            con.register("_mk_target", table)
-            try:
-                con.execute("INSERT OR REPLACE INTO scrape_targets SELECT * FROM _mk_target")
-            finally:
-                con.unregister("_mk_target")
-
-        try:
-            self.store.submit(upsert, urgent=False).add_done_callback(_log_failure)
-        except StoreClosedError:
-            pass
+        written = replace_rows(self.store, "scrape_targets", table)
+        if written is not None:
+            written.add_done_callback(_log_failure)
 
     def _forget(self, keys: list[tuple[str, str]]) -> None:
         for key in keys:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ import pyarrow as pa
 from monitorkit.config import load_settings
 from monitorkit.errors import QueryError, StoreError
 from monitorkit.owner import client
-from monitorkit.owner.queries import QUERY_PATH
+from monitorkit.owner.queries import failure, send_query
 from monitorkit.owner.readers import QueryRefused
 from monitorkit.owner.sidecar import OwnerInfo, read_owner
 from monitorkit.store import open_database
@@ -41,18 +40,13 @@ class RemoteConnection:
         if params:
             query = inline_params(query, params)
         port, token = client.endpoint(self.owner)
-        body = json.dumps({"sql": query.strip().rstrip(";")}).encode()
         try:
-            answer = client.request_bytes(port, "POST", QUERY_PATH, token, "application/json", body, QUERY_DEADLINE)
+            answer = send_query(port, token, query, QUERY_DEADLINE)
         except OSError as exc:
             raise StoreError(f"owner process {self.owner.pid} did not answer on API port {port}: {exc}; "
                              "`monitorkit status` tells whether it still runs") from None
         if answer.status != 200:
-            try:
-                error = json.loads(answer.body)
-            except ValueError:
-                error = {"error": answer.body.decode("utf-8", "replace"), "kind": "error"}
-            kind, message = error.get("kind", "error"), str(error.get("error", f"HTTP {answer.status}"))
+            kind, message = failure(answer)
             raise (QueryRefused if kind == "refused" else QueryError)(message)
         return pa.ipc.open_stream(answer.body).read_all()
 

@@ -11,6 +11,7 @@ streamed into Arrow batches and refused past ``readers.max_result_mb``.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -19,7 +20,9 @@ import duckdb
 
 from monitorkit.config import parse_duration
 from monitorkit.errors import QueryError
+from monitorkit.owner import client
 from monitorkit.owner.api import Request, Response, parse_json_object
+from monitorkit.owner.client import RawAnswer
 from monitorkit.owner.readers import QueryRefused, ReaderPolicy
 
 if TYPE_CHECKING:
@@ -32,6 +35,25 @@ QUERY_PATH = "/v1/query"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 BATCH_ROWS = 65_536
 WATCH_EVERY = 0.2  # seconds between checks that the client is still connected
+
+
+def send_query(port: int, token: str, sql: str, timeout: float) -> RawAnswer:
+    """POST one statement (a trailing ';' dropped) to the owner's query route; OSError as the client raises it.
+
+    The two callers (``monitorkit.connect()`` and the dashboard console) each map failures to their own
+    errors; the request and the shape of a failed answer (``failure``) are the same for both.
+    """
+    body = json.dumps({"sql": sql.strip().rstrip(";")}).encode()
+    return client.request_bytes(port, "POST", QUERY_PATH, token, "application/json", body, timeout)
+
+
+def failure(answer: RawAnswer) -> tuple[str, str]:
+    """Return (kind, message) of an answer other than 200: kind is refused, timeout or error."""
+    try:
+        error = json.loads(answer.body)
+    except ValueError:
+        error = {"error": answer.body.decode("utf-8", "replace"), "kind": "error"}
+    return str(error.get("kind", "error")), str(error.get("error", f"HTTP {answer.status}"))
 
 
 class QueryService:

@@ -102,14 +102,9 @@ def _health(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-# eval_time() is the time a rule is evaluated at: now() live; backtests and rule tests
-# substitute a fixed timestamp for it in the rule's SQL text (see loader.at_time).
-MACROS = [
-    "CREATE OR REPLACE MACRO eval_time() AS now()",
-    # Increase and per-second rate of every counter whose name is LIKE ``metric`` in (t0, t1],
-    # resets handled; bounded by time first so it stays fast on a long history.
-    """
-    CREATE OR REPLACE MACRO counter_window(metric, t0, t1) AS TABLE
+# The two window macros' bodies: migration 23 wrote them as they are, migration 30 adds stale
+# markers (an ``ended`` CTE and a filter) around the same bodies.
+_COUNTER_WITH = """
     WITH d AS (
         SELECT r.series_id, r.time, r.value,
                r.value - lag(r.value) OVER (PARTITION BY r.series_id ORDER BY r.time) AS delta
@@ -122,14 +117,12 @@ MACROS = [
                epoch(max(time) - min(time)) AS seconds, count(*) AS samples,
                arg_max(value, time) AS last, max(time) AS last_time
         FROM d GROUP BY series_id
-    )
+    )"""
+_COUNTER_SELECT = """
     SELECT s.host, s.name, s.labels, w.increase, w.seconds,
            w.increase / nullif(w.seconds, 0) AS rate, w.samples, w.last, w.last_time, w.series_id
-    FROM w JOIN series s USING (series_id)""",
-    # Summary of every gauge whose name is LIKE ``metric`` in (t0, t1]: avg, min, max, last,
-    # and the least-squares slope per second (regr_slope) for trend predictions.
-    """
-    CREATE OR REPLACE MACRO gauge_window(metric, t0, t1) AS TABLE
+    FROM w JOIN series s USING (series_id)"""
+_GAUGE_WITH = """
     WITH w AS (
         SELECT r.series_id, avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max,
                arg_max(r.value, r.time) AS last, max(r.time) AS last_time, min(r.time) AS first_time,
@@ -138,10 +131,22 @@ MACROS = [
         WHERE r.time > t0::TIMESTAMPTZ AND r.time <= t1::TIMESTAMPTZ
           AND r.series_id IN (SELECT series_id FROM series WHERE name LIKE metric)
         GROUP BY r.series_id
-    )
+    )"""
+_GAUGE_SELECT = """
     SELECT s.host, s.name, s.labels, w.avg, w.min, w.max, w.last, w.last_time, w.first_time,
            w.samples, w.slope, w.series_id
-    FROM w JOIN series s USING (series_id)""",
+    FROM w JOIN series s USING (series_id)"""
+
+# eval_time() is the time a rule is evaluated at: now() live; backtests and rule tests
+# substitute a fixed timestamp for it in the rule's SQL text (see loader.at_time).
+MACROS = [
+    "CREATE OR REPLACE MACRO eval_time() AS now()",
+    # Increase and per-second rate of every counter whose name is LIKE ``metric`` in (t0, t1],
+    # resets handled; bounded by time first so it stays fast on a long history.
+    "\n    CREATE OR REPLACE MACRO counter_window(metric, t0, t1) AS TABLE" + _COUNTER_WITH + _COUNTER_SELECT,
+    # Summary of every gauge whose name is LIKE ``metric`` in (t0, t1]: avg, min, max, last,
+    # and the least-squares slope per second (regr_slope) for trend predictions.
+    "\n    CREATE OR REPLACE MACRO gauge_window(metric, t0, t1) AS TABLE" + _GAUGE_WITH + _GAUGE_SELECT,
 ]
 
 EMPTY_HEALTH = (
@@ -191,41 +196,14 @@ _ENDED = """
           AND m.series_id IN (SELECT series_id FROM series WHERE name LIKE metric)
         GROUP BY m.series_id
     )"""
+_WINDOW_ENDED = _ENDED.format(lower="> t0::TIMESTAMPTZ", upper="t1::TIMESTAMPTZ").strip()
+_UNLESS_ENDED = """ LEFT JOIN ended e USING (series_id)
+    WHERE e.ended_at IS NULL OR e.ended_at < w.last_time"""
 STALE_MACROS = [
-    f"""
-    CREATE OR REPLACE MACRO counter_window(metric, t0, t1) AS TABLE
-    WITH d AS (
-        SELECT r.series_id, r.time, r.value,
-               r.value - lag(r.value) OVER (PARTITION BY r.series_id ORDER BY r.time) AS delta
-        FROM samples_raw r
-        WHERE r.time > t0::TIMESTAMPTZ AND r.time <= t1::TIMESTAMPTZ
-          AND r.series_id IN (SELECT series_id FROM series WHERE name LIKE metric)
-    ), w AS (
-        SELECT series_id,
-               sum(CASE WHEN delta < 0 THEN value ELSE coalesce(delta, 0) END) AS increase,
-               epoch(max(time) - min(time)) AS seconds, count(*) AS samples,
-               arg_max(value, time) AS last, max(time) AS last_time
-        FROM d GROUP BY series_id
-    ), {_ENDED.format(lower="> t0::TIMESTAMPTZ", upper="t1::TIMESTAMPTZ").strip()}
-    SELECT s.host, s.name, s.labels, w.increase, w.seconds,
-           w.increase / nullif(w.seconds, 0) AS rate, w.samples, w.last, w.last_time, w.series_id
-    FROM w JOIN series s USING (series_id) LEFT JOIN ended e USING (series_id)
-    WHERE e.ended_at IS NULL OR e.ended_at < w.last_time""",
-    f"""
-    CREATE OR REPLACE MACRO gauge_window(metric, t0, t1) AS TABLE
-    WITH w AS (
-        SELECT r.series_id, avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max,
-               arg_max(r.value, r.time) AS last, max(r.time) AS last_time, min(r.time) AS first_time,
-               count(*) AS samples, regr_slope(r.value, epoch(r.time)) AS slope
-        FROM samples_raw r
-        WHERE r.time > t0::TIMESTAMPTZ AND r.time <= t1::TIMESTAMPTZ
-          AND r.series_id IN (SELECT series_id FROM series WHERE name LIKE metric)
-        GROUP BY r.series_id
-    ), {_ENDED.format(lower="> t0::TIMESTAMPTZ", upper="t1::TIMESTAMPTZ").strip()}
-    SELECT s.host, s.name, s.labels, w.avg, w.min, w.max, w.last, w.last_time, w.first_time,
-           w.samples, w.slope, w.series_id
-    FROM w JOIN series s USING (series_id) LEFT JOIN ended e USING (series_id)
-    WHERE e.ended_at IS NULL OR e.ended_at < w.last_time""",
+    "\n    CREATE OR REPLACE MACRO counter_window(metric, t0, t1) AS TABLE"
+    + _COUNTER_WITH + ", " + _WINDOW_ENDED + _COUNTER_SELECT + _UNLESS_ENDED,
+    "\n    CREATE OR REPLACE MACRO gauge_window(metric, t0, t1) AS TABLE"
+    + _GAUGE_WITH + ", " + _WINDOW_ENDED + _GAUGE_SELECT + _UNLESS_ENDED,
     # PromQL's instant vector selector: each series' latest sample at or before t within the
     # 5-minute lookback ([t - 5m, t], as in Prometheus 2.x), unless a stale marker came after it.
     f"""
