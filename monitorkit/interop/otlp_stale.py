@@ -73,15 +73,15 @@ class StreamTracker:
             for stream, (newest, present, ended) in exports.items():
                 last = self._last.pop(stream, None)
                 if last is None or newest > last.time:
-                    gone = np.setdiff1d(np.setdiff1d(last.ids, present), ended) if last is not None else NONE
+                    gone = np.setdiff1d(np.setdiff1d(last.ids, present, True), ended, True) if last is not None else NONE
                     if len(gone):
                         mark.append((gone, newest))
                     last = _Last(newest, present, gone)
                 elif newest == last.time:  # more of the same export (a split one, or a resend)
-                    back = np.intersect1d(last.marked, present)
+                    back = np.intersect1d(last.marked, present, True)
                     if len(back):
                         revive.append((back, last.time))
-                        last.marked = np.setdiff1d(last.marked, back)
+                        last.marked = np.setdiff1d(last.marked, back, True)
                     last.ids = np.union1d(last.ids, present)
                 self._last[stream] = last  # last in the dict: most recently heard from
             while len(self._last) > self.max_streams:
@@ -101,7 +101,7 @@ class StreamTracker:
             present = np.unique(entry_ids[rows])
             ended = np.unique(np.array([id_of(k) for k in export.ended], np.int64))
             ended = ended[ended > 0]
-            reports[stream] = (export.newest, np.setdiff1d(present[present > 0], ended), ended)
+            reports[stream] = (export.newest, np.setdiff1d(present[present > 0], ended, True), ended)
         mark, revive = self.compare(reports)
         if revive:
             writer.store.submit(lambda con: take_back(con, revive))
