@@ -19,6 +19,7 @@ from tornado.web import RequestHandler
 from monitorkit.dashboard.schema import SCHEMA as DASHBOARD_SCHEMA
 from monitorkit.samples import utcnow
 from monitorkit.store import Store
+from monitorkit.store.literals import bind
 
 ALGORITHM = "scrypt-n16384-r8-p1"
 COOKIE = "monitorkit_auth"
@@ -70,10 +71,10 @@ def load_credential(con: Any) -> Credential | None:
 def store_credential(con: Any, credential: Credential) -> None:
     """Replace the stored credential (write connection)."""
     con.execute("DELETE FROM dashboard_credentials")
-    con.execute(
+    con.execute(bind(  # inlined: a bound value would load pandas into the server for good (store/literals.py)
         "INSERT INTO dashboard_credentials (id, algorithm, salt, hash, created_at) VALUES (1, ?, ?, ?, ?)",
         [credential.algorithm, credential.salt, credential.hash, credential.created_at or utcnow()],
-    )
+    ))
 
 
 def ensure_token(store: Store, *, token: str | None = None, rotate: bool = False) -> tuple[Credential, str | None]:

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from monitorkit.errors import QueryError
 from monitorkit.store import Store
+from monitorkit.store.literals import bind
 
 
 class Reader(Protocol):
@@ -43,6 +44,12 @@ class StoreReader:
         """Return the result of ``sql`` as an Arrow table."""
         with self._count:
             self.queries += 1
+        try:
+            # Inlined values: bound ones make DuckDB import pandas (store/literals.py), which an idle
+            # `monitorkit serve` then carries (~60 MiB); a value bind() cannot render is bound as before.
+            sql, params = bind(sql, params), ()
+        except TypeError:
+            pass
         cur = self.store.cursor()
         try:
             return cur.execute(sql, list(params)).to_arrow_table()

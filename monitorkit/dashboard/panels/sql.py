@@ -11,9 +11,8 @@ import asyncio
 import html
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import panel as pn
 from bokeh.models import FactorRange
 from bokeh.palettes import Category10_10, Category20_20
@@ -25,6 +24,9 @@ from monitorkit.dashboard.panels.sqleditor import SqlEditor
 from monitorkit.dashboard.style import html_pane
 from monitorkit.dashboard.units import axis_formatter, format_value
 from monitorkit.errors import QueryError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_QUERY = (
     "SELECT time_bucket(INTERVAL 10 SECOND, time) AS time, avg(value) AS cpu_percent\n"
@@ -76,6 +78,8 @@ def _number(unit: str) -> Callable[[Any], str]:
 
 def result_chart(df: pd.DataFrame, units: Mapping[str, str] | None = None) -> Any | None:
     """Return a chart of a result: lines over its first time column (one per label value), else bars."""
+    import pandas as pd  # on the first result, not at import: an idle `monitorkit serve` does not load it (~60 MiB)
+
     if df.empty:
         return None
     units = units or {}
@@ -216,7 +220,9 @@ class SqlPanel(PanelView):
                                f"{result.seconds * 1000:.0f} ms</span>{hint}")
         metric_unit = _unit_of(sql, self._catalog_units())
         units = {str(c): column_unit(str(c), metric_unit) for c in df.columns}
-        numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        numeric = [c for c in df.columns if is_numeric_dtype(df[c]) and not is_bool_dtype(df[c])]
         self.table.formatters = {c: _number(units[str(c)]) for c in numeric}
         self.table.object = df
         self.chart.object = result_chart(df, units)
