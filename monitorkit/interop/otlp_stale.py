@@ -27,6 +27,7 @@ import duckdb
 import numpy as np
 
 from monitorkit.interop.bulk import STALE_NAN, ColumnWriter, CommitFailed
+from monitorkit.store.literals import bind
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, tuple[tuple[str, str], ...]]  # host, name, sorted labels: one series of a request
@@ -120,5 +121,5 @@ class StreamTracker:
 def take_back(con: duckdb.DuckDBPyConnection, markers: Iterable[tuple[np.ndarray, int]]) -> None:
     """Delete the stale markers (series ids, time ns) a first part of an export wrote (writer thread)."""
     for sids, at in markers:
-        con.execute("DELETE FROM stale_markers WHERE epoch_ms(time) = ? AND series_id IN (SELECT unnest(?))",
-                    [at // 1_000_000, sids.tolist()])
+        con.execute(bind("DELETE FROM stale_markers WHERE epoch_ms(time) = ? AND series_id IN (SELECT unnest(?))",
+                         [at // 1_000_000, sids.tolist()]))

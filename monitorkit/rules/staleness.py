@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import datetime, timedelta
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 KEEP = timedelta(days=31)  # markers older than this are dropped: the raw samples they end are gone by then
+CLEANUP_EVERY = 3600.0  # seconds between those deletions (each one reads the times of the whole table)
+_next_cleanup = 0.0
 
 
 def series_key(host: str, name: str, labels: Mapping[str, str]) -> str:
@@ -68,7 +71,11 @@ def mark_stale(con: duckdb.DuckDBPyConnection, keys: Sequence[str], at: datetime
         return 0  # a store without the rules' schema: no rule reads markers there
     row = con.execute(bind("INSERT INTO stale_markers SELECT ?::TIMESTAMPTZ, series_id FROM series "
                            "WHERE series_key IN (SELECT unnest(?::VARCHAR[]))", [at, list(keys)])).fetchone()
-    con.execute(bind("DELETE FROM stale_markers WHERE time < ?::TIMESTAMPTZ", [at - KEEP]))
+    global _next_cleanup
+    now = time.monotonic()
+    if now >= _next_cleanup:  # at most hourly: collectors mark often (say, a process group that empties)
+        _next_cleanup = now + CLEANUP_EVERY
+        con.execute(bind("DELETE FROM stale_markers WHERE time < ?::TIMESTAMPTZ", [at - KEEP]))
     return int(row[0]) if row else 0
 
 
