@@ -23,6 +23,7 @@ from monitorkit.errors import StoreClosedError
 from monitorkit.interop.schema import SCHEMA, replace_rows
 from monitorkit.interop.scrape import ScrapeJob, Target, TargetFiles, jobs_from_settings, resolve_targets
 from monitorkit.owner.api import Request, Response
+from monitorkit.samples import utcnow
 
 if TYPE_CHECKING:
     from monitorkit.interop.targets import TargetState
@@ -46,6 +47,7 @@ class TargetLoop:
         self.store = store
         self.on_state = on_state
         self.stop_event = threading.Event()
+        self.removed = False  # stopped because the target left its job: its series end (see remove)
         self.scrapes = 0
         self._thread = threading.Thread(target=self._run, name=f"monitorkit-scrape-{target.job.job}-{target.address}",
                                         daemon=True)
@@ -61,6 +63,15 @@ class TargetLoop:
 
     def stop(self) -> None:
         """Ask the loop to stop after the scrape in progress (bounded by the job's timeout)."""
+        self.stop_event.set()
+
+    def remove(self) -> None:
+        """Stop because the target was removed: as Prometheus, mark every series of its last scrape stale.
+
+        A plain ``stop`` (the owner stopping, or the target replaced under the same key) writes
+        none: Prometheus too writes no markers on shutdown, expecting to carry on where it was.
+        """
+        self.removed = True
         self.stop_event.set()
 
     def join(self, timeout: float | None = None) -> None:
@@ -91,6 +102,12 @@ class TargetLoop:
                     return
                 if self.on_state is not None:
                     self.on_state(self)
+            if self.removed:
+                gone = seen.vanished([])
+                if gone:
+                    submit_stale(self.store, gone, utcnow())
+        except StoreClosedError:
+            return
         finally:
             self.scraper.close()
 
@@ -173,7 +190,10 @@ class ScrapeService:
                 loop = self.loops[t.key] = TargetLoop(t, self.store, on_state=self._record)
                 loop.start()
         for loop in gone:
-            loop.stop()
+            if loop.target.key in wanted:
+                loop.stop()  # the same target with new settings: its next loop carries its series on
+            else:
+                loop.remove()
         if gone:
             keys = [loop.target.key for loop in gone if loop.target.key not in wanted]
             self._forget(keys)
