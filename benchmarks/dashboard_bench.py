@@ -34,7 +34,12 @@ PAGE_PROBE = """() => {
   const find = (root) => { const el = root.querySelector('#mk-status'); if (el) return el;
     for (const n of root.querySelectorAll('*')) { if (n.shadowRoot) { const f = find(n.shadowRoot); if (f) return f; } }
     return null; };
-  setInterval(() => { const el = find(document); if (!el) return; const seq = el.dataset.seq;
+  // The pane's element is replaced on each update, its shadow root stays: look there first, so the
+  // probe itself does not walk the whole page every 20 ms (that slowed the page it measures).
+  let home = null;
+  const locate = () => { if (home) { const el = home.querySelector('#mk-status'); if (el) return el; }
+    const el = find(document); home = el ? el.getRootNode() : null; return el; };
+  setInterval(() => { const el = locate(); if (!el) return; const seq = el.dataset.seq;
     if (seq !== last) { last = seq; window.__mk_lags.push([Date.now(), Date.now() - Number(el.dataset.newest)]); } }, 20);
 }"""
 

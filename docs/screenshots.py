@@ -82,13 +82,13 @@ def notebook_plot(browser: Any, tmp: Path) -> Path:
 def hover(page: Any, selector: str) -> None:
     """Rest the mouse over the right part of a chart, so its tooltip lists every series."""
     box = page.locator(selector).first.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.45)
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.45)
     time.sleep(1.5)
 
 
 def explore(page: Any, url: str) -> None:
     """Chart an application's own metric in an Explore panel: requests per second, summed by method."""
-    layout = {"name": "explore", "version": 1, "range": "15m", "panels": [
+    layout = {"name": "explore", "version": 1, "range": "5m", "panels": [
         {"kind": "explore", "width": 12, "height": 420,
          "options": {"metric": "protocol_requests_total", "group_by": ["method"], "agg": "sum"}},
         {"kind": "explore", "width": 6, "height": 360,
@@ -105,12 +105,12 @@ def explore(page: Any, url: str) -> None:
     time.sleep(6)
     hover(page, ".mk-card-explore canvas")
     page.screenshot(path=IMAGES / "dashboard-explore.png", clip={"x": 0, "y": 0, "width": 1440, "height": 900})
-    page.goto(url + "/?layout=overview")
+    page.goto(url + "/?layout=overview&range=5m")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warmup", type=float, default=45.0, help="seconds of data before the screenshots")
+    parser.add_argument("--warmup", type=float, default=150.0, help="seconds of data before the screenshots")
     args = parser.parse_args()
     from playwright.sync_api import expect, sync_playwright
 
@@ -131,8 +131,10 @@ def main() -> None:
             page.fill("#token", server.token)
             page.click("#login")
             page.locator(".mk-chart-cpu-busy canvas").first.wait_for(state="attached")
+            page.goto(server.url + "/?range=5m")  # the minutes of data the warm-up made fill the charts
+            page.locator(".mk-chart-cpu-busy canvas").first.wait_for(state="attached")
             time.sleep(6)
-            hover(page, ".mk-chart-memory canvas")
+            hover(page, ".mk-chart-cpu-busy canvas")
             page.screenshot(path=IMAGES / "dashboard.png")  # the README's picture: the first screen, a tooltip shown
             page.mouse.move(5, 5)
             page.screenshot(path=IMAGES / "dashboard-overview.png", full_page=True)
@@ -144,7 +146,7 @@ def main() -> None:
             time.sleep(2)
             page.locator(".mk-card-sql").screenshot(path=IMAGES / "dashboard-sql.png")
             explore(page, server.url)
-            page.goto(server.url + "/?layout=host&range=15m")
+            page.goto(server.url + "/?layout=host&range=5m")
             page.locator(".mk-chart-disk-iops canvas").first.wait_for(state="attached")
             time.sleep(6)
             page.screenshot(path=IMAGES / "dashboard-host.png", full_page=True)

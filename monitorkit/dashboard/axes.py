@@ -22,6 +22,12 @@ LEGEND_CSS = """
 """
 
 
+NARROW = 330  # pixels: below this a chart's time axis shows three labels instead of five
+
+
+PALETTE = (*Category10_10, *Category20_20[1::2])  # 20 distinct colours, the first 10 Category10
+
+
 class SharedAxes:
     """What the charts of one view share: the x range (so they pan and zoom together) and the crosshair."""
 
@@ -30,6 +36,8 @@ class SharedAxes:
         self.crosshair = Span(dimension="height", line_color="#98a2b3", line_width=1, line_dash="dashed")
         # Models every chart of the view uses, made once: a DatetimeTicker alone is a dozen models.
         self.x_ticker = DatetimeTicker(desired_num_ticks=5)
+        # Charts under NARROW pixels get fewer time labels: five "23:14" labels overlap in 200 px.
+        self.x_ticker_narrow = DatetimeTicker(desired_num_ticks=3)
         self.x_formatter = DatetimeTickFormatter(context=None, minutes="%H:%M", hourmin="%H:%M", hours="%H:%M",
                                                  days="%b %d", months="%b %Y")
         self.anchor = ColumnDataSource({"x": [0.0], "y": [0.0]})
@@ -52,6 +60,10 @@ class SharedAxes:
         finally:
             self._setting = False
 
+    def x_ticker_for(self, width: float) -> DatetimeTicker:
+        """Return the time ticker for a chart about ``width`` pixels wide."""
+        return self.x_ticker_narrow if width < NARROW else self.x_ticker
+
     def unit(self, unit: str) -> tuple[Any, Any, Any]:
         """Return the axis formatter, tooltip formatter and ticker of ``unit`` (shared by the view's charts)."""
         if unit not in self._units:
@@ -71,8 +83,13 @@ class SharedAxes:
 
 
 def palette(n: int) -> tuple[str, ...]:
-    """Return a palette with room for ``n`` series."""
-    return Category10_10 if n <= 10 else Category20_20
+    """Return the colours of a chart's series, in order: Category10, then its light variants.
+
+    One list whatever ``n``: a chart's colours are fixed when each series arrives, so switching
+    palettes at the eleventh series gave it the colour of the sixth (two brown TCP states).
+    """
+    return PALETTE
+
 
 
 class DeltaKeys(Mapping[Key, Points]):

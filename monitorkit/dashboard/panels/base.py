@@ -104,8 +104,12 @@ class PanelView:
     def size_charts(self, available: int) -> None:
         """Share ``available`` pixels among the charts' rows (at the panel's width)."""
         cols, each = self.layout(available)
+        wide = self.spec.width * PAGE_WIDTH / 12 / cols
         for chart, box in zip(self.charts, self.boxes, strict=True):
             chart.set_height(each - CHART_HEADER - LEGEND - 8)
+            ticker = chart.axes.x_ticker_for(wide)
+            if chart.figure.xaxis[0].ticker is not ticker:
+                chart.figure.xaxis.ticker = ticker
             box.styles = {"flex": f"1 1 calc({100 / cols:.2f}% - 10px)", "min-width": f"{CHART_MIN_WIDTH - 20}px"}
 
     def on_series(self, series: Iterable[SeriesInfo], host: str | None) -> None:

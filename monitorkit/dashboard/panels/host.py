@@ -71,8 +71,10 @@ CHARTS: dict[str, tuple[ChartSpec, ...]] = {
     "network": (
         chart_spec("Network traffic", Trace("net_bytes_recv_total", "{nic} in", exclude=NO_LO),
                    Trace("net_bytes_sent_total", "{nic} out", exclude=NO_LO), unit="bytes/s"),
+        # Two collectors at their own intervals (sockets every 30 s, the kernel's counters every second):
+        # one shared table would cut the socket lines into dots between its rows.
         chart_spec("TCP connections", Trace("net_connections", "{state}", exclude=TCP, group=("state",)),
-                   Trace("tcp_current_established", "established (kernel)")),
+                   Trace("tcp_current_established", "established (kernel)"), aligned=False),
     ),
     # the detail rows
     "swap": (
