@@ -15,7 +15,8 @@ from monitorkit.dashboard.feed import Feed
 from monitorkit.dashboard.history import load_history, resolve, step_for, tier_for
 from monitorkit.dashboard.panels import cached_metrics, histogram_quantile
 from monitorkit.dashboard.reader import StoreReader
-from monitorkit.dashboard.records import Delta, SeriesInfo
+from monitorkit.dashboard.records import Delta, Points, SeriesInfo, merge_deltas
+from monitorkit.rules.staleness import SeriesTracker, series_key, submit_stale
 from monitorkit.samples import Sample, utcnow
 from monitorkit.store import Store
 
@@ -231,7 +232,7 @@ def test_absolute_ranges_need_an_order() -> None:
 
 
 def test_deltas_merge_in_order() -> None:
-    from monitorkit.dashboard.records import AlertRow, Points, merge_deltas
+    from monitorkit.dashboard.records import AlertRow
 
     alert = AlertRow(1, "r", {}, "critical", "firing", 1.0, "", None, None, 5.0, None, None)
     one = Delta(1, 10.0, (SeriesInfo(1, "h", "cpu_percent", {}),), {1: Points((1.0,), (5.0,))}, {}, (alert,), (), (), None, 1.0)
@@ -294,3 +295,51 @@ def test_long_ranges_keep_the_peak_a_step_averages_away(store: Store) -> None:
 def test_ranges_reach_a_year_from_the_hourly_tier() -> None:
     year = resolve("1y")
     assert year.tier == "1h" and year.step == 43200 and year.points <= 900
+
+
+def test_a_stale_marker_ends_a_series_in_the_same_poll_query_until_a_newer_sample(store: Store) -> None:
+    t0 = utcnow() - timedelta(seconds=30)
+
+    def nics(at: datetime, *names: str) -> list[Sample]:
+        return [s for nic in names for s in (Sample(at, "net_up", {"nic": nic}, 1.0, "web1"),
+                                             Sample(at, "net_bytes_recv_total", {"nic": nic}, 100.0, "web1"))]
+
+    tracker = SeriesTracker()  # what the scheduler keeps per collector
+    for i in range(2):
+        _write(store, *nics(t0 + timedelta(seconds=i), "eth0", "eth1"))
+        assert tracker.vanished(nics(t0 + timedelta(seconds=i), "eth0", "eth1")) == []
+    feed = _feed(store)
+    feed.prime()
+    sid = {(i.name, i.labels["nic"]): i.series_id for i in feed.series.values()}
+    eth1 = {sid["net_up", "eth1"], sid["net_bytes_recv_total", "eth1"]}
+    assert eth1 <= set(feed.latest)
+    unplugged = t0 + timedelta(seconds=2)  # eth1 is unplugged: the collect at 2 s lacks it
+    _write(store, *nics(unplugged, "eth0"))
+    assert submit_stale(store, tracker.vanished(nics(unplugged, "eth0")), unplugged).result() == 2
+    before = feed.reader.queries
+    delta = feed.poll()
+    assert feed.reader.queries - before == 1, "markers come in the poll's one query"
+    assert set(delta.ended) == eth1
+    assert not eth1 & set(feed.latest) and not eth1 & set(feed.snapshot().latest)
+    assert {sid["net_up", "eth0"], sid["net_bytes_recv_total", "eth0"]} <= set(feed.latest)
+    again = feed.poll()  # the lateness overlap reads eth1's last samples and its markers again
+    assert again.ended == () and not eth1 & set(feed.latest), "its older samples do not bring it back"
+    fresh = _feed(store)
+    fresh.prime()
+    assert not eth1 & set(fresh.latest), "a feed primed after the marker leaves it out too"
+    late = t0 + timedelta(seconds=1, milliseconds=500)  # a marker older than the newest sample ends nothing
+    submit_stale(store, [series_key("web1", "net_up", {"nic": "eth0"})], late).result()
+    assert feed.poll().ended == () and sid["net_up", "eth0"] in feed.latest
+    back = t0 + timedelta(seconds=3)  # plugged in again
+    _write(store, *nics(back, "eth0", "eth1"))
+    delta = feed.poll()
+    assert eth1 <= set(feed.latest) and eth1 <= set(delta.values) and delta.ended == ()
+    assert sid["net_bytes_recv_total", "eth1"] not in delta.rates, "no rate across the gap (the counter may restart)"
+    assert feed.latest[sid["net_up", "eth1"]] == (pytest.approx(back.timestamp() * 1000), 1.0)
+
+
+def test_merged_deltas_end_what_the_last_one_left_ended() -> None:
+    ended = Delta(1, 10.0, (), {}, {}, ended=(1, 2))
+    back = Delta(2, 20.0, (), {2: Points((15.0,), (1.0,))}, {})
+    later = Delta(3, 30.0, (), {3: Points((25.0,), (1.0,))}, {}, ended=(3,))
+    assert merge_deltas([ended, back, later]).ended == (1, 3)

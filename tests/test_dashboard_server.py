@@ -6,10 +6,13 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dashboard_helpers import http_get
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitorkit.dashboard.app import AppContext, LayoutBackend
 from monitorkit.dashboard.auth import TokenAuth, make_credential
@@ -149,3 +152,40 @@ def test_health_summary_merges_the_owners_parts_over_the_tables(tmp_path: Path) 
         summary = health_summary(feed, lambda: ("degraded", [Part("writer", "degraded", "slow commits")]))
     assert summary["status"] == "degraded" and summary["source"] == "health_status+owner"
     assert summary["components"] == [{"component": "writer", "status": "degraded", "reason": "slow commits"}]
+
+
+def test_metrics_leaves_out_a_series_a_stale_marker_ended_until_it_comes_back(tmp_path: Path) -> None:
+    from monitorkit.rules.staleness import series_key, submit_stale
+
+    def up(nic: str, at: Any) -> Sample:
+        return Sample(at, "net_up", {"nic": nic}, 1.0, "web1")
+
+    def exposed(server: DashboardServer) -> list[str]:
+        status, _, body = http_get(server.url + "/metrics")
+        assert status == 200
+        return sorted(s.labels["nic"] for f in text_string_to_metric_families(body.decode()) if f.name == "net_up"
+                      for s in f.samples)
+
+    t = utcnow() - timedelta(seconds=10)
+    with Store(tmp_path / "m.duckdb", schema=SCHEMA) as store:
+        store.write([up("eth0", t), up("eth1", t)])
+        store.flush()
+        reader = StoreReader(store)
+        feed = Feed(reader)
+        feed.poll()
+        server = DashboardServer(AppContext(feed, reader, LayoutBackend(reader, lambda fn: store.submit(fn).result(10))),
+                                 TokenAuth(make_credential("tok")))
+        server.start()
+        try:
+            assert exposed(server) == ["eth0", "eth1"]
+            gone = t + timedelta(seconds=1)  # eth1 is unplugged: the collect at gone lacks it
+            store.write([up("eth0", gone)])
+            submit_stale(store, [series_key("web1", "net_up", {"nic": "eth1"})], gone).result()
+            feed.poll()
+            assert exposed(server) == ["eth0"], "as Prometheus's /metrics of a vanished series: not there"
+            store.write([up("eth0", gone + timedelta(seconds=1)), up("eth1", gone + timedelta(seconds=1))])
+            store.flush()
+            feed.poll()
+            assert exposed(server) == ["eth0", "eth1"]
+        finally:
+            server.stop()

@@ -22,6 +22,7 @@ from monitorkit.dashboard.reader import StoreReader
 from monitorkit.dashboard.records import AlertRow
 from monitorkit.owner.owner import Owner
 from monitorkit.owner.schema import SCHEMA
+from monitorkit.rules.staleness import SeriesTracker, submit_stale
 from monitorkit.samples import Sample, utcnow
 from monitorkit.store import Store
 
@@ -394,6 +395,38 @@ def test_top_processes_from_process_groups(app: AppContext, store: Store) -> Non
             "<td>12</td><td>0</td></tr>") in table, table
     assert "cron" not in table, "a group with no process left is not shown"
     assert "init" not in table, "only the last collection is shown"
+
+def test_a_failed_processes_collect_takes_its_rows_out_until_the_groups_come_back(store: Store) -> None:
+    t = utcnow() - timedelta(seconds=20)
+    groups = {"python": {"name": "python", "user": "www", "command": "python"},
+              "backup": {"name": "backup", "user": "root", "command": "backup"}}
+
+    def collect(at: Any) -> list[Sample]:
+        return [Sample(at, name, labels, value, "web1") for labels in groups.values()
+                for name, value in (("process_group_cpu_percent", 5.0), ("process_group_procs", 1.0))]
+
+    tracker = SeriesTracker()  # the scheduler's, for the processes collector
+    store.write(collect(t))
+    store.flush()
+    tracker.vanished(collect(t))
+    reader = StoreReader(store)
+    feed = Feed(reader, cached=cached_metrics())
+    app = AppContext(feed, reader, LayoutBackend(reader, lambda fn: store.submit(fn).result(10)), FakeActions(),
+                     None, 1.0, default_host="web1")
+    feed.prime()
+    view = _view(app, Layout("p", (PanelSpec("processes"),)))
+    table = _panel(view, "processes")
+    assert "<td>python</td>" in table.table.object and "<td>backup</td>" in table.table.object
+    failed = t + timedelta(seconds=10)  # the collect fails: every series of the last one gets a marker
+    assert submit_stale(store, tracker.vanished([]), failed).result() == 4
+    view.apply(feed.poll())
+    assert "<td>python</td>" not in table.table.object and "<td>backup</td>" not in table.table.object
+    assert "no current process samples" in table.table.object, table.table.object
+    store.write(collect(t + timedelta(seconds=12)))  # the next collect works again
+    store.flush()
+    view.apply(feed.poll())
+    assert "<td>python</td>" in table.table.object and "<td>backup</td>" in table.table.object
+
 
 def test_sql_panel_shows_results_and_refusals(tmp_db: Path) -> None:
     with Owner(tmp_db) as owner:

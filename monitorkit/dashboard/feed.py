@@ -4,6 +4,12 @@
 alert changes, health changes, recent tool runs) in a single UNION ALL statement, turns
 counters into rates, keeps the last ``window`` seconds of the charted metrics, and returns a
 ``Delta`` that every subscribed session streams into its own charts.
+
+Stale markers come in the same statement: a series whose marker is as new as its last sample
+(or newer) has vanished (an unplugged NIC, an evicted process group, an OTLP series that
+stopped), so it leaves ``latest`` (what ``/metrics`` and the "newest value" panels read) and
+the Delta names it in ``ended``, as the store's ``latest`` view leaves it out. A sample newer
+than the marker brings it back.
 """
 
 from __future__ import annotations
@@ -93,7 +99,10 @@ class Feed:
         self._event_keys: deque[tuple[float, str, str]] = deque(maxlen=500)
         self.executions: tuple[ExecutionRow, ...] = ()
         self.newest_ms: float | None = None
-        self._marks = {"samples": 0.0, "alerts": 0.0, "health": 0.0, "events": 0.0}
+        self._marks = {"samples": 0.0, "alerts": 0.0, "health": 0.0, "events": 0.0, "stale": 0.0}
+        # Series ended by a marker -> the marker's time: the lateness overlap reads their last
+        # samples again, which must not bring them back (only a newer sample does).
+        self._ended: dict[int, float] = {}
         self._subscribers: dict[int, Subscriber] = {}
         self._next_sub = 0
         self._lock = threading.RLock()
@@ -120,7 +129,8 @@ class Feed:
             # Polls continue from where the priming read stopped, even when it found nothing:
             # never from the epoch (a whole-table scan every tick).
             recent = now_ms - RECENT_ALERTS.total_seconds() * 1000
-            for key, floor in (("samples", now_ms - self.window_ms), ("alerts", recent), ("events", recent)):
+            window = now_ms - self.window_ms
+            for key, floor in (("samples", window), ("alerts", recent), ("events", recent), ("stale", window)):
                 self._marks[key] = max(self._marks[key], floor)
             self._primed = True
 
@@ -143,6 +153,7 @@ class Feed:
         health: list[HealthRow] = []
         events: list[HealthEvent] = []
         runs: list[ExecutionRow] = []
+        ended: list[int] = []
         newest = self.newest_ms
         now_ms = self.clock() * 1000.0
         delta_newest: float | None = None
@@ -155,6 +166,11 @@ class Feed:
                 if info is None:
                     info = self.series[sid] = series_info(sid, doc)
                     new_series.append(info)
+                gone = self._ended.get(sid)
+                if gone is not None:
+                    if t <= gone:
+                        continue  # from before its marker (the lateness overlap, or a late row)
+                    del self._ended[sid]  # back after its marker
                 prev = self.latest.get(sid)
                 if prev is not None and t <= prev[0]:
                     continue  # already seen (the lateness overlap)
@@ -192,6 +208,15 @@ class Feed:
             elif src == 5 and sid not in self.series:
                 info = self.series[sid] = series_info(sid, doc)
                 new_series.append(info)
+            elif src == 6:
+                # Rows come sorted by source, so this poll's samples are in ``latest`` already.
+                marks["stale"] = max(marks["stale"], min(t, now_ms + LATENESS_MS))
+                last = self.latest.get(sid)
+                if last is not None and last[0] <= t:  # as the `latest` view: a marker at the sample's time ends it
+                    del self.latest[sid]
+                    ended.append(sid)
+                if last is None or last[0] <= t:
+                    self._ended[sid] = max(t, self._ended.get(sid, t))
         self.newest_ms = newest
         run_list = tuple(sorted(runs, key=lambda r: -r.started_ms))
         changed_runs = run_list if run_list != self.executions else None
@@ -199,12 +224,13 @@ class Feed:
         if not prime:
             self.seq += 1
         self._trim()
+        self._forget_ended()
         return Delta(
             self.seq, self.clock() * 1000.0, tuple(new_series),
             {k: Points(tuple(a), tuple(b)) for k, (a, b) in values.items()},
             {k: Points(tuple(a), tuple(b)) for k, (a, b) in rates.items()},
             tuple(alerts), tuple(health), tuple(events), changed_runs,
-            delta_newest,
+            delta_newest, tuple(ended),
         )
 
     def _add(self, out: dict[int, tuple[list[float], list[float]]], sid: int, kind: str, t: float, v: float,
@@ -217,6 +243,12 @@ class Feed:
             if buf is None:
                 buf = self._history[(sid, kind)] = deque()
             buf.append((t, v))
+
+    def _forget_ended(self) -> None:
+        """Drop the markers older than what any poll reads again (neither their samples nor themselves)."""
+        floor = min(self._marks["samples"], self._marks["stale"]) - LATENESS_MS
+        for sid in [sid for sid, t in self._ended.items() if t <= floor]:
+            del self._ended[sid]
 
     def _trim(self) -> None:
         if self.newest_ms is None:

@@ -1,7 +1,8 @@
 """What the feed asks the store each tick, and how it reads the answer's rows back into records.
 
 One UNION ALL statement covers every source: samples (src 0), alert changes (1), health
-status (2), health history (3), recent tool runs (4) and, when priming, every series (5); each row is (src, sid, t, v, doc)
+status (2), health history (3), recent tool runs (4), when priming every series (5), and stale
+markers (6: a series that vanished, ``rules/staleness.py``); each row is (src, sid, t, v, doc)
 with ``doc`` a JSON text (or ``host SEP name SEP labels`` for samples).
 """
 
@@ -50,6 +51,8 @@ RUNS_SQL = (
     "outcome := outcome, error_type := error_type, host := host))::VARCHAR "
     "FROM (SELECT * FROM executions WHERE started > ? ORDER BY started DESC LIMIT 20)"
 )
+# Markers newer than the newest seen, with the samples' lateness overlap (a series that vanished).
+STALE_SQL = "SELECT 6, series_id::BIGINT, epoch_ms(time)::DOUBLE, NULL, NULL FROM stale_markers WHERE time > ?"
 
 
 
@@ -78,6 +81,9 @@ def poll_query(tables: frozenset[str], marks: Mapping[str, float], now_ms: float
     if "executions" in tables:
         parts.append(RUNS_SQL)
         params.append(_dt(now_ms - RECENT_RUNS.total_seconds() * 1000))
+    if "stale_markers" in tables:  # the rules' schema set creates it; a bare store has none
+        parts.append(STALE_SQL)
+        params.append(_dt(now_ms - window_ms if prime else marks["stale"] - LATENESS_MS))
     return " UNION ALL ".join(parts), params
 
 

@@ -102,6 +102,7 @@ class Delta:
     health_events: tuple[HealthEvent, ...] = ()
     executions: tuple[ExecutionRow, ...] | None = None
     newest_ms: float | None = None
+    ended: tuple[int, ...] = ()  # series a stale marker ended: gone from ``Feed.latest`` until a newer sample
 
     @property
     def points(self) -> int:
@@ -124,10 +125,16 @@ def merge_deltas(deltas: list[Delta]) -> Delta:
         return {sid: Points(tuple(t), tuple(v)) for sid, (t, v) in out.items()}
 
     runs = [d.executions for d in deltas if d.executions is not None]
+    ended: dict[int, None] = {}  # ordered: a series that ended, then came back, is not ended
+    for d in deltas:
+        for sid in d.values:
+            ended.pop(sid, None)
+        ended.update(dict.fromkeys(d.ended))
     newest = [d.newest_ms for d in deltas if d.newest_ms is not None]
     last = deltas[-1]
     return Delta(
         last.seq, last.polled_ms, tuple(s for d in deltas for s in d.new_series), join("values"), join("rates"),
         tuple(a for d in deltas for a in d.alerts), tuple(h for d in deltas for h in d.health),
         tuple(e for d in deltas for e in d.health_events), runs[-1] if runs else None, max(newest) if newest else None,
+        tuple(ended),
     )

@@ -55,7 +55,8 @@ class HealthPanel(PanelView):
         self.collectors.clear()
 
     def apply(self, delta: Delta, rng: TimeRange) -> int:
-        if delta.health or delta.health_events or any(sid in delta.values for sid in self.collectors):
+        if delta.health or delta.health_events or any(sid in delta.values or sid in delta.ended
+                                                      for sid in self.collectors):
             self.render(delta.polled_ms)
         return 0
 

@@ -117,7 +117,8 @@ class ProcessesPanel(PanelView):
         super().clear()
 
     def apply(self, delta: Delta, rng: TimeRange) -> int:
-        if any(sid in delta.values for sid in self.series):
+        # A stale marker (the collector failed, a group was evicted) takes its rows out at once.
+        if any(sid in delta.values for sid in self.series) or any(sid in self.series for sid in delta.ended):
             self.render()
         return super().apply(delta, rng)
 
@@ -162,7 +163,7 @@ class ProcessesPanel(PanelView):
         self.table.object = (
             f"<table class='mk-table' id='mk-processes'><caption>Top processes{when}</caption><tr><th>pid</th><th>name</th>"
             f"<th>user</th><th>procs</th><th>CPU %</th><th>RSS MiB</th><th>threads</th><th>open files</th></tr>"
-            f"{body or '<tr><td colspan=8>no process samples yet</td></tr>'}</table>"
+            f"{body or '<tr><td colspan=8>no current process samples</td></tr>'}</table>"
         )
         groups = {_group_name(k): k for k, _ in ordered if k[0] == "group"}
         if list(groups) != list(self.groups):
