@@ -19,8 +19,8 @@ from lake_helpers import (
     shipped_through,
     spawn_host,
     stop_host,
-    wait_until,
 )
+from shared_helpers import wait_until
 from store_helpers import isolated_settings
 
 from monitorkit.lake.catalog import open_lake
