@@ -67,7 +67,7 @@ def test_any_float_round_trips_exactly(x: float) -> None:
     datetime(2026, 3, 1, 12, 30, 5, 123456, tzinfo=UTC), datetime(2026, 3, 1, 12, 30, 5, 7),
     datetime(2026, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))), date(2026, 3, 1), time(23, 59, 59, 999999),
     timedelta(seconds=-1.5), timedelta(days=400, microseconds=1), b"\x00\xff'", uuid.UUID(int=12345),
-    {"job": "it's", "path": "C:\\x"}, {}, [1, 2, 3], [], [["a", "b'"], []], ["\x00"],
+    {"job": "it's", "path": "C:\\x"}, {}, [1, 2, 3], [-1, 2**63 - 1], [2**70, 1], [], [["a", "b'"], []], ["\x00"],
 ])
 def test_values_of_every_supported_type_round_trip(con: duckdb.DuckDBPyConnection, value: object) -> None:
     got = select(con, value)

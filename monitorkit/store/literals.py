@@ -62,11 +62,17 @@ def literal(value: Any) -> str:
     raise TypeError(f"no SQL literal for {type(value).__name__}")
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def _list(values: Sequence[Any]) -> str:
     # A list of floats is one string cast: a collector batch of thousands parses in a few ms,
     # where a cast per element costs about four times that.
     if values and all(type(v) is float for v in values):
         return "'[" + ", ".join(map(repr, values)) + "]'::DOUBLE[]"
+    # Integers likewise (a writer's series ids and time indexes): a third of the parse of a list literal.
+    if values and all(type(v) is int and _INT64[0] <= v <= _INT64[1] for v in values):
+        return "'[" + ", ".join(map(str, values)) + "]'::BIGINT[]"
     return "[" + ", ".join(literal(v) for v in values) + "]"
 
 
