@@ -116,12 +116,13 @@ def test_malformed_statements_are_refused(sql: str, params: list[object], messag
 
 
 def test_values_keep_column_types_with_nulls_and_empty_maps(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE TABLE r (name VARCHAR, t TIMESTAMPTZ, n INTEGER, labels MAP(VARCHAR, VARCHAR), x DOUBLE)")
+    con.execute("CREATE TABLE r (name VARCHAR, t TIMESTAMPTZ, n BIGINT, labels MAP(VARCHAR, VARCHAR), x DOUBLE)")
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    rows = [("a'", None, None, {}, None), ("b\x00", at, -3, {"k": "v'"}, math.inf)]
-    con.execute(f"INSERT INTO r {values(rows, ['VARCHAR', 'TIMESTAMPTZ', 'INTEGER', 'MAP(VARCHAR, VARCHAR)', 'DOUBLE'])}")
+    # The first row (which carries the casts) holds NULLs and an empty map; later rows are unified to it.
+    rows = [("a'", None, None, {}, None), ("b\x00", at, -3, {"k": "v'"}, math.inf), ("c", None, 2**40, {}, 1)]
+    con.execute(f"INSERT INTO r {values(rows, ['VARCHAR', 'TIMESTAMPTZ', 'BIGINT', 'MAP(VARCHAR, VARCHAR)', 'DOUBLE'])}")
     assert con.execute("SELECT * FROM r ORDER BY name").fetchall() == [
-        ("a'", None, None, {}, None), ("b\x00", at, -3, {"k": "v'"}, math.inf)]
+        ("a'", None, None, {}, None), ("b\x00", at, -3, {"k": "v'"}, math.inf), ("c", None, 2**40, {}, 1.0)]
     with pytest.raises(ValueError, match="at least one row"):
         values([], ["VARCHAR"])
 
