@@ -42,6 +42,7 @@ from monitorkit.dashboard.records import (
     Points,
     SeriesInfo,
 )
+from monitorkit.dashboard.ring import Ring
 from monitorkit.errors import MonitorkitError
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class Feed:
         self.seq = 0
         self.series: dict[int, SeriesInfo] = {}
         self.latest: dict[int, tuple[float, float]] = {}
-        self._history: dict[Key, deque[tuple[float, float]]] = {}
+        self._history: dict[Key, Ring] = {}
         self.alerts: dict[int, AlertRow] = {}
         self.health: dict[str, HealthRow] = {}
         self.health_events: deque[HealthEvent] = deque(maxlen=500)
@@ -241,8 +242,8 @@ class Feed:
         if info.name in self.cached:
             buf = self._history.get((sid, kind))
             if buf is None:
-                buf = self._history[(sid, kind)] = deque()
-            buf.append((t, v))
+                buf = self._history[(sid, kind)] = Ring()
+            buf.append(t, v)
 
     def _forget_ended(self) -> None:
         """Drop the markers older than what any poll reads again (neither their samples nor themselves)."""
@@ -255,8 +256,7 @@ class Feed:
             return
         cutoff = self.newest_ms - self.window_ms
         for buf in self._history.values():
-            while buf and buf[0][0] < cutoff:
-                buf.popleft()
+            buf.trim(cutoff)
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -285,7 +285,7 @@ class Feed:
         with self._lock:
             return Snapshot(
                 self.seq, dict(self.series), dict(self.latest),
-                {k: Points(tuple(t for t, _ in buf), tuple(v for _, v in buf)) for k, buf in self._history.items()},
+                {k: Points(*buf.points()) for k, buf in self._history.items()},
                 dict(self.alerts), dict(self.health), list(self.health_events), self.executions, self.window_ms,
                 self.newest_ms, self.tables,
             )
@@ -297,7 +297,7 @@ class Feed:
             for key in keys:
                 buf = self._history.get(key)
                 if buf:
-                    out[key] = Points(tuple(t for t, _ in buf), tuple(v for _, v in buf))
+                    out[key] = Points(*buf.points())
             return out
 
     def dispatch(self, delta: Delta) -> None:
