@@ -150,8 +150,10 @@ class ExplorePanel(PanelView):
         self.describe = pn.pane.Str("", styles={"font-size": "11px", "color": "#475467"}, sizing_mode="stretch_width")
         self._building = True
         super().__init__(spec, ctx, [self.chart], queries=[self.sql])
-        self.body = pn.Column(pn.Row(self.metric, self.agg, self.group, self.filters, margin=0), self.describe,
-                              self.menu, self.grid, sizing_mode="stretch_width", margin=0, scroll="y-auto", styles=STABLE)
+        # The pickers wrap onto a second line in a half-width panel instead of being cut off.
+        pickers = pn.Row(self.metric, self.agg, self.group, self.filters, margin=0, styles={"flex-wrap": "wrap"})
+        self.body = pn.Column(pickers, self.describe, self.menu, self.grid, sizing_mode="stretch_width", margin=0,
+                              scroll="y-auto", styles=STABLE)
         self.refresh_metrics()
         # The saved choice stands even before its series are seen (a layout opened on a quiet host).
         self._options(self.metric.value, [str(f) for f in options.get("filters", [])],
