@@ -139,7 +139,10 @@ def test_sigkill_mid_ship_ten_times_loses_and_duplicates_nothing(tmp_path: Path,
         proc = spawn_host(tmp_path, lake_cfg, host)
         shipped = _batches(lake_cfg, host)
         # Wait for one ship of this run, then kill at a random point of the next ones.
-        assert wait_until(lambda n=shipped: _batches(lake_cfg, host) > n, timeout=20, every=0.1)
+        def shipped_again(n: int = shipped) -> bool:
+            return _batches(lake_cfg, host) > n
+
+        assert wait_until(shipped_again, timeout=20, every=0.1)
         time.sleep(rng.uniform(0.0, 0.6))
         proc.kill()
         proc.wait(10)
