@@ -214,6 +214,20 @@ def stop(peer: Peer) -> None:
             peer.proc.wait()
 
 
+def watch(peers: list[Peer], seconds: float) -> None:
+    """Scrape the peers that serve /metrics once a second for ``seconds``, noting each one's RSS every minute."""
+    start = next_trace = time.monotonic()
+    while (now := time.monotonic()) < start + seconds:
+        for peer in peers:
+            if peer.scrape_port is not None:
+                scrape(peer)
+        if now >= next_trace:
+            next_trace += 60
+            for peer in peers:
+                peer.rss_trace.append(peer.ps.memory_info().rss)
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="measurement window (default 60)")
@@ -244,17 +258,7 @@ def main() -> None:
             peer.open_window()
         target = peers[1] if args.profile_target == "collect-only" and args.collect_only else peers[0]
         spy = profile(target.proc.pid, seconds, args.profile) if args.profile else None
-        start = time.monotonic()
-        next_trace = start
-        while (now := time.monotonic()) < start + seconds:
-            for peer in peers:
-                if peer.scrape_port is not None:
-                    scrape(peer)
-            if now >= next_trace:
-                next_trace += 60
-                for peer in peers:
-                    peer.rss_trace.append(peer.ps.memory_info().rss)
-            time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
+        watch(peers, seconds)
         profiled: tuple[dict[int, float], float] = ({}, 1.0)
         if args.profile:
             now_threads = target.thread_cpu()

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import psutil
-from collector_bench import GRACE, Peer, find, scrape, start_monitorkit, start_node_exporter, stop, wait_for
+from collector_bench import GRACE, Peer, find, start_monitorkit, start_node_exporter, stop, wait_for, watch
 from rich.console import Console
 from rich.table import Table
 
@@ -148,16 +148,7 @@ def main() -> None:
         time.sleep(GRACE)
         for peer in peers:
             peer.open_window()
-        start = next_trace = time.monotonic()
-        while (now := time.monotonic()) < start + args.seconds:
-            for peer in peers:
-                if peer.scrape_port is not None:
-                    scrape(peer)
-            if now >= next_trace:
-                next_trace += 60
-                for peer in peers:
-                    peer.rss_trace.append(peer.ps.memory_info().rss)
-            time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
+        watch(peers, args.seconds)
         for peer in peers:
             peer.rss_trace.append(peer.ps.memory_info().rss)
         results = [(peer, 100 * (peer.cpu() - peer.cpu0) / (time.monotonic() - peer.t0)) for peer in peers]
