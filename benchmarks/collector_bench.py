@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import collections
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from rich.table import Table
 from monitorkit.owner.sidecar import read_owner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from shared_helpers import wait_for  # the one poll of tests and benchmarks
+from shared_helpers import stop_process, wait_for  # the one poll of tests and benchmarks
 
 VENV_BIN = Path(sys.executable).parent
 GRACE = 5.0  # seconds after startup before the window opens: imports and first scans are not steady state
@@ -205,13 +204,7 @@ def summarize_profile(out: Path, console: Console, thread_cpu: dict[int, float],
 
 def stop(peer: Peer) -> None:
     """Stop a peer with SIGTERM (SIGKILL after 20 s)."""
-    if peer.proc.poll() is None:
-        peer.proc.send_signal(signal.SIGTERM)
-        try:
-            peer.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            peer.proc.kill()
-            peer.proc.wait()
+    stop_process(peer.proc, grace=20)
 
 
 def watch(peers: list[Peer], seconds: float) -> None:

@@ -6,7 +6,6 @@ import html
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from shared_helpers import child_env
+from shared_helpers import child_env, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -153,13 +152,7 @@ def served(folder: Path, *, interval: float = 1.0, session_lifetime: str = "1s",
             raise AssertionError(f"`monitorkit serve` printed no dashboard URL within {timeout:.0f} s:\n{stderr[-4000:]}")
         yield Served(proc, found[0][0], found[0][1], db, errors)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_process(proc, grace=30)
         drainer.join(10)  # every line the child wrote is in Served.stderr now
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shared_helpers import wait_for
+from shared_helpers import stop_process, wait_for
 
 from monitorkit.config import Settings
 from monitorkit.interop.fetch import free_port
@@ -97,17 +97,6 @@ def node_exporter() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         yield address, proc
     finally:
         stop_process(proc)
-
-
-def stop_process(proc: subprocess.Popen[Any]) -> None:
-    """Terminate ``proc`` and wait (kill after 5 s)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @contextmanager

@@ -8,9 +8,10 @@ sys.path, as they already do for the receivers and the dashboard helpers.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -45,3 +46,14 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITORKIT_")}
     env.update({"PYTHONUNBUFFERED": "1"}, **extra)
     return env
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
+    """Terminate ``proc`` (SIGTERM) and wait ``grace`` seconds for it; kill it if it is still there."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

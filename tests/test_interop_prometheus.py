@@ -62,6 +62,20 @@ def prom_samples(port: int, selector: str, at: float) -> dict[tuple[tuple[str, s
     return out
 
 
+def _prometheus(config: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the real Prometheus on ``config`` at a free loopback port; return it once it answers ready."""
+    port = free_port()
+    prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
+    try:
+        wait_for(lambda: answering(f"http://127.0.0.1:{port}/-/ready"), 60, "prometheus ready")
+    except BaseException:
+        stop_process(prom)
+        raise
+    return prom, port
+
+
 def test_prometheus_remote_write_arrives_with_the_same_values_and_times(tmp_path: Path) -> None:
     need(PROMETHEUS)
     settings = isolated_settings(**{"store.path": str(tmp_path / "m.duckdb"), "store.flush_interval": "0.5s",
@@ -69,14 +83,10 @@ def test_prometheus_remote_write_arrives_with_the_same_values_and_times(tmp_path
                                     "collect.interval": 0.5})
     with node_exporter() as (node, _), \
             owner_thread(settings, ("monitorkit.interop.receivers:ReceiverService",)) as ctx:
-        port = free_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(prometheus_config(node, ctx.api.port, ctx.api.token))
-        prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                 f"--web.listen-address=127.0.0.1:{port}"],
-                                stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
+        prom, port = _prometheus(config, tmp_path)
         try:
-            wait_for(lambda: answering(f"http://127.0.0.1:{port}/-/ready"), 60, "prometheus ready")
             store = ctx.owner.store
             wait_for(lambda: store.query("SELECT count(*) FROM samples WHERE name = 'up'")[0][0] >= 10, 60,
                      "10 s of remote-written samples")
@@ -117,12 +127,8 @@ def test_prometheus_keeps_remote_writing_across_an_owner_restart_with_a_fixed_po
             # docs/interop.md's example: the fixed port and bearer_token_file, nothing copied from the sidecar
             config.write_text(prometheus_config(node, api_port, "").replace(
                 'authorization:\n      credentials: ""', f"bearer_token_file: {token_file}"))
-            port = free_port()
-            prom = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                     f"--web.listen-address=127.0.0.1:{port}"],
-                                    stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
+            prom, port = _prometheus(config, tmp_path)
             try:
-                wait_for(lambda: answering(f"http://127.0.0.1:{port}/-/ready"), 60, "prometheus ready")
                 store = ctx.owner.store
                 wait_for(lambda: store.query("SELECT count(*) FROM samples WHERE name = 'up'")[0][0] >= 3, 60,
                          "remote-written samples before the restart")

@@ -23,7 +23,7 @@ from typing import Any
 import nbformat
 import pytest
 from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium, served
-from shared_helpers import child_env, wait_for
+from shared_helpers import child_env, stop_process, wait_for
 
 NOTEBOOK = ROOT / "notebooks" / "06_live_dashboard.ipynb"
 JUPYTER = Path(ROOT / ".venv" / "bin" / "jupyter")
@@ -207,12 +207,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
         assert lab.poll() is None, "JupyterLab exited at start"
         yield url
     finally:
-        lab.terminate()
-        try:
-            lab.wait(30)
-        except subprocess.TimeoutExpired:
-            lab.kill()
-            lab.wait(10)
+        stop_process(lab, grace=30)
 
 
 NOTEBOOK_READY = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
