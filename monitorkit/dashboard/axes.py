@@ -25,7 +25,10 @@ LEGEND_CSS = """
 NARROW = 330  # pixels: below this a chart's time axis shows three labels instead of five
 
 
-PALETTE = (*Category10_10, *Category20_20[1::2])  # 20 distinct colours, the first 10 Category10
+# The colours of a chart's series, in order: Category10, then its light variants (20 distinct). One
+# list whatever the count: a chart fixes each series' colour when it arrives, so switching palettes at
+# the eleventh series gave it the colour of the sixth (two brown TCP states).
+PALETTE = (*Category10_10, *Category20_20[1::2])
 
 
 class SharedAxes:
@@ -80,16 +83,6 @@ class SharedAxes:
                 self.x_range.update(start=end_ms - span_ms, end=end_ms)
             finally:
                 self._setting = False
-
-
-def palette(n: int) -> tuple[str, ...]:
-    """Return the colours of a chart's series, in order: Category10, then its light variants.
-
-    One list whatever ``n``: a chart's colours are fixed when each series arrives, so switching
-    palettes at the eleventh series gave it the colour of the sixth (two brown TCP states).
-    """
-    return PALETTE
-
 
 
 class DeltaKeys(Mapping[Key, Points]):

@@ -28,7 +28,7 @@ from bokeh.models.glyphs import Line as LineGlyph
 from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure
 
-from monitorkit.dashboard.axes import LEGEND_CSS, DeltaKeys, SharedAxes, find_time, one, palette, unique_names
+from monitorkit.dashboard.axes import LEGEND_CSS, PALETTE, DeltaKeys, SharedAxes, find_time, one, unique_names
 from monitorkit.dashboard.history import TimeRange
 from monitorkit.dashboard.lines import Key, Line, Row, Trace, key_of, ratio, total
 from monitorkit.dashboard.records import Delta, Points, SeriesInfo
@@ -184,8 +184,7 @@ class TimeChart:
         return out
 
     def _draw(self, line: Line) -> None:
-        colors = palette(len(self.lines))
-        color = colors[line.index % len(colors)]
+        color = PALETTE[line.index % len(PALETTE)]
         src, col = line.source, line.column
         band = GlyphRenderer(data_source=src, glyph=VArea(x="t", y1=f"lo{col[1:]}", y2=f"hi{col[1:]}", fill_color=color,
                                                           fill_alpha=0.15)) if self.envelope else None

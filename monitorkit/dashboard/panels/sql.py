@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import panel as pn
 from bokeh.models import FactorRange
-from bokeh.palettes import Category10_10, Category20_20
 from bokeh.plotting import figure
 
+from monitorkit.dashboard.axes import PALETTE
 from monitorkit.dashboard.layouts import PanelSpec
 from monitorkit.dashboard.panels.base import HEADER, PanelContext, PanelView
 from monitorkit.dashboard.panels.sqleditor import SqlEditor
@@ -95,7 +95,6 @@ def result_chart(df: pd.DataFrame, units: Mapping[str, str] | None = None) -> An
         fig = figure(x_axis_type="datetime", height=260, sizing_mode="stretch_width", toolbar_location="above",
                      tools="pan,xwheel_zoom,box_zoom,reset,save")
         shown = 0
-        palette = Category20_20 if keys.nunique() * len(numeric) > 10 else Category10_10
         for group, part in frame.groupby(keys.values, sort=True):
             for col in numeric:
                 if shown >= MAX_LINES:
@@ -103,7 +102,7 @@ def result_chart(df: pd.DataFrame, units: Mapping[str, str] | None = None) -> An
                 name = " ".join(p for p in (str(group), str(col) if len(numeric) > 1 or not group else "") if p)
                 part = part.sort_values("_ms")
                 fig.line(part["_ms"].tolist(), part[col].astype(float).tolist(), legend_label=name,
-                         color=palette[shown % len(palette)], line_width=1.6)
+                         color=PALETTE[shown % len(PALETTE)], line_width=1.6)
                 shown += 1
         unit = {units.get(c, "") for c in numeric}
         if len(unit) == 1:
@@ -118,7 +117,7 @@ def result_chart(df: pd.DataFrame, units: Mapping[str, str] | None = None) -> An
         if len(set(factors)) != len(factors):
             return None
         fig = figure(x_range=FactorRange(factors=factors), height=240, sizing_mode="stretch_width", toolbar_location=None)
-        fig.vbar(x=factors, top=top[numeric[0]].astype(float).tolist(), width=0.8, color=Category10_10[0])
+        fig.vbar(x=factors, top=top[numeric[0]].astype(float).tolist(), width=0.8, color=PALETTE[0])
         fig.xaxis.major_label_orientation = 0.8
         fig.yaxis.axis_label = str(numeric[0])
         fig.yaxis.formatter = axis_formatter(units.get(str(numeric[0]), ""))
