@@ -16,6 +16,7 @@ import param
 from panel.io.document import unlocked
 from panel.layout.gridstack import GridStack
 
+from monitorkit.dashboard.bokehfixes import BOKEH_FIXES_JS
 from monitorkit.dashboard.layouts import GRID_COLUMNS, MAX_HEIGHT, MIN_HEIGHT, ROW, PanelSpec
 from monitorkit.dashboard.panels.base import PanelView
 from monitorkit.dashboard.style import html_pane
@@ -134,7 +135,7 @@ class PanelGrid(GridStack):
     """
 
     _scripts: ClassVar[dict[str, str | list[str]]] = {
-        "render": """
+        "render": BOKEH_FIXES_JS + """
         const gridstack = GridStack.init({
           column: data.ncols, cellHeight: data.row_height, margin: 0, float: false, animate: false,
           disableResize: !data.allow_resize, disableDrag: !data.allow_drag, alwaysShowResizeHandle: true,
