@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/owner_memory_bench.py [--seconds 600] [--anatomy-only]
 
 First an anatomy, in a fresh interpreter running what `monitorkit collect` runs: RSS after each
-step of an owner's start (imports, DuckDB, the store, the Quack endpoint, the services) and after
-20 s of collecting, DuckDB's own accounting (``duckdb_memory()``, ``memory_limit``, ``threads``)
-and which of pandas, numpy, pyarrow, polars, panel and bokeh it loaded.
+step of an owner's start (imports, DuckDB, the store, the owner API, the services), after
+20 s of collecting and after a reader opens the Quack endpoint (the side-by-side run opens none),
+DuckDB's own accounting (``duckdb_memory()``, ``memory_limit``, ``threads``) and which of pandas,
+numpy, pyarrow, polars, panel and bokeh it loaded.
 
 Then, side by side for ``--seconds`` (default 600; the figures in the issue are over 10 minutes):
 `monitorkit collect`, `monitorkit serve` with no browser session open, and Debian's
@@ -55,7 +56,7 @@ ANATOMY = textwrap.dedent("""
         steps.append(("Store opened (file, schema)", rss()))
     def serve(self, *a, **k):
         real_serve(self, *a, **k)
-        steps.append(("Quack endpoint + allowlist UDF + owner API", rss()))
+        steps.append(("owner API (the Quack endpoint opens on a reader's first request)", rss()))
     store_module.Store.__init__, owner_module.Owner._serve = store_init, serve
     settings = load_settings().with_overrides({"store.path": sys.argv[1]})
     stop = threading.Event()
@@ -69,11 +70,13 @@ ANATOMY = textwrap.dedent("""
             out["memory"] = store.query("SELECT tag, memory_usage_bytes, temporary_storage_bytes FROM duckdb_memory() "
                                         "WHERE memory_usage_bytes > 0 ORDER BY 2 DESC")
             out["settings"] = store.query("SELECT current_setting('memory_limit'), current_setting('threads')")[0]
+            out["heavy"] = sorted({m.partition(".")[0] for m in sys.modules} & set(sys.argv[3:]))
+            ctx.owner.open_quack()
+            steps.append(("then a reader opens the Quack endpoint (allowlist UDF: numpy)", rss()))
             stop.set()
         threading.Thread(target=later, daemon=True).start()
     run_owner(settings, stop, on_ready=ready)
     out["steps"] = steps
-    out["heavy"] = sorted({m.partition(".")[0] for m in sys.modules} & set(sys.argv[3:]))
     print(json.dumps(out, default=str))
 """)
 
@@ -97,7 +100,8 @@ def anatomy(workdir: Path, seconds: float, console: Console) -> None:
     used = sum(int(row[1]) for row in out["memory"])
     console.print(f"DuckDB: memory_limit {limit}, threads {threads}; duckdb_memory() in use {used / MIB:.1f} MiB: "
                   + ", ".join(f"{tag} {int(b) / MIB:.1f}" for tag, b, _ in out["memory"]))
-    console.print(f"heavy modules loaded: {', '.join(out['heavy']) or 'none'} (of {', '.join(HEAVY)})")
+    console.print(f"heavy modules loaded before the Quack endpoint opened: {', '.join(out['heavy']) or 'none'} "
+                  f"(of {', '.join(HEAVY)})")
 
 
 def start_serve(workdir: Path) -> Peer:

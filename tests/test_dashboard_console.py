@@ -12,6 +12,7 @@ from monitorkit.dashboard.console import HIDDEN_TABLES, ONE_SCAN_HINT, SqlConsol
 from monitorkit.dashboard.errors import ConsoleRefusedError, ConsoleTimeoutError
 from monitorkit.dashboard.reader import StoreReader, table_names
 from monitorkit.errors import QueryError
+from monitorkit.owner import client
 from monitorkit.owner.owner import Owner
 from monitorkit.samples import Sample, utcnow
 from monitorkit.store import Store
@@ -34,7 +35,7 @@ def owner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Owner]:
 def console(owner: Owner) -> Iterator[SqlConsole]:
     assert owner.info is not None
     tables = table_names(StoreReader(owner.store)) - HIDDEN_TABLES
-    c = SqlConsole.for_owner(owner.info.port, owner.info.token, tables, timeout=0.5)
+    c = SqlConsole.for_owner(*client.quack_endpoint(owner.info), tables, timeout=0.5)  # opens the endpoint
     yield c
     c.close()
 
@@ -149,12 +150,10 @@ def test_a_file_without_owner_is_attached_read_only(tmp_path: Path) -> None:
 @pytest.fixture(scope="module", params=["in_owner", "api"])
 def full_console(request: pytest.FixtureRequest, owner: Owner) -> Iterator[SqlConsole]:
     """The served dashboard's console (in the owner) and a notebook's (whole statements on the owner)."""
-    from monitorkit.owner import client
-
     assert owner.info is not None
     tables = table_names(StoreReader(owner.store))
     c = (SqlConsole.in_owner(owner.store, tables, timeout=0.5) if request.param == "in_owner" else
-         SqlConsole.for_owner(owner.info.port, owner.info.token, tables, api=client.endpoint(owner.info), timeout=0.5))
+         SqlConsole.for_owner(*client.quack_endpoint(owner.info), tables, api=client.endpoint(owner.info), timeout=0.5))
     yield c
     c.close()
 

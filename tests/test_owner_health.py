@@ -31,8 +31,13 @@ def test_every_part_reports_and_a_stopped_quack_endpoint_turns_health_failing(tm
             owner.store.flush()
             assert {c for (c,) in owner.store.query("SELECT component FROM heartbeats")} >= {"writer", "quack"}
 
-            assert owner.info is not None
-            duck.quack_stop(owner.store.cursor(), owner.info.port)  # as if something stopped the endpoint
+            quack = next(p for p in parts if p.component == "quack")
+            assert quack.status == "ok" and "opens on a reader's first request" in quack.reason  # not opened yet
+            info = owner.open_quack()
+            health.tick(utcnow())
+            quack = next(p for p in health.snapshot()[1] if p.component == "quack")
+            assert quack.status == "ok" and f"127.0.0.1:{info.port}" in quack.reason
+            duck.quack_stop(owner.store.cursor(), info.port)  # as if something stopped the endpoint
             health.tick(utcnow())  # one tick later
             overall, parts = health.snapshot()
             quack = next(p for p in parts if p.component == "quack")

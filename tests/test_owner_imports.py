@@ -5,7 +5,8 @@ statement with bound parameters or the first registered Arrow table; the owner's
 values instead (store/literals.py). This runs what `monitorkit collect` runs, in a fresh interpreter,
 through each of those paths (collector commits with new series, a rule that fires and notifies,
 heartbeats and health, JSON ingest, rollup, compaction, retention, the readers' allowlist parse) and
-then reads ``sys.modules``. It asserts behaviour, not RSS: the figures are in benchmarks/owner_memory_bench.py.
+then reads ``sys.modules``; numpy too, until a reader opens the Quack endpoint (owner/quack.py).
+It asserts behaviour, not RSS: the figures are in benchmarks/owner_memory_bench.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ HEAVY = ("pandas", "pyarrow", "polars", "panel", "bokeh")
 CHILD = """
 import json, sys, threading, time
 from monitorkit.config import DEFAULTS, Settings
-from monitorkit.owner.client import endpoint, request
+from monitorkit.owner.client import endpoint, quack_endpoint, request
 from monitorkit.owner.runtime import run_owner
 from monitorkit.owner.sidecar import read_owner
 
@@ -54,6 +55,11 @@ def exercise(ctx):
     store.compact()
     store.enforce_retention()
     ctx.owner.readers.tree("SELECT 1")  # the allowlist's parse, run for every reader statement
+    # The Quack endpoint (its allowlist UDF imports numpy) opens only when a reader asks for it.
+    seen["numpy_before_quack"] = "numpy" in sys.modules
+    seen["port_before_quack"] = read_owner(db).port
+    qport, _ = quack_endpoint(read_owner(db))
+    seen["quack_published"] = qport > 0 and read_owner(db).port == qport
     stop.set()
 
 def on_ready(ctx):
@@ -79,3 +85,5 @@ def test_collect_hot_paths_import_neither_pandas_nor_pyarrow(tmp_path: Path) -> 
     assert seen["ingest"] == 200 and seen["firing"] == 1 and seen["notified"] >= 1, seen
     assert seen["heartbeats"] > 0 and seen["health"] > 0 and seen["ingested"] == 1 and seen["collected"] > 0, seen
     assert report["heavy"] == [], f"the owner's hot path loaded {report['heavy']}"
+    assert seen["numpy_before_quack"] is False and seen["port_before_quack"] == 0, seen
+    assert seen["quack_published"] is True, seen

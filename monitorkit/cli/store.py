@@ -62,12 +62,13 @@ def status(db: str | None, config_path: str | None, fmt: str | None) -> None:
     if fmt == "json":
         click.echo(output.to_json({
             "database": str(path), "size_bytes": size, "wal_bytes": wal.stat().st_size if wal.exists() else None,
-            "owner": None if owner is None else {"pid": owner.pid, "quack_port": owner.port, "since": owner.started,
+            "owner": None if owner is None else {"pid": owner.pid, "quack_port": owner.port or None, "since": owner.started,
                                                  "dashboard_url": dashboard},
             "tiers": tiers, "series": series[0] if series else 0}))
         return
     click.echo(f"database: {path}")
-    click.echo(f"owner: pid {owner.pid}, quack port {owner.port}, since {owner.started}" if owner else "owner: none running")
+    quack = f"quack port {owner.port}" if owner and owner.port else "quack opens on a reader's first request"
+    click.echo(f"owner: pid {owner.pid}, {quack}, since {owner.started}" if owner else "owner: none running")
     if owner is not None:
         click.echo(f"dashboard: {dashboard} (`monitorkit token` prints a login URL)" if dashboard else
                    "dashboard: not served (this owner was started by `monitorkit collect`)")

@@ -27,7 +27,7 @@ from monitorkit.dashboard.layouts import DEFAULT_LAYOUT, PANEL_KINDS, Layout, Pa
 from monitorkit.dashboard.panels import cached_metrics
 from monitorkit.dashboard.reader import ConnectionReader, Reader, StoreReader
 from monitorkit.errors import MonitorkitError
-from monitorkit.owner.client import endpoint
+from monitorkit.owner.client import endpoint, quack_endpoint
 from monitorkit.owner.connect import RemoteConnection, connect
 from monitorkit.owner.owner import Owner
 from monitorkit.owner.sidecar import read_owner
@@ -116,7 +116,7 @@ def dashboard(db: str | Path | Store | Owner | None = None, panels: Sequence[str
     feed.prime()
     tables = feed.tables - HIDDEN_TABLES
     try:
-        console = (SqlConsole.for_owner(owner.port, owner.token, tables, api=endpoint(owner)) if owner is not None
+        console = (SqlConsole.for_owner(*quack_endpoint(owner), tables, api=endpoint(owner)) if owner is not None
                    else SqlConsole.for_file(path, tables) if store is None else SqlConsole.in_owner(store, tables))
     except MonitorkitError:
         console = None

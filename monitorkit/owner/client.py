@@ -101,3 +101,14 @@ def call(owner: OwnerInfo, path: str, payload: Mapping[str, Any], timeout: float
     if answer.status != 200:
         raise OwnerApiError(str(data.get("error", f"HTTP {answer.status}")))
     return data
+
+
+def quack_endpoint(owner: OwnerInfo, timeout: float = 30.0) -> tuple[int, str]:
+    """Return the Quack port and token of ``owner``, asking it to open the endpoint first if it has not yet."""
+    if owner.port:
+        return owner.port, owner.token
+    answer = call(owner, "/v1/quack", {}, timeout)
+    port, token = answer.get("port"), answer.get("token")
+    if not isinstance(port, int) or not isinstance(token, str):
+        raise OwnerApiError(f"owner process {owner.pid} did not say where its Quack endpoint listens: {answer}")
+    return port, token

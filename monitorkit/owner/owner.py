@@ -1,34 +1,23 @@
-"""One owner process per database file: the Store, the Quack endpoint for readers and the sidecar."""
+"""One owner process per database file: the Store, the owner API and Quack endpoint for readers, the sidecar."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-import duckdb
-
 from monitorkit.config import Settings
 from monitorkit.errors import ConfigError, OwnerExistsError, StoreError
 from monitorkit.owner.api import OwnerApi
+from monitorkit.owner.quack import QuackDoor
 from monitorkit.owner.queries import QueryService
 from monitorkit.owner.readers import ReaderPolicy, database_relations
 from monitorkit.owner.schema import SCHEMA
 from monitorkit.owner.sidecar import OwnerInfo, process_start, read_owner, sidecar_path, write_sidecar
-from monitorkit.store import Store, duck
+from monitorkit.store import Store
 from monitorkit.store.status import Part
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-AUTHORIZER = "monitorkit_reader_admit"
 
 
 def keep_private(db: Path) -> None:
@@ -93,59 +82,49 @@ class Owner:
                 raise
 
     def _serve(self, starting: bool) -> None:
-        token = secrets.token_urlsafe(24)
         con = self.store.cursor()
         catalog = str(con.execute("SELECT current_database()").fetchone()[0])  # type: ignore[index]
+        con.close()
         self.readers = ReaderPolicy(database_relations(self.store.cursor, catalog), catalog)
-        # Quack asks this Python callback before every client statement: the allowlist, on the parse tree.
-        con.create_function(AUTHORIZER, self.readers.admit, ["VARCHAR", "VARCHAR"], "BOOLEAN")
-        last: Exception | None = None
-        for _ in range(5):  # a port picked as free can be taken before quack binds it
-            port = _free_port()
-            try:
-                duck.quack_serve(con, port, token, authorization=AUTHORIZER)
-            except duckdb.Error as exc:
-                last = exc
-                continue
-            self._server_con = con
-            settings = self.store.settings
-            api_port = int(settings.get("owner.api_port", 0) or 0)
-            try:
-                self.api = OwnerApi(api_token(settings.get("owner.api_token_file", "")), port=api_port)
-            except OSError as exc:
-                duck.quack_stop(con, port)
-                raise StoreError(f"the owner API cannot listen on 127.0.0.1:{api_port} ({exc.strerror}); "
-                                 "set owner.api_port to a free port, or 0 for any") from exc
-            self.queries = QueryService(self.store, self.readers, self.store.settings)
-            self.queries.register(self.api)
-            self.api.starting = starting  # run_owner: unknown routes answer 503 until its services are up
-            self.api.start()
-            self.info = OwnerInfo(
-                os.getpid(), port, token, datetime.now(UTC).isoformat(), str(self.db.resolve()),
-                {"api_port": self.api.port, "api_token": self.api.token, "proc_start": process_start(os.getpid())},
-            )
+        settings = self.store.settings
+        api_port = int(settings.get("owner.api_port", 0) or 0)
+        try:
+            self.api = OwnerApi(api_token(settings.get("owner.api_token_file", "")), port=api_port)
+        except OSError as exc:
+            raise StoreError(f"the owner API cannot listen on 127.0.0.1:{api_port} ({exc.strerror}); "
+                             "set owner.api_port to a free port, or 0 for any") from exc
+        self.quack = QuackDoor(self.store, self.readers, secrets.token_urlsafe(24), self._quack_opened)
+        self.quack.register(self.api)
+        self.queries = QueryService(self.store, self.readers, self.store.settings)
+        self.queries.register(self.api)
+        self.api.starting = starting  # run_owner: unknown routes answer 503 until its services are up
+        self.api.start()
+        # port 0: the Quack endpoint opens on a reader's first POST /v1/quack (owner/quack.py says why).
+        self.info = OwnerInfo(
+            os.getpid(), 0, self.quack.token, datetime.now(UTC).isoformat(), str(self.db.resolve()),
+            {"api_port": self.api.port, "api_token": self.api.token, "proc_start": process_start(os.getpid())},
+        )
+        write_sidecar(sidecar_path(self.db), self.info)
+
+    def _quack_opened(self, port: int) -> None:
+        if self.info is not None:
+            self.info = self.info._replace(port=port)
             write_sidecar(sidecar_path(self.db), self.info)
-            return
-        raise StoreError(f"could not start the Quack endpoint for {self.db}: {last}")
+
+    def open_quack(self) -> OwnerInfo:
+        """Open the Quack endpoint now (as ``POST /v1/quack`` does) and return the sidecar's info with its port."""
+        if self.info is None:
+            raise StoreError("this owner does not serve readers (serve=False)")
+        self.quack.open()
+        return self.info
 
     def parts(self) -> list[Part]:
         """Return the health of the doors readers use: the Quack endpoint and the owner API."""
         if self.info is None or self.api is None:
             return []
-        cur = self.store.cursor()
-        try:
-            serving = cur.execute("SELECT count(*) FROM quack_server_list()").fetchone()
-        except duckdb.Error as exc:
-            serving, reason = None, f"cannot list Quack servers: {exc}"
-        else:
-            reason = "the Quack endpoint stopped: readers attached over Quack are cut off; restart the owner"
-        finally:
-            cur.close()
-        quack = (Part("quack", "ok", f"serving readers on 127.0.0.1:{self.info.port}") if serving and serving[0]
-                 else Part("quack", "failing", reason))
         api = (Part("owner_api", "ok", f"answering on 127.0.0.1:{self.api.port}") if self.api.running
                else Part("owner_api", "failing", "the owner API stopped: ingest, acks and connect() are refused"))
-        return [quack, api]
+        return [self.quack.part(), api]
 
     def publish(self, **fields: object) -> None:
         """Add ``fields`` to the sidecar's ``extra`` so readers and applications can find them."""
@@ -166,10 +145,7 @@ class Owner:
             self.api.stop()
             self.api = None
         if self.info is not None:
-            try:
-                duck.quack_stop(self._server_con, self.info.port)
-            except duckdb.Error:
-                pass  # already stopped; the file is what matters
+            self.quack.close()
             side = sidecar_path(self.db)
             current = read_owner(self.db)
             if current is None or current.pid == os.getpid():

@@ -76,8 +76,10 @@ def read_owner(db: str | Path) -> OwnerInfo | None:
     if started is not None and now_started is not None:
         # The PID now belongs to another process when the start times differ: that owner is gone.
         return info if now_started == started else None
-    # No start time to compare (an older sidecar, or no /proc): trust it only if its endpoint listens.
-    return info if _listening(info.port) else None
+    # No start time to compare (an older sidecar, or no /proc): trust it only if its endpoint listens
+    # (the Quack port is 0 until a reader asks for it: then the owner API's).
+    port = info.port or info.extra.get("api_port")
+    return info if isinstance(port, int) and _listening(port) else None
 
 
 def _listening(port: int) -> bool:

@@ -16,6 +16,7 @@ from monitorkit.dashboard.auth import ensure_token
 from monitorkit.dashboard.console import HIDDEN_TABLES, SqlConsole
 from monitorkit.dashboard.errors import ConsoleRefusedError
 from monitorkit.dashboard.reader import StoreReader, table_names
+from monitorkit.owner import client
 from monitorkit.owner.owner import Owner
 from monitorkit.samples import Sample, utcnow
 
@@ -51,7 +52,7 @@ def owner_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sq
         credential, _ = ensure_token(owner.store)
         assert owner.info is not None
         tables = table_names(StoreReader(owner.store)) - HIDDEN_TABLES  # what the served dashboard offers
-        console = SqlConsole.for_owner(owner.info.port, owner.info.token, tables)
+        console = SqlConsole.for_owner(*client.quack_endpoint(owner.info), tables)
         try:
             yield console, credential.hash
         finally:

@@ -19,6 +19,7 @@ from store_helpers import isolated_settings
 
 from monitorkit import Owner, Sample
 from monitorkit.errors import QueryError
+from monitorkit.owner import client
 from monitorkit.owner.readers import SCALARS, TABLE_FUNCTIONS, QueryRefused, ReaderPolicy, pivot_as_select
 from monitorkit.owner.sidecar import read_owner
 from monitorkit.store import duck
@@ -47,7 +48,8 @@ def attacker(owner: Owner) -> Iterator[duckdb.DuckDBPyConnection]:
 def run(attacker: duckdb.DuckDBPyConnection, owner: Owner, sql: str) -> list[tuple[object, ...]]:
     info = read_owner(owner.db)  # what an attacker on this machine with the sidecar can read
     assert info is not None
-    return attacker.execute(duck.quack_query_sql(info.port, info.token, sql)).fetchall()
+    port, token = client.quack_endpoint(info)  # the sidecar's API token opens the endpoint if no reader did yet
+    return attacker.execute(duck.quack_query_sql(port, token, sql)).fetchall()
 
 
 ADMITTED = [
@@ -125,8 +127,7 @@ def test_every_attack_of_the_review_is_refused(attacker: duckdb.DuckDBPyConnecti
 
 def test_the_endpoint_keeps_serving_after_quack_stop_and_quack_serve_attempts(attacker: duckdb.DuckDBPyConnection,
                                                                               owner: Owner) -> None:
-    info = read_owner(owner.db)
-    assert info is not None
+    info = owner.open_quack()
     for sql in (f"CALL quack_stop('quack:127.0.0.1:{info.port}')",
                 f"SELECT * FROM quack_stop('quack:127.0.0.1:{info.port}')"):
         with pytest.raises(duckdb.Error):
