@@ -127,8 +127,8 @@ def test_healthz_reflects_the_owners_health_within_one_tick(tmp_path: Path) -> N
                 parts = {c["component"]: c["status"] for c in answer["components"]}
                 assert status == 200 and answer["status"] == "ok" and answer["source"].endswith("+owner")
                 assert parts["quack"] == "ok" and parts["writer"] == "ok"
-                assert owner.info is not None
-                duck.quack_stop(owner.store.cursor(), owner.info.port)  # as if something stopped the endpoint
+                info = owner.open_quack()  # opened as a reader's first request would
+                duck.quack_stop(owner.store.cursor(), info.port)  # as if something stopped the endpoint
                 health.tick(utcnow())  # one tick: nothing reached the health views' tables yet
                 status, _, body = http_get(dashboard.url + "/healthz")
                 answer = json.loads(body)

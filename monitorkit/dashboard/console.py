@@ -23,15 +23,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
-import pyarrow as pa
 
 from monitorkit.dashboard.errors import ConsoleRefusedError, ConsoleTimeoutError
 from monitorkit.errors import QueryError
 from monitorkit.owner.readers import SCALARS, TABLE_FUNCTIONS, WINDOW_FUNCTIONS, QueryRefused, pivot_as_select
 from monitorkit.store import duck
+
+if TYPE_CHECKING:  # loaded by the first result: an idle `monitorkit serve` carries no pyarrow (~70 MiB)
+    import pyarrow as pa
 
 ALIAS = "live"
 HIDDEN_TABLES = frozenset({"dashboard_credentials"})  # the console never shows the login hash
@@ -263,6 +265,8 @@ def _run_on(cur: duckdb.DuckDBPyConnection, sql: str, timeout: float, max_rows: 
             if rows > max_rows:
                 truncated = True
                 break
+        import pyarrow as pa
+
         table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
     except duckdb.InterruptException as exc:
         raise ConsoleTimeoutError(
@@ -301,6 +305,8 @@ def _run_remote(api: tuple[int, str], sql: str, timeout: float, max_rows: int) -
         if kind == "timeout":
             raise ConsoleTimeoutError(message)
         raise QueryError(message.split("\n\n")[0])
+    import pyarrow as pa
+
     table = pa.ipc.open_stream(answer.body).read_all()
     return ConsoleResult(table.slice(0, max_rows), table.num_rows > max_rows, time.perf_counter() - started)
 

@@ -126,7 +126,7 @@ class Feed:
             self.tables = frozenset(table_names(self.reader))
             now_ms = self.clock() * 1000.0
             sql, params = self._sql(prime=True)
-            self._apply(self.reader.arrow(sql, params), prime=True)
+            self._apply(self.reader.rows(sql, params), prime=True)
             # Polls continue from where the priming read stopped, even when it found nothing:
             # never from the epoch (a whole-table scan every tick).
             recent = now_ms - RECENT_ALERTS.total_seconds() * 1000
@@ -141,12 +141,12 @@ class Feed:
             if not self._primed:
                 self.prime()
             sql, params = self._sql(prime=False)
-            table = self.reader.arrow(sql, params)
+            rows = self.reader.rows(sql, params)
             self.polls += 1
-            return self._apply(table, prime=False)
+            return self._apply(rows, prime=False)
 
-    def _apply(self, table: Any, prime: bool) -> Delta:
-        cols = table.to_pydict()
+    def _apply(self, rows: list[tuple[Any, ...]], prime: bool) -> Delta:
+        """Take one poll's rows (src, sid, t, v, doc): update the cache and return what is new."""
         new_series: list[SeriesInfo] = []
         values: dict[int, tuple[list[float], list[float]]] = {}
         rates: dict[int, tuple[list[float], list[float]]] = {}
@@ -159,9 +159,7 @@ class Feed:
         now_ms = self.clock() * 1000.0
         delta_newest: float | None = None
         marks = self._marks
-        order = sorted(range(len(cols["src"])), key=lambda i: (cols["src"][i], cols["t"][i] or 0.0))
-        for i in order:
-            src, sid, t, v, doc = cols["src"][i], cols["sid"][i], cols["t"][i], cols["v"][i], cols["doc"][i]
+        for src, sid, t, v, doc in sorted(rows, key=lambda r: (r[0], r[2] or 0.0)):
             if src == 0:
                 info = self.series.get(sid)
                 if info is None:

@@ -1,21 +1,25 @@
 """Where the dashboard reads from: the owner's Store in-process, or any monitorkit.connect() connection.
 
-Every query goes through ``Reader.arrow`` and is counted, so tests can check how often the
-store is asked (one poll per tick for every session together).
+Every query goes through ``Reader.arrow`` or ``Reader.rows`` and is counted, so tests can check
+how often the store is asked (one poll per tick for every session together). The feed's per-tick
+poll uses ``rows`` (plain tuples): an idle `monitorkit serve` then never loads pyarrow, which is
+about 70 MiB of RSS once a table has been converted (``import pyarrow`` 25, its first table 48).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
-import pyarrow as pa
 
 from monitorkit.errors import QueryError
 from monitorkit.store import Store
 from monitorkit.store.literals import bind
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Reader(Protocol):
@@ -25,6 +29,10 @@ class Reader(Protocol):
 
     def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """Return the result of ``sql`` as an Arrow table."""
+        ...
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Return the result of ``sql`` as tuples (no pyarrow)."""
         ...
 
     def close(self) -> None:
@@ -42,6 +50,13 @@ class StoreReader:
 
     def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """Return the result of ``sql`` as an Arrow table."""
+        return self._run(sql, params, lambda result: result.to_arrow_table())
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Return the result of ``sql`` as tuples (no pyarrow)."""
+        return self._run(sql, params, lambda result: result.fetchall())
+
+    def _run(self, sql: str, params: Sequence[Any], fetch: Any) -> Any:
         with self._count:
             self.queries += 1
         try:
@@ -52,7 +67,7 @@ class StoreReader:
             pass
         cur = self.store.cursor()
         try:
-            return cur.execute(sql, list(params)).to_arrow_table()
+            return fetch(cur.execute(sql, list(params)))
         except duckdb.Error as exc:
             raise QueryError(str(exc)) from exc
         finally:
@@ -79,6 +94,15 @@ class ConnectionReader:
             except duckdb.Error as exc:
                 raise QueryError(str(exc)) from exc
 
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Return the result of ``sql`` as tuples."""
+        with self._lock:
+            self.queries += 1
+            try:
+                return list(self.con.execute(sql, list(params) or None).fetchall())
+            except duckdb.Error as exc:
+                raise QueryError(str(exc)) from exc
+
     def close(self) -> None:
         """Close the connection."""
         self.con.close()
@@ -87,5 +111,4 @@ class ConnectionReader:
 def table_names(reader: Reader) -> set[str]:
     """Return the tables and views of the main schema (one query)."""
     # SHOW TABLES, not information_schema: the owner's reader allowlist admits no system catalog.
-    rows = reader.arrow("SHOW TABLES").column(0).to_pylist()
-    return {str(r) for r in rows}
+    return {str(r[0]) for r in reader.rows("SHOW TABLES")}

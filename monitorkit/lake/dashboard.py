@@ -21,9 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from monitorkit.config import Settings, parse_duration
 from monitorkit.dashboard.actions import silence_matchers
 from monitorkit.dashboard.app import AppContext, LayoutBackend
@@ -153,12 +150,11 @@ class HubFeed(Feed):
         # In the same statement, so the same lake snapshot as the rows: nothing is read twice or skipped.
         return f"{sql} UNION ALL {self._snapshot_sql}", params
 
-    def _apply(self, table: Any, prime: bool) -> Delta:
-        marks = pc.equal(table["src"], pa.scalar(SNAPSHOT_SRC, table.schema.field("src").type))
-        seen = table.filter(marks).column("t").to_pylist()
+    def _apply(self, rows: list[tuple[Any, ...]], prime: bool) -> Delta:
+        seen = [r[2] for r in rows if r[0] == SNAPSHOT_SRC]
         if seen:
             self.snapshot_id = int(max(seen))
-        return super()._apply(table.filter(pc.invert(marks)), prime)
+        return super()._apply([r for r in rows if r[0] != SNAPSHOT_SRC], prime)
 
     def prime(self) -> None:
         """Load the cache window, every host's series (so the host selector lists them all) and the overview."""
