@@ -111,6 +111,9 @@ def test_in_the_browser(server: Served, tmp_path: Path) -> None:
         page.click("#login")
         page.locator(".mk-card-cpu canvas").first.wait_for(state="attached")
         assert page.locator("canvas").count() >= 8, "the Bokeh charts render"
+        # The BokehJS fixes (dashboard/bokehfixes.py) found the internals they patch: a BokehJS upgrade
+        # that renamed them would silently bring back the per-tick whole-page relayout.
+        assert page.evaluate("window.Bokeh.__mk_fixed") is True
 
         # New points arrive over the websocket within 2 s of each other, tick after tick.
         first = _page_status(page)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 from store_helpers import isolated_settings
@@ -11,6 +12,19 @@ from store_helpers import isolated_settings
 from monitorkit import Owner
 from monitorkit.owner.connect import connect
 from monitorkit.owner.sidecar import read_owner, sidecar_path
+
+
+def test_without_a_start_time_a_sidecar_is_live_only_while_its_api_listens(tmp_path: Path) -> None:
+    # The Quack port is 0 until a reader opens the endpoint: the owner API's port is what must listen.
+    db = tmp_path / "m.duckdb"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        sidecar_path(db).write_text(json.dumps({"pid": os.getpid(), "port": 0, "token": "tttt", "started": "",
+                                                "path": str(db), "extra": {"api_port": port, "api_token": "t"}}))
+        assert read_owner(db) is not None
+    assert read_owner(db) is None  # closed: nothing answers there any more
 
 
 def test_a_sidecar_whose_pid_belongs_to_another_process_is_stale(tmp_path: Path) -> None:
