@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import collections
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from monitorkit.owner.sidecar import read_owner
+from monitorkit.owner.sidecar import free_port, read_owner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from shared_helpers import stop_process, wait_for  # the one poll of tests and benchmarks
@@ -68,13 +67,6 @@ class Peer:
     def thread_cpu(self) -> dict[int, float]:
         """Return user+system seconds per thread id."""
         return {t.id: t.user_time + t.system_time for t in self.ps.threads()}
-
-
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def find(binary: str) -> str | None:

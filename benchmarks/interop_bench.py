@@ -25,13 +25,13 @@ from rich.table import Table
 
 from monitorkit.interop import exposition, prompb
 from monitorkit.interop.exposition import FastPathMiss, PageCache, parse_fallback, parse_fast
-from monitorkit.interop.fetch import free_port
 from monitorkit.interop.receivers import OTLP_PATH, REMOTE_WRITE_PATH, ReceiverService
 from monitorkit.interop.scrape import parse_job, resolve_targets
 from monitorkit.interop.targets import TargetScraper
 from monitorkit.owner.api import OwnerApi
 from monitorkit.owner.client import request
 from monitorkit.owner.schema import SCHEMA
+from monitorkit.owner.sidecar import free_port
 from monitorkit.store import Store
 
 console = Console(width=150)

@@ -16,7 +16,7 @@ import pytest
 from shared_helpers import stop_process, wait_for
 
 from monitorkit.config import Settings
-from monitorkit.interop.fetch import free_port
+from monitorkit.owner.sidecar import free_port
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 PROMETHEUS = "/usr/bin/prometheus"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -16,6 +15,7 @@ import pytest
 from receivers import BEHAVIOURS, misbehaving, receiver
 from rules_helpers import T0, engine_for, rule_settings, trigger, webhook_alerting, write_rule
 
+from monitorkit.owner.sidecar import free_port
 from monitorkit.store import Store
 
 
@@ -68,12 +68,6 @@ def test_slack_format(tmp_path: Path) -> None:
     assert {"title": "key", "value": "a", "short": True} in body["attachments"][0]["fields"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_email_reaches_an_smtp_server(tmp_path: Path) -> None:
     from aiosmtpd.controller import Controller
 
@@ -86,7 +80,7 @@ def test_email_reaches_an_smtp_server(tmp_path: Path) -> None:
             return "250 OK"
 
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
         channel = {"type": "email", "host": "127.0.0.1", "port": controller.port, "from": "mk@example.org",

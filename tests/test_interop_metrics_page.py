@@ -19,7 +19,7 @@ from monitorkit.catalog import all_metrics
 from monitorkit.dashboard import exposition
 from monitorkit.dashboard.records import SeriesInfo
 from monitorkit.interop.exposition import ACCEPT
-from monitorkit.interop.fetch import free_port
+from monitorkit.owner.sidecar import free_port
 
 T = 1_700_000_000_123.0
 

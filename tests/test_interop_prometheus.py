@@ -15,7 +15,7 @@ from interop_helpers import PROMETHEUS, answering, need, node_exporter, owner_th
 from shared_helpers import wait_for
 from store_helpers import isolated_settings
 
-from monitorkit.interop.fetch import free_port
+from monitorkit.owner.sidecar import free_port
 
 pytestmark = pytest.mark.slow
 SERIES = [

@@ -19,13 +19,12 @@ from shared_helpers import wait_for
 from store_helpers import isolated_settings
 
 from monitorkit.interop import prompb
-from monitorkit.interop.fetch import free_port
 from monitorkit.interop.receivers import REMOTE_WRITE_PATH, ReceiverService
 from monitorkit.interop.remote_write import RemoteWriteError, decode, decode_body, labels_of
 from monitorkit.owner.api import OwnerApi
 from monitorkit.owner.client import request
 from monitorkit.owner.schema import SCHEMA
-from monitorkit.owner.sidecar import read_owner
+from monitorkit.owner.sidecar import free_port, read_owner
 from monitorkit.samples import HOST
 from monitorkit.store import Store
 

@@ -11,7 +11,6 @@ import functools
 import http.server
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -24,6 +23,8 @@ import nbformat
 import pytest
 from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium, served
 from shared_helpers import child_env, stop_process, wait_for
+
+from monitorkit.owner.sidecar import free_port
 
 NOTEBOOK = ROOT / "notebooks" / "06_live_dashboard.ipynb"
 JUPYTER = Path(ROOT / ".venv" / "bin" / "jupyter")
@@ -172,12 +173,6 @@ def test_the_notebook_shows_the_running_owners_database(tmp_path: Path) -> None:
     assert "no owner runs" not in out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def jupyterlab(tmp_path: Path) -> Iterator[str]:
     """JupyterLab on 127.0.0.1 over a copy of notebook 06 (it autosaves: never the committed file); yield its URL."""
@@ -185,7 +180,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[str]:
         pytest.fail(f"{JUPYTER} is missing: the dev extra installs jupyterlab (pip install -e '.[dev]')")
     (tmp_path / "notebooks").mkdir()
     shutil.copy(NOTEBOOK, tmp_path / "notebooks" / NOTEBOOK.name)
-    port = _free_port()
+    port = free_port()
     env = {**_kernel_env(), "JUPYTER_CONFIG_DIR": str(tmp_path / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(tmp_path / ".run")}
     lab = subprocess.Popen(
         [str(JUPYTER), "lab", "--no-browser", "--allow-root", f"--port={port}", "--ServerApp.ip=127.0.0.1",

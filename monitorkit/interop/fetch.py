@@ -223,9 +223,3 @@ def auth_header(bearer: str = "", bearer_file: str = "", username: str | None = 
         return {"Authorization": f"Basic {token}"}
     return {}
 
-
-def free_port() -> int:
-    """Return a loopback TCP port that was free a moment ago (tests and benchmarks start peers on it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -11,7 +11,6 @@ the port and token; the sidecar then publishes the port as well.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable
 
@@ -20,17 +19,12 @@ import duckdb
 from monitorkit.errors import StoreError
 from monitorkit.owner.api import OwnerApi, Request, Response
 from monitorkit.owner.readers import ReaderPolicy
+from monitorkit.owner.sidecar import free_port
 from monitorkit.store import Store, duck
 from monitorkit.store.status import Part
 
 AUTHORIZER = "monitorkit_reader_admit"
 QUACK_PATH = "/v1/quack"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class QuackDoor:
@@ -67,7 +61,7 @@ class QuackDoor:
             con.create_function(AUTHORIZER, self.readers.admit, ["VARCHAR", "VARCHAR"], "BOOLEAN")
             last: Exception | None = None
             for _ in range(5):  # a port picked as free can be taken before quack binds it
-                port = _free_port()
+                port = free_port()
                 try:
                     duck.quack_serve(con, port, self.token, authorization=AUTHORIZER)
                 except duckdb.Error as exc:

@@ -82,6 +82,13 @@ def read_owner(db: str | Path) -> OwnerInfo | None:
     return info if isinstance(port, int) and _listening(port) else None
 
 
+def free_port() -> int:
+    """Return a loopback TCP port that was free a moment ago (the Quack endpoint, tests and benchmarks bind it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _listening(port: int) -> bool:
     """Tell whether something accepts connections on 127.0.0.1:``port``."""
     try:

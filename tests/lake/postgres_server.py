@@ -10,21 +10,16 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from monitorkit.owner.sidecar import free_port
 
 
 def find_binary(name: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return found[-1] if found else shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Postgres:
@@ -89,7 +84,7 @@ def start_postgres() -> Postgres:
     user = _server_user()
     if user:
         shutil.chown(folder, user)
-    server = Postgres(folder, _free_port(), user)
+    server = Postgres(folder, free_port(), user)
     server.init()
     server.start()
     return server
