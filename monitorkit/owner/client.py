@@ -16,6 +16,7 @@ from monitorkit.errors import OwnerApiError
 from monitorkit.owner.sidecar import OwnerInfo
 
 MAX_ANSWER_BYTES = 16 * 2**20
+QUACK_PATH = "/v1/quack"  # opens the owner's Quack endpoint (owner/quack.py)
 
 
 class Answer(NamedTuple):
@@ -107,7 +108,7 @@ def quack_endpoint(owner: OwnerInfo, timeout: float = 30.0) -> tuple[int, str]:
     """Return the Quack port and token of ``owner``, asking it to open the endpoint first if it has not yet."""
     if owner.port:
         return owner.port, owner.token
-    answer = call(owner, "/v1/quack", {}, timeout)
+    answer = call(owner, QUACK_PATH, {}, timeout)
     port, token = answer.get("port"), answer.get("token")
     if not isinstance(port, int) or not isinstance(token, str):
         raise OwnerApiError(f"owner process {owner.pid} did not say where its Quack endpoint listens: {answer}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -73,6 +74,9 @@ class Owner:
         keep_private(self.db)
         self.store = Store(self.db, settings=settings, schema=SCHEMA)
         self.info: OwnerInfo | None = None
+        # Services publish fields at start, a reader's POST /v1/quack publishes the port from an API
+        # thread: one replace-and-write at a time, so neither overwrites the other's field.
+        self._info_lock = threading.Lock()
         self.api: OwnerApi | None = None
         if serve:
             try:
@@ -107,9 +111,10 @@ class Owner:
         write_sidecar(sidecar_path(self.db), self.info)
 
     def _quack_opened(self, port: int) -> None:
-        if self.info is not None:
-            self.info = self.info._replace(port=port)
-            write_sidecar(sidecar_path(self.db), self.info)
+        with self._info_lock:
+            if self.info is not None:
+                self.info = self.info._replace(port=port)
+                write_sidecar(sidecar_path(self.db), self.info)
 
     def open_quack(self) -> OwnerInfo:
         """Open the Quack endpoint now (as ``POST /v1/quack`` does) and return the sidecar's info with its port."""
@@ -128,10 +133,11 @@ class Owner:
 
     def publish(self, **fields: object) -> None:
         """Add ``fields`` to the sidecar's ``extra`` so readers and applications can find them."""
-        if self.info is None:
-            raise StoreError("this owner does not serve readers (serve=False); nothing to publish")
-        self.info = self.info._replace(extra={**self.info.extra, **fields})
-        write_sidecar(sidecar_path(self.db), self.info)
+        with self._info_lock:
+            if self.info is None:
+                raise StoreError("this owner does not serve readers (serve=False); nothing to publish")
+            self.info = self.info._replace(extra={**self.info.extra, **fields})
+            write_sidecar(sidecar_path(self.db), self.info)
 
     def __enter__(self) -> Owner:
         return self

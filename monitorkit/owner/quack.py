@@ -18,13 +18,13 @@ import duckdb
 
 from monitorkit.errors import StoreError
 from monitorkit.owner.api import OwnerApi, Request, Response
+from monitorkit.owner.client import QUACK_PATH
 from monitorkit.owner.readers import ReaderPolicy
 from monitorkit.owner.sidecar import free_port
 from monitorkit.store import Store, duck
 from monitorkit.store.status import Part
 
 AUTHORIZER = "monitorkit_reader_admit"
-QUACK_PATH = "/v1/quack"
 
 
 class QuackDoor:
