@@ -160,10 +160,11 @@ def test_status_with_owner(owner: Owner) -> None:
     result = invoke(["status", "--db", str(owner.db)])
     assert result.exit_code == 0, result.output
     assert owner.info is not None
-    if owner.info.port:
-        assert f"owner: pid {owner.info.pid}, quack port {owner.info.port}" in result.stdout
-    else:  # no reader asked for the Quack endpoint yet: it is not open
-        assert f"owner: pid {owner.info.pid}, quack opens on a reader's first request" in result.stdout
+    # No reader asked for the Quack endpoint yet: it is not open; once one does, status shows its port.
+    assert f"owner: pid {owner.info.pid}, quack opens on a reader's first request" in result.stdout
+    info = owner.open_quack()
+    opened = invoke(["status", "--db", str(owner.db)])
+    assert f"owner: pid {info.pid}, quack port {info.port}" in opened.stdout and info.port > 0
     assert "dashboard: not served (this owner was started by `monitorkit collect`)" in result.stdout
     assert "series: 3" in result.stdout
 

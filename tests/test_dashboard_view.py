@@ -396,6 +396,7 @@ def test_top_processes_from_process_groups(app: AppContext, store: Store) -> Non
     assert "cron" not in table, "a group with no process left is not shown"
     assert "init" not in table, "only the last collection is shown"
 
+
 def test_a_failed_processes_collect_takes_its_rows_out_until_the_groups_come_back(store: Store) -> None:
     t = utcnow() - timedelta(seconds=20)
     groups = {"python": {"name": "python", "user": "www", "command": "python"},

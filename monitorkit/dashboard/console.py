@@ -251,6 +251,8 @@ class SqlConsole:
 
 
 def _run_on(cur: duckdb.DuckDBPyConnection, sql: str, timeout: float, max_rows: int, use: str | None) -> ConsoleResult:
+    import pyarrow as pa
+
     timer = threading.Timer(timeout, cur.interrupt)
     started = time.perf_counter()
     try:
@@ -265,8 +267,6 @@ def _run_on(cur: duckdb.DuckDBPyConnection, sql: str, timeout: float, max_rows: 
             if rows > max_rows:
                 truncated = True
                 break
-        import pyarrow as pa
-
         table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
     except duckdb.InterruptException as exc:
         raise ConsoleTimeoutError(

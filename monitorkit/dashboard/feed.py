@@ -211,11 +211,11 @@ class Feed:
                 # Rows come sorted by source, so this poll's samples are in ``latest`` already.
                 marks["stale"] = max(marks["stale"], min(t, now_ms + LATENESS_MS))
                 last = self.latest.get(sid)
-                if last is not None and last[0] <= t:  # as the `latest` view: a marker at the sample's time ends it
-                    del self.latest[sid]
-                    ended.append(sid)
-                if last is None or last[0] <= t:
+                if last is None or last[0] <= t:  # as the `latest` view: a marker at the sample's time ends it
                     self._ended[sid] = max(t, self._ended.get(sid, t))
+                    if last is not None:
+                        del self.latest[sid]
+                        ended.append(sid)
         self.newest_ms = newest
         run_list = tuple(sorted(runs, key=lambda r: -r.started_ms))
         changed_runs = run_list if run_list != self.executions else None

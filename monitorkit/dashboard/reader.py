@@ -9,7 +9,7 @@ about 70 MiB of RSS once a table has been converted (``import pyarrow`` 25, its 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
@@ -56,7 +56,7 @@ class StoreReader:
         """Return the result of ``sql`` as tuples (no pyarrow)."""
         return self._run(sql, params, lambda result: result.fetchall())
 
-    def _run(self, sql: str, params: Sequence[Any], fetch: Any) -> Any:
+    def _run(self, sql: str, params: Sequence[Any], fetch: Callable[[Any], Any]) -> Any:
         with self._count:
             self.queries += 1
         try:
@@ -87,19 +87,17 @@ class ConnectionReader:
 
     def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """Return the result of ``sql`` as an Arrow table."""
-        with self._lock:
-            self.queries += 1
-            try:
-                return self.con.execute(sql, list(params) or None).to_arrow_table()
-            except duckdb.Error as exc:
-                raise QueryError(str(exc)) from exc
+        return self._run(sql, params, lambda result: result.to_arrow_table())
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Return the result of ``sql`` as tuples."""
+        return self._run(sql, params, lambda result: list(result.fetchall()))
+
+    def _run(self, sql: str, params: Sequence[Any], fetch: Callable[[Any], Any]) -> Any:
         with self._lock:
             self.queries += 1
             try:
-                return list(self.con.execute(sql, list(params) or None).fetchall())
+                return fetch(self.con.execute(sql, list(params) or None))
             except duckdb.Error as exc:
                 raise QueryError(str(exc)) from exc
 
