@@ -30,10 +30,10 @@ from typing import Any
 MIB = 2**20
 
 
-def smaps() -> dict[str, int]:
-    """Return RSS, anonymous and file-backed MiB of this process (/proc/self/smaps_rollup)."""
+def smaps(pid: int | str = "self") -> dict[str, int]:
+    """Return RSS, anonymous and file-backed MiB of process ``pid`` (/proc/<pid>/smaps_rollup)."""
     fields: dict[str, int] = {}
-    with open("/proc/self/smaps_rollup") as f:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
             parts = line.split()
             if parts[0] in ("Rss:", "Anonymous:"):

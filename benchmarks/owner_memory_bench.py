@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psutil
 from collector_bench import GRACE, Peer, find, start_monitorkit, start_node_exporter, stop, wait_for, watch
+from owner_growth_bench import smaps
 from rich.console import Console
 from rich.table import Table
 
@@ -117,12 +118,8 @@ def start_serve(workdir: Path) -> Peer:
 
 def split(pid: int) -> str:
     """Return anonymous / file-backed RSS (MiB) from smaps_rollup."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        key, _, rest = line.partition(":")
-        fields[key] = int(rest.split()[0]) * 1024
-    anon = fields.get("Anonymous", 0)
-    return f"anon {anon / MIB:.0f} / file {(fields.get('Rss', 0) - anon) / MIB:.0f}"
+    pages = smaps(pid)
+    return f"anon {pages['anon']} / file {pages['file']}"
 
 
 def mapped(pid: int) -> str:
