@@ -132,6 +132,7 @@ class SampleValidator:
     def __init__(self, max_series: int = 100_000) -> None:
         self._seen: set[tuple[str, str, tuple[tuple[object, object], ...]]] = set()
         self._max = max_series
+        self._time: object = None  # the last time that passed validate_time
 
     def __call__(self, sample: Sample) -> Sample:
         """Return a checked copy of ``sample`` or raise the typed error validate_sample raises."""
@@ -149,4 +150,7 @@ class SampleValidator:
         value = sample.value
         if value.__class__ is not float or not math.isfinite(value):
             value = validate_value(value, metric=sample.name)
-        return Sample(validate_time(sample.time), sample.name, dict(sample.labels), value, sample.host)
+        time = sample.time
+        if time is not self._time:  # a collector's tick shares one datetime: check it once (immutable)
+            self._time = time = validate_time(time)
+        return Sample(time, sample.name, dict(sample.labels), value, sample.host)

@@ -197,6 +197,8 @@ class Sender:
     def _deliver(self) -> None:
         target = self._find_target()
         if target is None:
+            if self._samples or self._executions:
+                self.last_error = f"owner unreachable: no owner of {self.db} runs"
             return
         while self._samples:
             batch: list[Sample] = []

@@ -221,9 +221,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(401, "missing or wrong token: read api_token from the owner's sidecar file")
             return
         route = api.routes.get((method, self.path.partition("?")[0]))
-        if route is None and api.starting:
-            # Services register their routes while the owner starts: a peer retries a 503 (a 404 it drops).
-            self._refuse(503, "the owner is starting and this route is not registered yet; retry shortly")
+        if route is None and (api.starting or api.stopping):
+            # Services register their routes while the owner starts and remove them while it stops:
+            # a peer retries a 503 (a 404 it drops, losing a remote-write batch over a restart).
+            when = "starting and this route is not registered yet" if api.starting else "stopping"
+            self._refuse(503, f"the owner is {when}; retry shortly")
             return
         if route is None:
             known = sorted(path for m, path in api.routes if m == method)
@@ -275,6 +277,7 @@ class OwnerApi:
         self.counts: dict[tuple[str, int], int] = {}
         self.refused_connections = 0
         self.starting = False  # True while services are still registering routes (run_owner sets it)
+        self.stopping = False  # True once services start removing their routes (run_owner sets it)
         self.stopped = False
         self.slots = threading.BoundedSemaphore(max_connections)
         self.budget = _Budget(body_budget)

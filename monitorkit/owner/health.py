@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from monitorkit.owner.api import Request, Response
-from monitorkit.rules.health import make_heartbeat, submit_heartbeat
+from monitorkit.rules.health import make_heartbeat, submit_heartbeats
 from monitorkit.store.status import Part, worst
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ class HealthService:
         self._ctx: OwnerContext | None = None
         self._lock = threading.Lock()
         self._parts: list[Part] = []
-        self._written: dict[str, tuple[str, str, float]] = {}
+        self._written: dict[str, tuple[str, str]] = {}  # component -> (status, reason) last written
+        self._refreshed = -REFRESH_EVERY  # monotonic time of the last write of every part
         self.checked_at = 0.0
 
     def start(self, ctx: OwnerContext) -> None:
@@ -79,21 +80,35 @@ class HealthService:
         return worst(parts), parts
 
     def tick(self, now: datetime) -> None:
-        """Check, then record what changed (and refresh the rest now and then) as heartbeats."""
+        """Check, then record what changed (and, every REFRESH_EVERY, all parts) as heartbeats.
+
+        A part whose status changed is written at once; every part is refreshed in the same
+        statement, reasons included, rather than each on its own clock: one write per refresh
+        instead of one per part (each is a DuckDB transaction of ~2.5 ms). ``/v1/health`` answers
+        from memory, so it always has the newest reasons.
+        """
         assert self._ctx is not None
         mono = time.monotonic()
-        for part in self.check():
+        parts = self.check()
+        refresh = mono - self._refreshed >= REFRESH_EVERY
+        due = []
+        for part in parts:
             known = self._written.get(part.component)
-            if known is not None and known[:2] == (part.status, part.reason) and mono - known[2] < REFRESH_EVERY:
-                continue
-            if known is None or known[:2] != (part.status, part.reason):
+            if known is None or known[0] != part.status:
                 level = logging.INFO if part.status == "ok" else logging.ERROR
                 log.log(level, "health: %s is %s (%s)", part.component, part.status, part.reason)
-            self._written[part.component] = (part.status, part.reason, mono)
-            try:
-                submit_heartbeat(self._ctx.owner.store, make_heartbeat(part.component, part.status, part.reason, self.ttl))
-            except Exception as exc:  # the store is closed or refusing: memory still has the answer
-                log.debug("recording health of %s failed: %s", part.component, exc)
+            elif not refresh:
+                continue  # same status: a new reason (ingest's counts change every tick) waits for the refresh
+            self._written[part.component] = (part.status, part.reason)
+            due.append(make_heartbeat(part.component, part.status, part.reason, self.ttl))
+        if refresh:
+            self._refreshed = mono
+        if not due:
+            return
+        try:
+            submit_heartbeats(self._ctx.owner.store, due)
+        except Exception as exc:  # the store is closed or refusing: memory still has the answer
+            log.debug("recording health of %s failed: %s", ", ".join(hb.component for hb in due), exc)
 
     def _answer(self, request: Request) -> Response:
         overall, parts = self.snapshot()

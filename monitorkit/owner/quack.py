@@ -38,6 +38,7 @@ class QuackDoor:
         self._on_open = on_open
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
+        self.last_error: str | None = None  # why the last open failed, until one succeeds
 
     def register(self, api: OwnerApi) -> None:
         """Answer ``POST /v1/quack`` on ``api``: open the endpoint (once) and say where it listens."""
@@ -56,25 +57,40 @@ class QuackDoor:
         with self._lock:
             if self.port:
                 return self.port
-            con = self.store.cursor()
+            try:
+                return self._open()
+            except StoreError as exc:
+                self.last_error = str(exc)  # health says so until an open succeeds
+                raise
+
+    def _open(self) -> int:
+        """Register the allowlist and start the server (the caller holds the lock)."""
+        con = self.store.cursor()
+        try:
             # Quack asks this Python callback before every client statement: the allowlist, on the parse tree.
             con.create_function(AUTHORIZER, self.readers.admit, ["VARCHAR", "VARCHAR"], "BOOLEAN")
-            last: Exception | None = None
-            for _ in range(5):  # a port picked as free can be taken before quack binds it
-                port = free_port()
-                try:
-                    duck.quack_serve(con, port, self.token, authorization=AUTHORIZER)
-                except duckdb.Error as exc:
-                    last = exc
-                    continue
-                self._con, self.port = con, port
-                self._on_open(port)
-                return port
+        except (duckdb.Error, ImportError) as exc:  # DuckDB's Python UDFs need numpy
             con.close()
-            raise StoreError(f"could not start the Quack endpoint: {last}")
+            raise StoreError(f"could not register the readers' allowlist for the Quack endpoint "
+                             f"(DuckDB's Python UDFs need numpy: pip install numpy): {exc}") from exc
+        last: Exception | None = None
+        for _ in range(5):  # a port picked as free can be taken before quack binds it
+            port = free_port()
+            try:
+                duck.quack_serve(con, port, self.token, authorization=AUTHORIZER)
+            except duckdb.Error as exc:
+                last = exc
+                continue
+            self._con, self.port, self.last_error = con, port, None
+            self._on_open(port)
+            return port
+        con.close()
+        raise StoreError(f"could not start the Quack endpoint: {last}")
 
     def part(self) -> Part:
         """Return the endpoint's health: not opened yet is fine; opened and no longer serving is not."""
+        if not self.port and self.last_error is not None:
+            return Part("quack", "failing", f"a reader asked and it could not open: {self.last_error}")
         if not self.port:
             return Part("quack", "ok", f"opens on a reader's first request (POST {QUACK_PATH})")
         cur = self.store.cursor()

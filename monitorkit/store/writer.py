@@ -239,8 +239,12 @@ class Writer:
         con = self._con
         ids = self.series
         try:
-            con.execute("BEGIN TRANSACTION")
             firsts, runs, sids, values = ids.columns(batch)
+            # New series and their samples commit together; a batch of known series is one
+            # statement, which commits by itself (BEGIN and COMMIT cost ~0.6 ms more a tick).
+            atomic = bool(ids.pending)
+            if atomic:
+                con.execute("BEGIN TRANSACTION")
             new = ids.insert_new(con)
             if len(sids) < SMALL_BATCH:
                 con.execute(bind(INSERT_LISTS, [[micros(t) for t in firsts], [r + 1 for r in runs], sids, values]))
@@ -255,7 +259,8 @@ class Writer:
                 con.register("_mk_batch", table)
                 con.execute("INSERT INTO samples_raw SELECT time, series_id, value FROM _mk_batch")
                 con.unregister("_mk_batch")
-            con.execute("COMMIT")
+            if atomic:
+                con.execute("COMMIT")
         except BaseException as exc:
             # The batch is dropped (its producers are told through flush) but the thread lives on;
             # the error is kept for health, which turns failing at once with its reason.
