@@ -231,10 +231,11 @@ def test_unwritable_folder_and_file_raise_store_permission_error(locked_folder: 
 def test_batch_failing_in_the_writer_is_counted_and_forgotten(store: Store) -> None:
     store.write([GOOD])
     store.flush()
-    # validate=False lets a bad value reach the writer: the commit fails after creating the series.
+    # validate=False lets a bad value reach the writer: the batch fails after its series were inserted
+    # in the same transaction (float("x") while rendering the values), which must roll them back.
     bad = [Sample(T, "late_metric", {"b": "1", "a": "2"}, 1.0), Sample(T, "late_metric", {"a": "2", "b": "1"}, "x")]  # type: ignore[arg-type]
     store.write(bad, validate=False)
-    with pytest.raises(StoreWriteError, match="samples were not stored: ConversionException"):
+    with pytest.raises(StoreWriteError, match="samples were not stored: ValueError"):
         store.flush()  # nothing unstored is acknowledged
     assert store.writer.dropped == 2 and store.writer.last_error is not None
     assert [p.status for p in store.parts() if p.component == "writer"] == ["failing"]

@@ -95,6 +95,7 @@ class Engine:
         self._last_pass = -1e18
         self._loop_started = -1e18
         self._hold_until: float | None = None  # see start_loop(hold=...)
+        self._commit_wake = True  # whether a commit can make a rule due (RuleBook.wants_commits)
         self._next_housekeep = -1e18
 
     @property
@@ -146,12 +147,9 @@ class Engine:
         are none (the shipped set, once started) the loop sleeps on to its timers instead of waking
         for nothing on every commit.
         """
-        book = self.rulebook
-        wanted = any(not rule.every or getattr(book.status.get(name), "last_eval", None) is None
-                     for name, rule in list(book.rules.items()))
         with self._wake:
             self._fresh = True
-            if wanted:
+            if self._commit_wake:  # worked out after each pass: this runs in the writer thread, per commit
                 self._kicked = True
                 self._wake.notify()
 
@@ -191,6 +189,7 @@ class Engine:
                 self._kicked = False
             try:
                 self.step()
+                self._commit_wake = self.rulebook.wants_commits()
                 self.loop_error = None
             except StoreClosedError:
                 return  # the owner is shutting down

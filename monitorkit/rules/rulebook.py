@@ -113,6 +113,10 @@ class RuleBook:
                 times.append(status.last_eval + rule.every)
         return min(times, default=None)
 
+    def wants_commits(self) -> bool:
+        """Tell whether a commit can make a rule due: one without `every:`, or one never evaluated."""
+        return any(not rule.every or self.status[name].last_eval is None for name, rule in self.rules.items())
+
     def any_due(self, now: datetime, *, fresh: bool = True, every: bool | None = None) -> bool:
         """Tell whether a pass at ``now`` would evaluate at least one rule (``every``: only rules with/without it)."""
         return any(self.installed(name) and (every is None or bool(rule.every) == every)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -25,12 +25,32 @@ SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 # larger batches (ingest bursts, backfills) go through Arrow, which scales far better.
 SMALL_BATCH = 1000
 # Distinct times go once (a tick shares one), each row picks its own by index: converting
-# datetimes is the costly part of binding lists.
-# Times go as epoch microseconds (integers render short); the lists are inlined by bind() (store/literals.py).
+# datetimes is the costly part of binding lists. Each list goes as ONE string literal cast to its
+# list type ('[1,2,3]'::INTEGER[]), not a list of literals: DuckDB then parses one constant, not one
+# expression per element (0.74 -> 0.48 ms for a 146-sample tick, measured on a copy of a live file).
+# The cast from text is exact for doubles (repr round-trips; inf, -inf, nan and -0.0 included).
 INSERT_LISTS = (
     "INSERT INTO samples_raw SELECT make_timestamptz(($1::BIGINT[])[r]), id, v "
     "FROM (SELECT unnest($2::INTEGER[]) AS r, unnest($3::INTEGER[]) AS id, unnest($4::DOUBLE[]) AS v)"
 )
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(t: datetime) -> int:
+    """Return ``t`` as integer microseconds since the epoch (exact, unlike a float timestamp)."""
+    delta = t - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def list_texts(firsts: Sequence[datetime], runs: Sequence[int], ids: Sequence[int],
+               values: Sequence[float]) -> list[str]:
+    """Return INSERT_LISTS' four parameters as list texts (``bind`` quotes them; the SQL casts them)."""
+    return ["[" + ",".join([str(micros(t)) for t in firsts]) + "]",
+            "[" + ",".join([str(r + 1) for r in runs]) + "]",
+            "[" + ",".join(map(str, ids)) + "]",
+            "[" + ",".join(map(float.__repr__, map(float, values))) + "]"]
+
+
 # New series of one batch in one statement, not one INSERT each.
 INSERT_SERIES = (
     "INSERT INTO series (series_id, host, name, labels, series_key, created_at) "

@@ -8,18 +8,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TypeVar
 
 import duckdb
 
 from monitorkit.errors import StoreClosedError, StoreWriteError
 from monitorkit.samples import Sample
-from monitorkit.store.batch import INSERT_LISTS, SMALL_BATCH, SeriesIds
+from monitorkit.store.batch import INSERT_LISTS, SMALL_BATCH, SeriesIds, list_texts
 from monitorkit.store.literals import bind
 
 log = logging.getLogger(__name__)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
 
 CommitHook = Callable[["CommitInfo"], None]
@@ -247,7 +246,7 @@ class Writer:
                 con.execute("BEGIN TRANSACTION")
             new = ids.insert_new(con)
             if len(sids) < SMALL_BATCH:
-                con.execute(bind(INSERT_LISTS, [[micros(t) for t in firsts], [r + 1 for r in runs], sids, values]))
+                con.execute(bind(INSERT_LISTS, list_texts(firsts, runs, sids, values)))
             else:
                 import pyarrow as pa  # only large batches pay for pyarrow (~30 MB): `collect` never does
 
@@ -293,12 +292,6 @@ class Writer:
         except duckdb.Error:
             pass
         self.series.rolled_back()
-
-
-def micros(t: datetime) -> int:
-    """Return ``t`` as integer microseconds since the epoch (exact, unlike a float timestamp)."""
-    delta = t - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def describe(exc: BaseException) -> str:
