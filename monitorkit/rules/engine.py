@@ -358,6 +358,7 @@ class Engine:
     def reload_now(self) -> bool:
         """Reload every rule file now (the ``/reload`` route); return whether it reloaded."""
         with self._lock:
+            self._commit_wake = True  # new rules may run on commits; the next pass works it out again
             return bool(self.store.submit(lambda con: self.reload(con, self.now(), force=True)).result())
 
     def ack(self, payload: Mapping[str, Any], timeout: float | None = None) -> dict[str, Any]:
