@@ -14,9 +14,9 @@ from monitorkit.dashboard.auth import TokenAuth
 from monitorkit.dashboard.errors import LayoutError
 from monitorkit.dashboard.feed import Feed
 from monitorkit.dashboard.layouts import Layout, layout_from_data, load_json
+from monitorkit.rules.health import OVERALL
 
 STATUS_ORDER = ("ok", "degraded", "failing")
-OVERALL = "overall"  # the health_status row that summarises the others (rules/health.py)
 
 
 def health_summary(feed: Feed, owner: Callable[[], tuple[str, list[Any]]] | None = None) -> dict[str, Any]:

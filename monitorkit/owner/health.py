@@ -37,7 +37,7 @@ class HealthService:
         self._ctx: OwnerContext | None = None
         self._lock = threading.Lock()
         self._parts: list[Part] = []
-        self._written: dict[str, tuple[str, str]] = {}  # component -> (status, reason) last written
+        self._written: dict[str, str] = {}  # component -> the status last written
         self._refreshed = -REFRESH_EVERY  # monotonic time of the last write of every part
         self.checked_at = 0.0
 
@@ -94,12 +94,12 @@ class HealthService:
         due = []
         for part in parts:
             known = self._written.get(part.component)
-            if known is None or known[0] != part.status:
+            if known != part.status:
                 level = logging.INFO if part.status == "ok" else logging.ERROR
                 log.log(level, "health: %s is %s (%s)", part.component, part.status, part.reason)
             elif not refresh:
                 continue  # same status: a new reason (ingest's counts change every tick) waits for the refresh
-            self._written[part.component] = (part.status, part.reason)
+            self._written[part.component] = part.status
             due.append(make_heartbeat(part.component, part.status, part.reason, self.ttl))
         if refresh:
             self._refreshed = mono

@@ -24,9 +24,10 @@ from monitorkit.rules.errors import InvalidRequestError
 from monitorkit.rules.runner import HEALTH_STATUSES, HealthRow
 from monitorkit.samples import HOST, utcnow
 from monitorkit.store import Store
-from monitorkit.store.literals import bind
+from monitorkit.store.literals import bind, values
 
 RANK = {"ok": 0, "degraded": 1, "failing": 2}
+HEARTBEAT_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE", "TIMESTAMPTZ", "VARCHAR", "INTEGER")  # Heartbeat's fields
 OVERALL = "overall"
 
 
@@ -75,13 +76,9 @@ def write_heartbeats(con: duckdb.DuckDBPyConnection, hbs: Iterable[Heartbeat]) -
     2.5 ms measured), so the owner's parts are written together rather than one statement each.
     """
     latest = {hb.component: hb for hb in hbs}  # one statement may not replace a key twice
-    if not latest:
-        return
-    rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(latest))
-    con.execute(bind(
-        f"INSERT OR REPLACE INTO heartbeats (component, status, reason, ttl_seconds, updated_at, host, pid) VALUES {rows}",
-        [v for hb in latest.values() for v in (hb.component, hb.status, hb.reason, hb.ttl, hb.time, hb.host, hb.pid)]),
-    )
+    if latest:
+        con.execute("INSERT OR REPLACE INTO heartbeats (component, status, reason, ttl_seconds, updated_at, host, pid) "
+                    + values(latest.values(), HEARTBEAT_TYPES))
 
 
 def submit_heartbeat(store: Store, hb: Heartbeat) -> Future[object]:

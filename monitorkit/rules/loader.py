@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -232,8 +232,16 @@ def rule_files(dirs: Iterable[Path]) -> list[Path]:
         if d.is_file():
             out.append(d)
         elif d.is_dir():
-            out.extend(sorted(p for p in d.glob("*.sql") if p.is_file()))
+            out.extend(sorted(Path(entry.path) for entry in _sql_entries(str(d))))
     return out
+
+
+def _sql_entries(folder: str) -> Iterator[os.DirEntry[str]]:
+    """Yield the ``*.sql`` files of ``folder`` (not recursive) as scandir entries."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(".sql") and entry.is_file():
+                yield entry
 
 
 def load_rules(dirs: Iterable[Path], disabled: Iterable[str] = ()) -> RuleSet:
@@ -278,10 +286,8 @@ def snapshot(dirs: Iterable[Path]) -> dict[str, float]:
         if not stat.S_ISDIR(st.st_mode):
             continue
         try:
-            with os.scandir(d) as entries:
-                for entry in entries:
-                    if entry.name.endswith(".sql") and entry.is_file():
-                        out[entry.path] = entry.stat().st_mtime  # d + "/" + name, as str(Path(d) / name)
+            for entry in _sql_entries(d):
+                out[entry.path] = entry.stat().st_mtime  # d + "/" + name, as str(Path(d) / name)
         except OSError:
             continue
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +58,6 @@ class RuleService:
         self._paths: list[str] = []
         self._running = False
         self._scheduler: Scheduler | None = None
-        self._released: Future[None] | None = None  # the commit of the first tick, then the engine evaluates
 
     def start(self, ctx: OwnerContext) -> None:
         """Start the engine and its loop, wake it on every commit, register its routes on the owner API."""
@@ -87,17 +85,20 @@ class RuleService:
         # Tick hooks run in service order after the tick's samples are queued; the health service
         # (started first) has queued its parts' heartbeats too. The no-op task commits all of it
         # first, then releases the engine's first pass.
-        if self._scheduler is not None and self._first_tick in self._scheduler.tick_hooks:
-            self._scheduler.tick_hooks.remove(self._first_tick)
+        self._drop_first_tick()
         engine = self.engine
         if engine is None:
             return
         try:
-            self._released = engine.store.submit(lambda con: None)
+            committed = engine.store.submit(lambda con: None)
         except Exception:  # the store is closing: nothing to evaluate against
             engine.release()
             return
-        self._released.add_done_callback(lambda f: engine.release())
+        committed.add_done_callback(lambda f: engine.release())
+
+    def _drop_first_tick(self) -> None:
+        if self._scheduler is not None and self._first_tick in self._scheduler.tick_hooks:
+            self._scheduler.tick_hooks.remove(self._first_tick)
 
     def _on_commit(self, info: CommitInfo) -> None:
         # In the writer thread: only a wake-up, the pass runs on the engine's thread.
@@ -107,8 +108,7 @@ class RuleService:
     def stop(self) -> None:
         """Stop evaluating, take the routes off the owner API, stop the dispatcher."""
         self._running = False
-        if self._scheduler is not None and self._first_tick in self._scheduler.tick_hooks:
-            self._scheduler.tick_hooks.remove(self._first_tick)
+        self._drop_first_tick()
         if self._api is not None:
             for path in self._paths:
                 self._api.remove_route("POST", path)
